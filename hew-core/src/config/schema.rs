@@ -1,0 +1,242 @@
+//! The configuration, as typed data. Every struct defaults every field, so any one layer
+//! (a user file, a project file) deserializes on its own, and unknown keys are refused.
+//! `default-config.toml` documents each key; `keys.rs` lists each settable path.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::duration::HumanDuration;
+
+/// All of hew's settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[tracker]`: which beads CLI to run and how long to wait for it.
+    pub tracker: TrackerConfig,
+    /// `[loop]`: how `hew loop` schedules, routes and runs agents.
+    #[serde(rename = "loop")]
+    pub looping: LoopConfig,
+}
+
+/// `[tracker]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrackerConfig {
+    /// The tracker binary: `bd` or `br`, a name on PATH or a path.
+    pub command: String,
+    /// How long one tracker call may take before it is killed.
+    pub timeout: HumanDuration,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        Self { command: "bd".into(), timeout: HumanDuration::from_secs(30) }
+    }
+}
+
+/// `[loop]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoopConfig {
+    /// How many agents run at once.
+    pub jobs: NonZeroU32,
+    /// Task types never run (epics are containers, not work).
+    pub skip_types: Vec<String>,
+    /// `[loop.model]`: which model each task gets.
+    pub model: LoopModelConfig,
+    /// `[loop.agent]`: how agents are started and bounded.
+    pub agent: AgentConfig,
+    /// `[loop.worktree]`: where tasks run.
+    pub worktree: WorktreeConfig,
+    /// `[loop.verify]`: the check run after an agent, before merging.
+    pub verify: VerifyConfig,
+    /// `[loop.retry]`: how often a failing task is tried again.
+    pub retry: RetryConfig,
+}
+
+impl Default for LoopConfig {
+    fn default() -> Self {
+        Self {
+            jobs: NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN),
+            skip_types: vec!["epic".into()],
+            model: LoopModelConfig::default(),
+            agent: AgentConfig::default(),
+            worktree: WorktreeConfig::default(),
+            verify: VerifyConfig::default(),
+            retry: RetryConfig::default(),
+        }
+    }
+}
+
+/// `[loop.model]`: the routing table. See [`crate::model::resolve_model`] for precedence.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoopModelConfig {
+    /// The model for tasks no other rule matches; unset means the agent's own default.
+    pub default: Option<String>,
+    /// Model per task priority, `P0` (highest) to `P4`.
+    pub by_priority: BTreeMap<Priority, String>,
+    /// Model per task type (`bug`, `feature`, ... or custom types).
+    pub by_type: BTreeMap<String, String>,
+    /// Models to move a retried task to, weakest first (`["sonnet", "opus"]`).
+    pub escalate: Vec<String>,
+}
+
+/// A task priority as written in config keys: `P0` to `P4`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Priority {
+    /// Highest.
+    P0,
+    /// High.
+    P1,
+    /// Medium.
+    P2,
+    /// Low.
+    P3,
+    /// Lowest.
+    P4,
+}
+
+impl Priority {
+    /// All priorities, highest first.
+    pub const ALL: [Priority; 5] = [Self::P0, Self::P1, Self::P2, Self::P3, Self::P4];
+
+    /// The priority a tracker's number (0..=4) stands for.
+    pub fn from_number(n: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(n)).copied()
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "P{}", *self as u8)
+    }
+}
+
+/// A priority key that is not `P0`..`P4`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown priority `{0}`: expected one of P0, P1, P2, P3, P4")]
+pub struct InvalidPriority(String);
+
+impl FromStr for Priority {
+    type Err = InvalidPriority;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.to_string() == s)
+            .ok_or_else(|| InvalidPriority(s.to_owned()))
+    }
+}
+
+/// Which agent CLI runs the tasks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    /// Claude Code (`claude -p --output-format stream-json`).
+    #[default]
+    Claude,
+    /// OpenAI Codex (`codex exec --json`).
+    Codex,
+    /// Any program, from the `loop.agent.command` template.
+    Command,
+}
+
+impl Runtime {
+    /// Every runtime, in the order they are documented.
+    pub const ALL: [Runtime; 3] = [Self::Claude, Self::Codex, Self::Command];
+
+    /// The name used in config and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Claude => "claude",
+            Self::Codex => "codex",
+            Self::Command => "command",
+        }
+    }
+}
+
+impl fmt::Display for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[loop.agent]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentConfig {
+    /// `claude`, `codex` or `command`.
+    pub runtime: Runtime,
+    /// For the `command` runtime: argv template with `{prompt_file}`, `{model}`,
+    /// `{task_id}`, `{worktree}` placeholders. Run without a shell.
+    pub command: Vec<String>,
+    /// Longest an agent may run before it is stopped.
+    pub timeout: HumanDuration,
+    /// Time between SIGTERM and SIGKILL when stopping an agent.
+    pub grace: HumanDuration,
+    /// After this long an agent is reported slow (nothing is killed).
+    pub slow_after: HumanDuration,
+    /// Tools auto-approved for Claude (`--allowedTools`), e.g. `Bash(git commit:*)`.
+    pub allowed_tools: Vec<String>,
+    /// An MCP config file for Claude (`--mcp-config F --strict-mcp-config`).
+    pub mcp_config: Option<PathBuf>,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            runtime: Runtime::Claude,
+            command: Vec::new(),
+            timeout: HumanDuration::from_secs(45 * 60),
+            grace: HumanDuration::from_secs(10),
+            slow_after: HumanDuration::from_secs(15 * 60),
+            allowed_tools: Vec::new(),
+            mcp_config: None,
+        }
+    }
+}
+
+/// `[loop.worktree]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorktreeConfig {
+    /// Where worker worktrees live; unset means inside the repository's git directory,
+    /// outside the working tree.
+    pub dir: Option<PathBuf>,
+    /// Reuse each worker's worktree from task to task (warm build caches).
+    pub reuse: bool,
+}
+
+impl Default for WorktreeConfig {
+    fn default() -> Self {
+        Self { dir: None, reuse: true }
+    }
+}
+
+/// `[loop.verify]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VerifyConfig {
+    /// A shell command run in the worktree after the agent; non-zero means `verify_failed`.
+    pub command: Option<String>,
+}
+
+/// `[loop.retry]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Attempts after the first before a task is labelled `hew:exhausted`.
+    pub max: u32,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self { max: 2 }
+    }
+}

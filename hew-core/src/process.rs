@@ -1,0 +1,1 @@
+//! Short-lived child processes: run, capture, bound by a timeout, never leave one behind.

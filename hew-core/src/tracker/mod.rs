@@ -1,0 +1,69 @@
+//! The beads tracker, seen through its command line (`bd` or `br`).
+//!
+//! hew never touches `.beads/` itself: every read and write goes through the tracker's CLI
+//! with `--json`, so the tracker's own locking and validation apply. [`Tracker`] is the
+//! contract the rest of hew relies on; [`CliTracker`] implements it for both bd and br and
+//! absorbs their differences (see `parse`).
+
+mod cli;
+mod error;
+mod id;
+mod parse;
+mod task;
+
+pub use cli::CliTracker;
+pub use error::TrackerError;
+pub use id::{InvalidId, TaskId, validate_label};
+pub use task::{ReadyQuery, Task};
+
+use std::future::Future;
+
+/// What hew needs from a tracker. Every call is short, bounded by a timeout, and leaves no
+/// process behind; errors are typed so callers can tell "someone else claimed it" from "the
+/// tracker is gone".
+pub trait Tracker: Send + Sync {
+    /// Ready tasks (open, unblocked), sorted by priority, filtered by `query`.
+    fn ready(
+        &self,
+        query: &ReadyQuery,
+    ) -> impl Future<Output = Result<Vec<Task>, TrackerError>> + Send;
+
+    /// One task, with its labels.
+    fn show(&self, id: &TaskId) -> impl Future<Output = Result<Task, TrackerError>> + Send;
+
+    /// Claims `id` for `actor` atomically: succeeds only if the task is open and unassigned.
+    /// A task someone else holds gives [`TrackerError::AlreadyClaimed`].
+    fn claim(
+        &self,
+        id: &TaskId,
+        actor: &str,
+    ) -> impl Future<Output = Result<Task, TrackerError>> + Send;
+
+    /// Closes `id` with `reason`.
+    fn close(&self, id: &TaskId, reason: &str)
+    -> impl Future<Output = Result<(), TrackerError>> + Send;
+
+    /// Gives a claimed task back: status open, no assignee.
+    fn release(&self, id: &TaskId) -> impl Future<Output = Result<(), TrackerError>> + Send;
+
+    /// Adds `label` to `id` (labels are `[A-Za-z0-9_:-]`, at most 50 characters).
+    fn add_label(
+        &self,
+        id: &TaskId,
+        label: &str,
+    ) -> impl Future<Output = Result<(), TrackerError>> + Send;
+
+    /// Removes `label` from `id`.
+    fn remove_label(
+        &self,
+        id: &TaskId,
+        label: &str,
+    ) -> impl Future<Output = Result<(), TrackerError>> + Send;
+
+    /// Adds a comment to `id`.
+    fn add_comment(
+        &self,
+        id: &TaskId,
+        text: &str,
+    ) -> impl Future<Output = Result<(), TrackerError>> + Send;
+}
