@@ -1,1 +1,230 @@
-//! Test harness.
+//! The harness for hew's end-to-end tests: real git repositories in temp dirs, the real
+//! `br` tracker, and the built `hew` binary with the user's own config kept out.
+//!
+//! The tracker binary is `br` unless `HEW_TEST_TRACKER` names another (e.g. `bd`). When it
+//! is not installed, tests that need it are skipped with a note, unless `HEW_REQUIRE_BR=1`
+//! (set by CI and `scripts/test.sh`), which turns a missing tracker into a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The tracker program the tests drive.
+pub fn tracker_program() -> String {
+    std::env::var("HEW_TEST_TRACKER").unwrap_or_else(|_| "br".to_owned())
+}
+
+/// Whether the tracker can be run. Panics when it is missing and `HEW_REQUIRE_BR` is set.
+pub fn tracker_available() -> bool {
+    let found = Command::new(tracker_program()).arg("--version").output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("HEW_REQUIRE_BR").is_none(),
+            "`{}` is required (HEW_REQUIRE_BR is set) but not on PATH: run scripts/install-br.sh",
+            tracker_program()
+        );
+        eprintln!("note: `{}` not on PATH; skipping (install it with scripts/install-br.sh)", tracker_program());
+    }
+    found
+}
+
+/// Skips the calling test (returns early) when the tracker is not installed.
+#[macro_export]
+macro_rules! require_tracker {
+    () => {
+        if !$crate::tracker_available() {
+            return;
+        }
+    };
+}
+
+/// The `hew` binary built by this `cargo test` run.
+pub fn hew_bin() -> PathBuf {
+    // Test binaries live in target/<profile>/deps; the hew binary one level up.
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
+    let bin = dir.join(format!("hew{}", std::env::consts::EXE_SUFFIX));
+    assert!(bin.exists(), "{} is missing: run the tests with `cargo test --workspace`", bin.display());
+    bin
+}
+
+/// A task to create in the tracker.
+#[derive(Debug, Clone)]
+pub struct NewTask<'a> {
+    pub title: &'a str,
+    pub priority: u8,
+    pub issue_type: &'a str,
+    pub description: &'a str,
+    pub labels: &'a [&'a str],
+}
+
+impl<'a> NewTask<'a> {
+    /// A P2 `task` with no description or labels.
+    pub fn new(title: &'a str) -> Self {
+        Self { title, priority: 2, issue_type: "task", description: "", labels: &[] }
+    }
+    pub fn priority(self, priority: u8) -> Self {
+        Self { priority, ..self }
+    }
+    pub fn issue_type(self, issue_type: &'a str) -> Self {
+        Self { issue_type, ..self }
+    }
+    pub fn description(self, description: &'a str) -> Self {
+        Self { description, ..self }
+    }
+    pub fn labels(self, labels: &'a [&'a str]) -> Self {
+        Self { labels, ..self }
+    }
+}
+
+/// A git repository in a temp dir with one commit, optionally with a tracker, and a private
+/// home for hew's user config.
+pub struct TestRepo {
+    dir: TempDir,
+    home: TempDir,
+}
+
+impl TestRepo {
+    /// A repository with one commit on `main`.
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new().prefix("hew-test-").tempdir().expect("temp dir");
+        let home = tempfile::Builder::new().prefix("hew-home-").tempdir().expect("temp dir");
+        let repo = git2::Repository::init_opts(
+            dir.path(),
+            git2::RepositoryInitOptions::new().initial_head("main"),
+        )
+        .expect("git init");
+        let mut cfg = repo.config().expect("repo config");
+        cfg.set_str("user.name", "Test").expect("user.name");
+        cfg.set_str("user.email", "test@example.com").expect("user.email");
+        std::fs::write(dir.path().join("README.md"), "# test repo\n").expect("write README");
+        let mut index = repo.index().expect("index");
+        index.add_path(Path::new("README.md")).expect("add");
+        index.write().expect("write index");
+        let tree = repo.find_tree(index.write_tree().expect("tree")).expect("tree");
+        let sig = repo.signature().expect("signature");
+        repo.commit(Some("HEAD"), &sig, &sig, "initial commit", &tree, &[]).expect("commit");
+        Self { dir, home }
+    }
+
+    /// A repository with an initialised tracker (prefix `demo`).
+    pub fn with_tracker() -> Self {
+        let repo = Self::new();
+        repo.tracker(&["init", "--prefix", "demo"]);
+        repo
+    }
+
+    /// The top of the working tree.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Where `hew` reads its user config in this test.
+    pub fn user_config(&self) -> PathBuf {
+        self.home.path().join("config.toml")
+    }
+
+    /// Writes `.hew/config.toml`.
+    pub fn write_project_config(&self, toml: &str) {
+        let dir = self.path().join(".hew");
+        std::fs::create_dir_all(&dir).expect("create .hew");
+        std::fs::write(dir.join("config.toml"), toml).expect("write config");
+    }
+
+    /// Runs the tracker in the repo; panics with its output if it fails.
+    pub fn tracker(&self, args: &[&str]) -> Output {
+        let out = Command::new(tracker_program())
+            .args(args)
+            .current_dir(self.path())
+            .env("HOME", self.home.path())
+            .output()
+            .expect("run the tracker");
+        assert!(
+            out.status.success(),
+            "`{} {}` failed: {}{}",
+            tracker_program(),
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Runs the tracker with `--json` and parses what it printed.
+    pub fn tracker_json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let out = self.tracker(&args);
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("tracker printed invalid JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+        })
+    }
+
+    /// Creates a task and returns its id.
+    pub fn create_task(&self, t: NewTask<'_>) -> String {
+        let priority = t.priority.to_string();
+        let mut args = vec!["create", t.title, "-p", &priority, "-t", t.issue_type];
+        if !t.description.is_empty() {
+            args.extend(["-d", t.description]);
+        }
+        let created = self.tracker_json(&args);
+        let id = first(&created)["id"].as_str().expect("created task has an id").to_owned();
+        for label in t.labels {
+            self.tracker(&["label", "add", &id, label]);
+        }
+        id
+    }
+
+    /// Makes `blocked` wait for `blocker`.
+    pub fn block(&self, blocked: &str, blocker: &str) {
+        self.tracker(&["dep", "add", blocked, blocker]);
+    }
+
+    /// The tracker's record of `id`.
+    pub fn show(&self, id: &str) -> Value {
+        first(&self.tracker_json(&["show", id])).clone()
+    }
+
+    /// `hew` started in this repo, with the tracker set and the user's own config and
+    /// `HEW_*` environment kept out.
+    pub fn hew(&self) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::new(hew_bin());
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("HEW_") {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.current_dir(self.path())
+            .env("HOME", self.home.path())
+            .env("HEW_USER_CONFIG", self.user_config())
+            .env("HEW_TRACKER_COMMAND", tracker_program())
+            .env("NO_COLOR", "1");
+        cmd
+    }
+}
+
+impl Default for TestRepo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The first record of a tracker answer that may be an array or a single object.
+pub fn first(v: &Value) -> &Value {
+    match v {
+        Value::Array(items) => items.first().expect("a non-empty array"),
+        other => other,
+    }
+}
+
+/// Writes an executable shell script standing in for the tracker, for faults the real one
+/// cannot produce (garbage output, hangs, odd exit codes). Returns its path.
+pub fn stub_tracker(dir: &Path, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("stub-tracker");
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write stub");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod stub");
+    path
+}

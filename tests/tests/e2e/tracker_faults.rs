@@ -1,0 +1,82 @@
+//! A tracker that is missing or misbehaves gets one clear error naming the problem and the
+//! fix, and exit code 4. Faults the real tracker cannot produce use a stub script.
+
+use hew_tests::{TestRepo, stub_tracker};
+
+fn stderr_of(out: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+}
+
+#[test]
+fn missing_tracker_names_the_key_and_how_to_install() {
+    let repo = TestRepo::new();
+    let out = repo
+        .hew()
+        .env("HEW_TRACKER_COMMAND", "hew-no-such-tracker")
+        .args(["loop", "--dry-run"])
+        .assert()
+        .code(4);
+    let stderr = stderr_of(&out);
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains("tracker.command"), "{stderr}");
+    assert!(stderr.contains("hew-no-such-tracker"), "{stderr}");
+    assert!(stderr.contains("cargo install beads_rust"), "{stderr}");
+    assert!(out.get_output().stdout.is_empty());
+}
+
+#[test]
+fn malformed_tracker_output_is_quoted_truncated() {
+    let repo = TestRepo::new();
+    let bin = tempfile::tempdir().unwrap();
+    let stub = stub_tracker(bin.path(), "echo 'this is not json'; head -c 100000 /dev/zero | tr '\\0' x");
+    let out = repo
+        .hew()
+        .env("HEW_TRACKER_COMMAND", &stub)
+        .args(["loop", "--dry-run"])
+        .assert()
+        .code(4);
+    let stderr = stderr_of(&out);
+    assert!(stderr.contains("this is not json"), "{stderr}");
+    assert!(stderr.len() < 2000, "the excerpt must be truncated, got {} bytes", stderr.len());
+}
+
+#[test]
+fn tracker_failure_carries_its_message() {
+    let repo = TestRepo::new();
+    let bin = tempfile::tempdir().unwrap();
+    let stub = stub_tracker(bin.path(), "echo 'database is locked' >&2; exit 2");
+    let out = repo
+        .hew()
+        .env("HEW_TRACKER_COMMAND", &stub)
+        .args(["loop", "--dry-run"])
+        .assert()
+        .code(4);
+    assert!(stderr_of(&out).contains("database is locked"));
+}
+
+#[test]
+fn a_hanging_tracker_times_out() {
+    let repo = TestRepo::new();
+    let bin = tempfile::tempdir().unwrap();
+    let stub = stub_tracker(bin.path(), "sleep 600");
+    let out = repo
+        .hew()
+        .env("HEW_TRACKER_COMMAND", &stub)
+        .env("HEW_TRACKER_TIMEOUT", "1s")
+        .args(["loop", "--dry-run"])
+        .assert()
+        .code(4);
+    let stderr = stderr_of(&out);
+    assert!(stderr.contains("tracker.timeout"), "{stderr}");
+}
+
+#[test]
+fn outside_a_git_repository_is_exit_5() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = assert_cmd::Command::new(hew_tests::hew_bin())
+        .current_dir(dir.path())
+        .args(["loop", "--dry-run"])
+        .assert()
+        .code(5);
+    assert!(stderr_of(&out).contains("not in a git repository"));
+}
