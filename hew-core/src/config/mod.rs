@@ -2,9 +2,14 @@
 //! environment < command-line flags.
 
 mod duration;
+mod error;
+mod keys;
 mod schema;
+mod value;
 
 pub use duration::{HumanDuration, InvalidDuration};
+pub use error::{ConfigError, Origin, Position};
+pub use keys::{KeyDef, KeyKind, KeyListing, MapKeys, find_key, key_listing, keys};
 pub use schema::{
     AgentConfig, Config, InvalidPriority, LoopConfig, LoopModelConfig, Priority, RetryConfig,
     Runtime, TrackerConfig, VerifyConfig, WorktreeConfig,
