@@ -1,12 +1,14 @@
 //! Layered configuration: built-in defaults < user file < project file < `HEW_*`
 //! environment < command-line flags.
 
+mod defaults;
 mod duration;
 mod error;
 mod keys;
 mod schema;
 mod value;
 
+pub use defaults::DEFAULT_CONFIG;
 pub use duration::{HumanDuration, InvalidDuration};
 pub use error::{ConfigError, Origin, Position};
 pub use keys::{KeyDef, KeyKind, KeyListing, MapKeys, find_key, key_listing, keys};
