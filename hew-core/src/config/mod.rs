@@ -3,13 +3,16 @@
 
 mod defaults;
 mod duration;
+mod edit;
 mod error;
 mod keys;
+mod layer;
 mod schema;
 mod value;
 
 pub use defaults::DEFAULT_CONFIG;
 pub use duration::{HumanDuration, InvalidDuration};
+pub use edit::ConfigFile;
 pub use error::{ConfigError, Origin, Position};
 pub use keys::{KeyDef, KeyKind, KeyListing, MapKeys, find_key, key_listing, keys};
 pub use schema::{
