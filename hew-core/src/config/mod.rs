@@ -7,6 +7,7 @@ mod edit;
 mod error;
 mod keys;
 mod layer;
+mod load;
 mod schema;
 mod value;
 
@@ -15,6 +16,7 @@ pub use duration::{HumanDuration, InvalidDuration};
 pub use edit::ConfigFile;
 pub use error::{ConfigError, Origin, Position};
 pub use keys::{KeyDef, KeyKind, KeyListing, MapKeys, find_key, key_listing, keys};
+pub use load::{ConfigPaths, LoadOptions, Loaded, Scope, load};
 pub use schema::{
     AgentConfig, Config, InvalidPriority, LoopConfig, LoopModelConfig, Priority, RetryConfig,
     Runtime, TrackerConfig, VerifyConfig, WorktreeConfig,
