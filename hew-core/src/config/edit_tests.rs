@@ -126,6 +126,10 @@ fn a_map_entry_creates_the_map_as_a_table() {
 fn a_priority_outside_p0_to_p4_is_refused_naming_the_allowed_keys() {
     let (_dir, mut file) = file_with("");
     let err = file.set("loop.model.by_priority.P9", "x").unwrap_err();
+    assert_eq!(
+        err.hint().unwrap(),
+        "for example `hew config set loop.model.by_priority.P0 opus`"
+    );
     let message = err.to_string();
     assert!(
         message.contains("`P9`") && message.contains("P0, P1, P2, P3, P4"),
@@ -172,6 +176,8 @@ fn unset_removes_keys_and_entries() {
 fn bad_values_are_refused_and_leave_the_file_alone() {
     let text = "[loop]\njobs = 2\n";
     let (_dir, mut file) = file_with(text);
+    let hint = file.set("loop.jobs", "0").unwrap_err().hint().unwrap();
+    assert_eq!(hint, "for example `hew config set loop.jobs 4`");
     for (key, value) in [
         ("loop.jobs", "0"),
         ("loop.agent.timeout", "soon"),

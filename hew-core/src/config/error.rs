@@ -6,7 +6,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use super::keys::{KeyKind, close_keys, find_key};
+use super::keys::{KeyKind, MapKeys, close_keys, find_key};
 use super::value::from_text;
 
 /// Where a config value came from.
@@ -210,10 +210,20 @@ impl ConfigError {
                         format!("set `{var}` to a valid value like `{var}={example}`, or unset it")
                     }
                     Origin::Override => format!("for example `{key}={example}`"),
+                    // No position: the value was typed for `hew config set`, not read.
+                    Origin::File { at: None, .. } => {
+                        format!("for example `hew config set {key} {example}`")
+                    }
                     _ => format!("write it like `{leaf} = {toml}`"),
                 })
             }
-            Self::MapKey { key, allowed, .. } => Some(format!("`{key}` takes {allowed}")),
+            Self::MapKey { key, .. } => {
+                let entry = match find_key(key).map(|def| def.kind) {
+                    Some(KeyKind::Map(MapKeys::Priority)) => "P0",
+                    _ => "bug",
+                };
+                Some(format!("for example `hew config set {key}.{entry} opus`"))
+            }
             Self::Rejected { .. } | Self::Read { .. } | Self::Write { .. } => None,
         }
     }

@@ -169,7 +169,11 @@ fn map_keys_outside_the_allowed_set_are_named() {
         message.contains("`P9`") && message.contains("P0, P1, P2, P3, P4"),
         "{message}"
     );
-    assert!(err.hint().unwrap().contains("P0, P1, P2, P3, P4"));
+    assert!(
+        err.hint()
+            .unwrap()
+            .contains("loop.model.by_priority.P0 opus")
+    );
 }
 
 #[test]
