@@ -13,7 +13,9 @@ pub struct HumanDuration(Duration);
 
 /// A duration that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration `{0}`: write a number and a unit (ms, s, m, h, d), like `45m` or `1h30m`")]
+#[error(
+    "invalid duration `{0}`: write a number and a unit (ms, s, m, h, d), like `45m` or `1h30m`"
+)]
 pub struct InvalidDuration(String);
 
 impl HumanDuration {
@@ -45,13 +47,17 @@ impl FromStr for HumanDuration {
         let mut total = Duration::ZERO;
         let mut rest = s;
         while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             if digits == 0 {
                 return Err(invalid());
             }
             let n: u64 = rest[..digits].parse().map_err(|_| invalid())?;
             rest = &rest[digits..];
-            let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len());
             let unit = match &rest[..unit_len] {
                 "ms" => Duration::from_millis(1),
                 "s" => Duration::from_secs(1),
@@ -61,7 +67,9 @@ impl FromStr for HumanDuration {
                 _ => return Err(invalid()),
             };
             rest = &rest[unit_len..];
-            let part = unit.checked_mul(u32::try_from(n).map_err(|_| invalid())?).ok_or_else(invalid)?;
+            let part = unit
+                .checked_mul(u32::try_from(n).map_err(|_| invalid())?)
+                .ok_or_else(invalid)?;
             total = total.checked_add(part).ok_or_else(invalid)?;
         }
         Ok(Self(total))
@@ -75,7 +83,13 @@ impl fmt::Display for HumanDuration {
         if ms == 0 {
             return f.write_str("0s");
         }
-        for (unit, len) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
+        for (unit, len) in [
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1000),
+            ("ms", 1),
+        ] {
             if ms >= len {
                 write!(f, "{}{unit}", ms / len)?;
                 ms %= len;
@@ -118,7 +132,16 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_duration() {
-        for bad in ["", "45", "m", "45x", "1.5h", "-3s", "3 s", "99999999999999999999s"] {
+        for bad in [
+            "",
+            "45",
+            "m",
+            "45x",
+            "1.5h",
+            "-3s",
+            "3 s",
+            "99999999999999999999s",
+        ] {
             assert!(bad.parse::<HumanDuration>().is_err(), "{bad:?}");
         }
     }

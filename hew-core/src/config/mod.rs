@@ -1,10 +1,22 @@
 //! Layered configuration: built-in defaults < user file < project file < `HEW_*`
 //! environment < command-line flags.
 
+mod defaults;
 mod duration;
+mod edit;
+mod error;
+mod keys;
+mod layer;
+mod load;
 mod schema;
+mod value;
 
+pub use defaults::DEFAULT_CONFIG;
 pub use duration::{HumanDuration, InvalidDuration};
+pub use edit::ConfigFile;
+pub use error::{ConfigError, Origin, Position};
+pub use keys::{KeyDef, KeyKind, KeyListing, MapKeys, find_key, key_listing, keys};
+pub use load::{ConfigPaths, LoadOptions, Loaded, Scope, load};
 pub use schema::{
     AgentConfig, Config, InvalidPriority, LoopConfig, LoopModelConfig, Priority, RetryConfig,
     Runtime, TrackerConfig, VerifyConfig, WorktreeConfig,

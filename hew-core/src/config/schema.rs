@@ -35,7 +35,10 @@ pub struct TrackerConfig {
 
 impl Default for TrackerConfig {
     fn default() -> Self {
-        Self { command: "bd".into(), timeout: HumanDuration::from_secs(30) }
+        Self {
+            command: "bd".into(),
+            timeout: HumanDuration::from_secs(30),
+        }
     }
 }
 
@@ -215,7 +218,10 @@ pub struct WorktreeConfig {
 
 impl Default for WorktreeConfig {
     fn default() -> Self {
-        Self { dir: None, reuse: true }
+        Self {
+            dir: None,
+            reuse: true,
+        }
     }
 }
 

@@ -1,0 +1,440 @@
+//! Every settable config path, with its kind and a one-line doc.
+//!
+//! This table is what `hew config keys` lists, what `set` and the `HEW_*` environment
+//! check values against, and what unknown keys are reported from. A test walks the
+//! [`Config`](super::Config) struct tree through serde and fails if the two disagree.
+
+use std::fmt;
+
+use super::error::{ConfigError, Origin};
+use super::schema::Priority;
+
+/// What kind of value a key holds, which decides how text converts to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// Free text.
+    String,
+    /// A file or directory path.
+    Path,
+    /// A whole number within `min..=max`.
+    Integer {
+        /// The smallest allowed value.
+        min: i64,
+        /// The largest allowed value.
+        max: i64,
+    },
+    /// `true` or `false`.
+    Bool,
+    /// A duration written like `45m` (see [`HumanDuration`](super::HumanDuration)).
+    Duration,
+    /// One of a fixed set of words.
+    Enum(&'static [&'static str]),
+    /// A list of strings.
+    List,
+    /// A map from keys to strings.
+    Map(MapKeys),
+}
+
+/// Which keys a map key accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapKeys {
+    /// Task priorities: `P0` to `P4`.
+    Priority,
+    /// Any name of letters, digits, `_` and `-` (task types).
+    Free,
+}
+
+/// One settable config path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyDef {
+    /// The dotted path, as written in `hew config set`: `loop.agent.timeout`.
+    pub path: &'static str,
+    /// What the value is.
+    pub kind: KeyKind,
+    /// Whether the key may be unset (no default): an empty string then means unset.
+    pub optional: bool,
+    /// A sample value as typed after `hew config set KEY`.
+    pub example: &'static str,
+    /// One line saying what the key does.
+    pub doc: &'static str,
+}
+
+const fn key(
+    path: &'static str,
+    kind: KeyKind,
+    example: &'static str,
+    doc: &'static str,
+) -> KeyDef {
+    KeyDef {
+        path,
+        kind,
+        optional: false,
+        example,
+        doc,
+    }
+}
+
+const fn optional(
+    path: &'static str,
+    kind: KeyKind,
+    example: &'static str,
+    doc: &'static str,
+) -> KeyDef {
+    KeyDef {
+        path,
+        kind,
+        optional: true,
+        example,
+        doc,
+    }
+}
+
+const U32: KeyKind = KeyKind::Integer {
+    min: 0,
+    max: u32::MAX as i64,
+};
+const NONZERO_U32: KeyKind = KeyKind::Integer {
+    min: 1,
+    max: u32::MAX as i64,
+};
+const PRIORITY_NAMES: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
+
+static KEYS: [KeyDef; 19] = [
+    key(
+        "tracker.command",
+        KeyKind::String,
+        "br",
+        "the beads CLI to run: `bd` or `br`, a name on PATH or a path",
+    ),
+    key(
+        "tracker.timeout",
+        KeyKind::Duration,
+        "1m",
+        "how long one tracker call may take before it is killed",
+    ),
+    key("loop.jobs", NONZERO_U32, "4", "how many agents run at once"),
+    key(
+        "loop.skip_types",
+        KeyKind::List,
+        "epic,chore",
+        "task types never run (epics are containers, not work)",
+    ),
+    optional(
+        "loop.model.default",
+        KeyKind::String,
+        "sonnet",
+        "the model for tasks no other rule matches; unset: the agent's own default",
+    ),
+    key(
+        "loop.model.by_priority",
+        KeyKind::Map(MapKeys::Priority),
+        "P0=opus,P1=sonnet",
+        "the model per task priority, P0 (highest) to P4",
+    ),
+    key(
+        "loop.model.by_type",
+        KeyKind::Map(MapKeys::Free),
+        "bug=opus,chore=haiku",
+        "the model per task type (bug, feature, ... or custom types)",
+    ),
+    key(
+        "loop.model.escalate",
+        KeyKind::List,
+        "sonnet,opus",
+        "models to move a retried task to, weakest first",
+    ),
+    key(
+        "loop.agent.runtime",
+        KeyKind::Enum(&["claude", "codex", "command"]),
+        "codex",
+        "which agent CLI runs the tasks",
+    ),
+    key(
+        "loop.agent.command",
+        KeyKind::List,
+        "my-agent,--prompt,{prompt_file}",
+        "argv template for the `command` runtime: {prompt_file}, {model}, {task_id}, {worktree}",
+    ),
+    key(
+        "loop.agent.timeout",
+        KeyKind::Duration,
+        "45m",
+        "longest an agent may run before it is stopped",
+    ),
+    key(
+        "loop.agent.grace",
+        KeyKind::Duration,
+        "10s",
+        "time between SIGTERM and SIGKILL when stopping an agent",
+    ),
+    key(
+        "loop.agent.slow_after",
+        KeyKind::Duration,
+        "15m",
+        "after this long an agent is reported slow (nothing is killed)",
+    ),
+    key(
+        "loop.agent.allowed_tools",
+        KeyKind::List,
+        "Edit,Bash(git commit:*)",
+        "tools auto-approved for Claude (--allowedTools)",
+    ),
+    optional(
+        "loop.agent.mcp_config",
+        KeyKind::Path,
+        ".hew/mcp.json",
+        "an MCP config file for Claude (--mcp-config F --strict-mcp-config)",
+    ),
+    optional(
+        "loop.worktree.dir",
+        KeyKind::Path,
+        "/tmp/hew-worktrees",
+        "where worker worktrees live; unset: inside the repository's git directory",
+    ),
+    key(
+        "loop.worktree.reuse",
+        KeyKind::Bool,
+        "false",
+        "reuse each worker's worktree from task to task",
+    ),
+    optional(
+        "loop.verify.command",
+        KeyKind::String,
+        "cargo test",
+        "a shell command run in the worktree after the agent; non-zero fails the task",
+    ),
+    key(
+        "loop.retry.max",
+        U32,
+        "3",
+        "attempts after the first before a task is labelled hew:exhausted",
+    ),
+];
+
+/// Every settable config path, in documentation order.
+pub fn keys() -> &'static [KeyDef] {
+    &KEYS
+}
+
+/// The key with exactly this path (map entries are not keys; see [`KeyDef::entry_path`]).
+pub fn find_key(path: &str) -> Option<&'static KeyDef> {
+    KEYS.iter().find(|k| k.path == path)
+}
+
+impl KeyDef {
+    /// The environment variable that sets this key: `HEW_` and the path in upper case with
+    /// `.` as `_` (`loop.jobs` is `HEW_LOOP_JOBS`).
+    pub fn env_var(&self) -> String {
+        format!("HEW_{}", self.path.to_ascii_uppercase().replace('.', "_"))
+    }
+
+    /// For a map, the listing form of one entry's path: `loop.model.by_priority.<P0..P4>`,
+    /// `loop.model.by_type.<type>`.
+    pub fn entry_path(&self) -> Option<String> {
+        match self.kind {
+            KeyKind::Map(MapKeys::Priority) => Some(format!("{}.<P0..P4>", self.path)),
+            KeyKind::Map(MapKeys::Free) => Some(format!("{}.<type>", self.path)),
+            _ => None,
+        }
+    }
+}
+
+impl KeyKind {
+    /// What a value of this kind looks like, for error messages: `a duration like 45m`.
+    pub fn expected(&self) -> String {
+        match self {
+            Self::String => "a string".into(),
+            Self::Path => "a path".into(),
+            Self::Integer { min, max } if *max == i64::from(u32::MAX) => {
+                format!("a whole number of at least {min}")
+            }
+            Self::Integer { min, max } => format!("a whole number from {min} to {max}"),
+            Self::Bool => "`true` or `false`".into(),
+            Self::Duration => "a duration like `45m` or `1h30m` (units ms, s, m, h, d)".into(),
+            Self::Enum(values) => format!("one of {}", quoted_list(values)),
+            Self::List => "a list of strings: `a,b` or a TOML array like `[\"a\", \"b\"]`".into(),
+            Self::Map(MapKeys::Priority) => {
+                "a map of priorities to strings like `P0=opus,P1=sonnet` (keys P0 to P4)".into()
+            }
+            Self::Map(MapKeys::Free) => {
+                "a map of names to strings like `bug=opus,chore=haiku`".into()
+            }
+        }
+    }
+}
+
+impl fmt::Display for KeyKind {
+    /// A short name for listings: `duration`, `integer >= 1`, `claude|codex|command`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::String => f.write_str("string"),
+            Self::Path => f.write_str("path"),
+            Self::Integer { min, .. } => write!(f, "integer >= {min}"),
+            Self::Bool => f.write_str("bool"),
+            Self::Duration => f.write_str("duration"),
+            Self::Enum(values) => f.write_str(&values.join("|")),
+            Self::List => f.write_str("list of strings"),
+            Self::Map(MapKeys::Priority) => f.write_str("map P0..P4 = string"),
+            Self::Map(MapKeys::Free) => f.write_str("map <type> = string"),
+        }
+    }
+}
+
+/// One row of `hew config keys`: a map appears twice, as itself and as one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyListing {
+    /// The path as shown: `loop.jobs`, `loop.model.by_priority.<P0..P4>`.
+    pub path: String,
+    /// The kind as shown: `duration`, `string`, `map P0..P4 = string`.
+    pub kind: String,
+    /// Whether the key may be left unset.
+    pub optional: bool,
+    /// What the key does.
+    pub doc: &'static str,
+}
+
+/// Every settable path for display, map entries included, in documentation order.
+pub fn key_listing() -> Vec<KeyListing> {
+    let mut rows = Vec::new();
+    for def in keys() {
+        rows.push(KeyListing {
+            path: def.path.to_owned(),
+            kind: def.kind.to_string(),
+            optional: def.optional,
+            doc: def.doc,
+        });
+        if let Some(entry) = def.entry_path() {
+            rows.push(KeyListing {
+                path: entry,
+                kind: "string".into(),
+                optional: true,
+                doc: def.doc,
+            });
+        }
+    }
+    rows
+}
+
+/// A path resolved against the table: a whole key, or one entry of a map key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum KeyRef {
+    /// A key of the table.
+    Key(&'static KeyDef),
+    /// One entry of a map key: `loop.model.by_priority.P1`.
+    Entry { map: &'static KeyDef, entry: String },
+}
+
+impl KeyRef {
+    /// The path this reference was resolved from.
+    pub(crate) fn path(&self) -> String {
+        match self {
+            Self::Key(def) => def.path.to_owned(),
+            Self::Entry { map, entry } => format!("{}.{entry}", map.path),
+        }
+    }
+}
+
+/// Resolves a dotted path to a key or a map entry; `origin` names where the path came from
+/// in the error.
+pub(crate) fn resolve(path: &str, origin: &Origin) -> Result<KeyRef, ConfigError> {
+    if let Some(def) = find_key(path) {
+        return Ok(KeyRef::Key(def));
+    }
+    let map = path
+        .rsplit_once('.')
+        .and_then(|(parent, _)| find_key(parent))
+        .filter(|def| matches!(def.kind, KeyKind::Map(_)));
+    match map {
+        Some(map) => {
+            let entry = &path[map.path.len() + 1..];
+            check_map_key(map, entry, origin)?;
+            Ok(KeyRef::Entry {
+                map,
+                entry: entry.to_owned(),
+            })
+        }
+        None => Err(ConfigError::unknown_key(path, origin.clone())),
+    }
+}
+
+/// Refuses a map key the map does not accept (`P9` for `by_priority`).
+pub(crate) fn check_map_key(map: &KeyDef, entry: &str, origin: &Origin) -> Result<(), ConfigError> {
+    let ok = match map.kind {
+        KeyKind::Map(MapKeys::Priority) => entry.parse::<Priority>().is_ok(),
+        KeyKind::Map(MapKeys::Free) => {
+            !entry.is_empty()
+                && entry
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        }
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let allowed = match map.kind {
+        KeyKind::Map(MapKeys::Priority) => PRIORITY_NAMES.join(", "),
+        _ => "names of letters, digits, `_` and `-`".to_owned(),
+    };
+    Err(ConfigError::MapKey {
+        key: map.path.to_owned(),
+        entry: entry.to_owned(),
+        origin: origin.clone(),
+        allowed,
+    })
+}
+
+/// Whether `path` is a table on the way to some key (`loop`, `loop.model`).
+pub(crate) fn is_section(path: &str) -> bool {
+    KEYS.iter().any(|k| {
+        k.path.len() > path.len()
+            && k.path.starts_with(path)
+            && k.path.as_bytes()[path.len()] == b'.'
+    })
+}
+
+/// Up to three known paths close to an unknown one: same last segment, or a small
+/// edit distance.
+pub(crate) fn close_keys(unknown: &str) -> Vec<&'static str> {
+    let last = unknown.rsplit('.').next().unwrap_or(unknown);
+    let mut scored: Vec<(usize, &'static str)> = KEYS
+        .iter()
+        .filter_map(|k| {
+            let distance = edit_distance(unknown, k.path);
+            let same_leaf = k.path.rsplit('.').next() == Some(last);
+            let close = distance <= (k.path.len() / 4).max(2);
+            (same_leaf || close).then_some((if same_leaf { 0 } else { distance }, k.path))
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().take(3).map(|(_, path)| path).collect()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+fn quoted_list(values: &[&str]) -> String {
+    values
+        .iter()
+        .map(|v| format!("`{v}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+#[path = "keys_tests.rs"]
+mod tests;

@@ -1,0 +1,274 @@
+//! Config values as people type them and as TOML stores them.
+//!
+//! `hew config set` and the `HEW_*` environment give text (`45m`, `epic,chore`,
+//! `P0=opus,P1=sonnet`); files give TOML. Both are checked against the key's kind and turned
+//! into one canonical `toml_edit` value, and `hew config get` renders a value back to the
+//! text form that `set` accepts.
+
+use std::ops::Range;
+
+use toml_edit::{Array, InlineTable, Item, TableLike, Value};
+
+use super::duration::HumanDuration;
+use super::error::{ConfigError, Origin};
+use super::keys::{KeyDef, KeyKind, check_map_key};
+
+/// Where a value is being read: the origin to blame, and the text that byte spans point
+/// into (empty for values that do not come from a file).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Site<'a> {
+    pub(crate) origin: &'a Origin,
+    pub(crate) text: &'a str,
+}
+
+impl Site<'_> {
+    /// The origin, pointing at `span` when the value comes from a file.
+    pub(crate) fn at(&self, span: Option<Range<usize>>) -> Origin {
+        if self.text.is_empty() {
+            return self.origin.clone();
+        }
+        self.origin.at(self.text, span.map(|s| s.start))
+    }
+}
+
+/// Converts text typed for `def` to a value. `Ok(None)` means "clear": an empty string for
+/// a key that is not a list or a map.
+pub(crate) fn from_text(
+    def: &KeyDef,
+    raw: &str,
+    origin: &Origin,
+) -> Result<Option<Value>, ConfigError> {
+    let invalid = || invalid(def.path, origin.clone(), &def.kind, format!("`{raw}`"));
+    let trimmed = raw.trim();
+    let value = match def.kind {
+        KeyKind::List | KeyKind::Map(_) if trimmed.is_empty() => empty_of(&def.kind),
+        _ if raw.is_empty() => return Ok(None),
+        KeyKind::String | KeyKind::Path => Value::from(raw),
+        KeyKind::Integer { min, max } => match trimmed.parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => Value::from(n),
+            _ => return Err(invalid()),
+        },
+        KeyKind::Bool => match trimmed {
+            "true" => Value::from(true),
+            "false" => Value::from(false),
+            _ => return Err(invalid()),
+        },
+        KeyKind::Duration => match trimmed.parse::<HumanDuration>() {
+            Ok(_) => Value::from(trimmed),
+            Err(_) => return Err(invalid()),
+        },
+        KeyKind::Enum(values) if values.contains(&trimmed) => Value::from(trimmed),
+        KeyKind::Enum(_) => return Err(invalid()),
+        KeyKind::List | KeyKind::Map(_) if trimmed.starts_with(literal_start(&def.kind)) => {
+            let parsed = trimmed.parse::<Value>().map_err(|_| invalid())?;
+            let site = Site { origin, text: "" };
+            // Blame the text as typed, unless a map key was refused: that error is sharper.
+            check(def, &Item::Value(parsed), &site).map_err(|err| match err {
+                ConfigError::MapKey { .. } => err,
+                _ => invalid(),
+            })?
+        }
+        KeyKind::List => {
+            let items: Vec<&str> = trimmed.split(',').map(str::trim).collect();
+            if items.iter().any(|item| item.is_empty()) {
+                return Err(invalid());
+            }
+            Value::Array(items.into_iter().collect())
+        }
+        KeyKind::Map(_) => {
+            let mut map = InlineTable::new();
+            for pair in trimmed.split(',') {
+                let (key, value) = pair.split_once('=').ok_or_else(invalid)?;
+                let key = key.trim();
+                check_map_key(def, key, origin)?;
+                if map.insert(key, Value::from(value.trim())).is_some() {
+                    return Err(invalid());
+                }
+            }
+            sorted(map)
+        }
+    };
+    Ok(Some(value))
+}
+
+/// Converts text typed for one map entry (`loop.model.by_priority.P1`); empty means
+/// "remove the entry".
+pub(crate) fn entry_from_text(raw: &str) -> Option<Value> {
+    (!raw.is_empty()).then(|| Value::from(raw))
+}
+
+/// Checks a value found in TOML for `def` and returns it in canonical form (fresh, without
+/// the file's formatting). A map may be a table or an inline table.
+pub(crate) fn check(def: &KeyDef, item: &Item, site: &Site<'_>) -> Result<Value, ConfigError> {
+    let wrong = || invalid(def.path, site.at(item.span()), &def.kind, describe(item));
+    let value = match (&def.kind, item) {
+        (KeyKind::Map(_), _) => {
+            let table = item.as_table_like().ok_or_else(wrong)?;
+            return check_map(def, table, site);
+        }
+        (_, Item::Value(value)) => value,
+        _ => return Err(wrong()),
+    };
+    let canonical = match (&def.kind, value) {
+        (KeyKind::String | KeyKind::Path, Value::String(s)) => Value::from(s.value().as_str()),
+        (KeyKind::Integer { min, max }, Value::Integer(n)) if (*min..=*max).contains(n.value()) => {
+            Value::from(*n.value())
+        }
+        (KeyKind::Bool, Value::Boolean(b)) => Value::from(*b.value()),
+        (KeyKind::Duration, Value::String(s)) if s.value().parse::<HumanDuration>().is_ok() => {
+            Value::from(s.value().as_str())
+        }
+        (KeyKind::Enum(values), Value::String(s)) if values.contains(&s.value().as_str()) => {
+            Value::from(s.value().as_str())
+        }
+        (KeyKind::List, Value::Array(items)) => {
+            let strings: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
+            Value::Array(strings.ok_or_else(wrong)?.into_iter().collect())
+        }
+        _ => return Err(wrong()),
+    };
+    Ok(canonical)
+}
+
+fn check_map(def: &KeyDef, table: &dyn TableLike, site: &Site<'_>) -> Result<Value, ConfigError> {
+    let mut map = InlineTable::new();
+    for (key, item) in table.iter() {
+        let origin = site.at(table.key(key).and_then(|k| k.span()));
+        check_map_key(def, key, &origin)?;
+        let value = item.as_str().ok_or_else(|| ConfigError::InvalidValue {
+            key: format!("{}.{key}", def.path),
+            origin,
+            expected: KeyKind::String.expected(),
+            found: describe(item),
+        })?;
+        map.insert(key, Value::from(value));
+    }
+    Ok(sorted(map))
+}
+
+/// Renders a value as `hew config get` shows it and `hew config set` accepts it back.
+pub(crate) fn render(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.value().clone(),
+        Value::Integer(n) => n.value().to_string(),
+        Value::Float(x) => x.value().to_string(),
+        Value::Boolean(b) => b.value().to_string(),
+        Value::Datetime(d) => d.value().to_string(),
+        Value::Array(items) => render_list(items),
+        Value::InlineTable(map) => render_map(map),
+    }
+}
+
+/// Renders what a file holds at a key: a value, or a map written as a table.
+pub(crate) fn render_item(item: &Item) -> Option<String> {
+    match item {
+        Item::Value(value) => Some(render(value)),
+        Item::Table(table) => {
+            let map: InlineTable = table
+                .iter()
+                .filter_map(|(k, v)| Some((k, v.as_value()?.clone())))
+                .collect();
+            Some(render_map(&map))
+        }
+        Item::None | Item::ArrayOfTables(_) => None,
+    }
+}
+
+fn render_list(items: &Array) -> String {
+    let plain = items.iter().all(|item| {
+        item.as_str().is_some_and(|s| {
+            !s.is_empty() && !s.contains(',') && s.trim() == s && !s.starts_with('[')
+        })
+    });
+    if plain {
+        items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(",")
+    } else {
+        let mut literal: Array = items.iter().map(fresh).collect();
+        literal.fmt();
+        literal.to_string()
+    }
+}
+
+fn render_map(map: &InlineTable) -> String {
+    let mut entries: Vec<(&str, &Value)> = map.iter().collect();
+    entries.sort_by_key(|(k, _)| *k);
+    let plain = entries.iter().all(|(k, v)| {
+        let simple_key = !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        simple_key
+            && v.as_str()
+                .is_some_and(|s| !s.contains(',') && s.trim() == s)
+    });
+    if plain {
+        let pairs: Vec<String> = entries
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect();
+        pairs.join(",")
+    } else {
+        let mut literal: InlineTable = entries.into_iter().map(|(k, v)| (k, fresh(v))).collect();
+        literal.fmt();
+        literal.to_string()
+    }
+}
+
+/// A copy of a value without the formatting it had in its file.
+fn fresh(value: &Value) -> Value {
+    let mut value = value.clone();
+    value.decor_mut().clear();
+    value
+}
+
+fn sorted(mut map: InlineTable) -> Value {
+    map.sort_values();
+    map.fmt();
+    Value::InlineTable(map)
+}
+
+/// How a TOML literal of a list or map starts: text starting so is read as TOML.
+fn literal_start(kind: &KeyKind) -> char {
+    match kind {
+        KeyKind::Map(_) => '{',
+        _ => '[',
+    }
+}
+
+fn empty_of(kind: &KeyKind) -> Value {
+    match kind {
+        KeyKind::Map(_) => Value::InlineTable(InlineTable::new()),
+        _ => Value::Array(Array::new()),
+    }
+}
+
+/// A short description of what was found, for error messages.
+pub(crate) fn describe(item: &Item) -> String {
+    match item {
+        Item::Value(Value::String(s)) => format!("{:?}", s.value()),
+        Item::Value(Value::Integer(n)) => n.value().to_string(),
+        Item::Value(Value::Float(x)) => x.value().to_string(),
+        Item::Value(Value::Boolean(b)) => b.value().to_string(),
+        Item::Value(Value::Datetime(d)) => format!("the date {}", d.value()),
+        Item::Value(Value::Array(_)) => "an array".into(),
+        Item::Value(Value::InlineTable(_)) | Item::Table(_) => "a table".into(),
+        Item::ArrayOfTables(_) => "an array of tables".into(),
+        Item::None => "nothing".into(),
+    }
+}
+
+fn invalid(key: &str, origin: Origin, kind: &KeyKind, found: String) -> ConfigError {
+    ConfigError::InvalidValue {
+        key: key.to_owned(),
+        origin,
+        expected: kind.expected(),
+        found,
+    }
+}
+
+#[cfg(test)]
+#[path = "value_tests.rs"]
+mod tests;
