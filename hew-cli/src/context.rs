@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hew_core::config::Config;
+use hew_core::config::{Config, ConfigPaths, LoadOptions, Loaded, Scope, load};
 use hew_core::repo::{RepoError, discover_root};
 use hew_core::tracker::CliTracker;
 
@@ -43,13 +43,42 @@ impl Context {
         discover_root(&self.cwd).ok()
     }
 
-    /// The configuration for `root`, with `overrides` (from flags) on top.
-    pub fn load_config(
-        &self,
-        _root: Option<&Path>,
-        _overrides: Vec<(String, String)>,
-    ) -> Result<Config, CliError> {
-        Ok(Config::default())
+    /// Where the user's and (inside a repository) the project's config files are.
+    pub fn config_paths(&self) -> ConfigPaths {
+        ConfigPaths::new(self.repo_root_opt().as_deref(), &|name| std::env::var(name).ok())
+    }
+
+    /// The file of `scope`, or an error saying why there is none.
+    pub fn config_path(&self, scope: Scope) -> Result<PathBuf, CliError> {
+        match (self.config_paths().get(scope), scope) {
+            (Some(p), _) => Ok(p.to_owned()),
+            (None, Scope::Project) => Err(CliError::new(Exit::Repo, "no project config outside a git repository")
+                .with_hint("use `--user`, or run inside a repository (`hew -C <dir>`)")),
+            (None, Scope::User) => Err(CliError::new(Exit::Config, "cannot tell where the user config is: HOME is not set")
+                .with_hint("set HEW_USER_CONFIG to the file to use")),
+        }
+    }
+
+    /// The project's file inside a repository, else the user's.
+    pub fn default_scope(&self) -> Scope {
+        if self.repo_root_opt().is_some() { Scope::Project } else { Scope::User }
+    }
+
+    /// Every layer merged: defaults, user and project files, `HEW_*` variables, then
+    /// `overrides` (from flags).
+    pub fn load_config_values(&self, overrides: Vec<(String, String)>) -> Result<Loaded, CliError> {
+        // `vars()` panics on a variable that is not UTF-8; such a variable cannot be a hew key.
+        let env = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, _)| k.starts_with("HEW_"))
+            .collect();
+        load(&LoadOptions { paths: self.config_paths(), env, overrides })
+            .map_err(crate::commands::config_error)
+    }
+
+    /// The configuration, with `overrides` (from flags) on top.
+    pub fn load_config(&self, overrides: Vec<(String, String)>) -> Result<Config, CliError> {
+        Ok(self.load_config_values(overrides)?.into_config())
     }
 
     /// The tracker configured for the repository at `root`.

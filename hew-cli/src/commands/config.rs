@@ -1,14 +1,157 @@
-//! `hew config`: read and change settings.
+//! `hew config`: read and change settings. Without `--user`/`--project`, `get` and `list`
+//! show the values in effect (every layer merged) and `set`/`unset`/`path` use the
+//! project's file inside a repository, the user's file outside one.
 
-use clap::Args;
+use clap::{Args, Subcommand};
+use hew_core::config::{ConfigError, ConfigFile, Scope, key_listing, keys};
 
 use crate::context::Context;
 use crate::error::CliError;
 use crate::exit::Exit;
+use crate::table::Table;
 
 #[derive(Debug, Args)]
-pub struct ConfigArgs {}
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    command: ConfigCommand,
+}
 
-pub fn cmd_config(_ctx: &Context, _args: ConfigArgs) -> Result<Exit, CliError> {
-    Ok(Exit::Success)
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print one value: a key (`loop.jobs`), a map (`loop.model.by_priority`, printed as
+    /// `P0=opus,P1=sonnet`) or a map entry (`loop.model.by_priority.P1`).
+    Get {
+        /// The key.
+        key: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Set a value, keeping the file's comments and layout. Lists are comma-separated
+    /// (`epic,chore`) or a TOML array; maps are `KEY=VAL,...`; an empty value clears.
+    Set {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Remove a key from a config file, so the layers below it apply.
+    Unset {
+        /// The key.
+        key: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Print every key that has a value, as `key = value`.
+    List {
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// List every settable key, its kind and what it does.
+    Keys,
+    /// Print the path of a config file.
+    Path {
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ScopeArgs {
+    /// The user's file (`~/.config/hew/config.toml`, or `$HEW_USER_CONFIG`).
+    #[arg(long, conflicts_with = "project")]
+    user: bool,
+    /// The project's file (`.hew/config.toml` in the repository).
+    #[arg(long)]
+    project: bool,
+}
+
+impl ScopeArgs {
+    fn get(&self) -> Option<Scope> {
+        if self.user {
+            Some(Scope::User)
+        } else if self.project {
+            Some(Scope::Project)
+        } else {
+            None
+        }
+    }
+}
+
+pub fn cmd_config(ctx: &Context, args: ConfigArgs) -> Result<Exit, CliError> {
+    match args.command {
+        ConfigCommand::Get { key, scope } => {
+            let value = match scope.get() {
+                Some(scope) => open(ctx, scope)?.get(&key).map_err(config_error)?,
+                None => ctx.load_config_values(Vec::new())?.effective(&key).map_err(config_error)?,
+            };
+            match value {
+                Some(v) => {
+                    println!("{v}");
+                    Ok(Exit::Success)
+                }
+                None => {
+                    eprintln!("`{key}` is not set");
+                    Ok(Exit::Failure)
+                }
+            }
+        }
+        ConfigCommand::Set { key, value, scope } => {
+            let mut file = open(ctx, scope.get().unwrap_or_else(|| ctx.default_scope()))?;
+            file.set(&key, &value).map_err(config_error)?;
+            file.save().map_err(config_error)?;
+            Ok(Exit::Success)
+        }
+        ConfigCommand::Unset { key, scope } => {
+            let mut file = open(ctx, scope.get().unwrap_or_else(|| ctx.default_scope()))?;
+            if file.unset(&key).map_err(config_error)? {
+                file.save().map_err(config_error)?;
+            } else {
+                eprintln!("`{key}` was not set in `{}`", file.path().display());
+            }
+            Ok(Exit::Success)
+        }
+        ConfigCommand::List { scope } => {
+            let pairs = match scope.get() {
+                Some(scope) => {
+                    let file = open(ctx, scope)?;
+                    let mut pairs = Vec::new();
+                    for def in keys() {
+                        if let Some(v) = file.get(def.path).map_err(config_error)? {
+                            pairs.push((def.path.to_owned(), v));
+                        }
+                    }
+                    pairs
+                }
+                None => ctx.load_config_values(Vec::new())?.list(),
+            };
+            for (key, value) in pairs {
+                println!("{key} = {value}");
+            }
+            Ok(Exit::Success)
+        }
+        ConfigCommand::Keys => {
+            let mut table = Table::new(["KEY", "KIND", "MEANING"]);
+            for k in key_listing() {
+                table.row([k.path, k.kind, k.doc.to_owned()]);
+            }
+            print!("{table}");
+            Ok(Exit::Success)
+        }
+        ConfigCommand::Path { scope } => {
+            let scope = scope.get().unwrap_or_else(|| ctx.default_scope());
+            println!("{}", ctx.config_path(scope)?.display());
+            Ok(Exit::Success)
+        }
+    }
+}
+
+fn open(ctx: &Context, scope: Scope) -> Result<ConfigFile, CliError> {
+    ConfigFile::open(ctx.config_path(scope)?).map_err(config_error)
+}
+
+pub fn config_error(e: ConfigError) -> CliError {
+    let hint = e.hint();
+    CliError::new(Exit::Config, e).with_hint_opt(hint)
 }

@@ -92,7 +92,7 @@ struct DryRunRow<'a> {
 fn dry_run(ctx: &Context, run: RunArgs) -> Result<Exit, CliError> {
     let root = ctx.repo_root()?;
     let filter = task_filter(&run)?;
-    let config = ctx.load_config(Some(&root), overrides(&run))?;
+    let config = ctx.load_config(overrides(&run))?;
     let tracker = ctx.tracker(&config, &root);
     let plan = super::block_on(plan(&tracker, &config.looping, &filter, DRY_RUN_LIMIT))??;
 

@@ -3,6 +3,8 @@
 mod config;
 mod r#loop;
 
+pub use config::config_error;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
