@@ -13,7 +13,7 @@ mod task;
 
 pub use cli::CliTracker;
 pub use error::TrackerError;
-pub use id::{InvalidId, TaskId, validate_label};
+pub use id::{InvalidId, TaskId, validate_actor, validate_label};
 pub use task::{ReadyQuery, Task};
 
 use std::future::Future;
@@ -40,8 +40,11 @@ pub trait Tracker: Send + Sync {
     ) -> impl Future<Output = Result<Task, TrackerError>> + Send;
 
     /// Closes `id` with `reason`.
-    fn close(&self, id: &TaskId, reason: &str)
-    -> impl Future<Output = Result<(), TrackerError>> + Send;
+    fn close(
+        &self,
+        id: &TaskId,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), TrackerError>> + Send;
 
     /// Gives a claimed task back: status open, no assignee.
     fn release(&self, id: &TaskId) -> impl Future<Output = Result<(), TrackerError>> + Send;
