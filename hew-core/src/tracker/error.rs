@@ -181,11 +181,14 @@ pub(crate) fn excerpt(bytes: &[u8], cut_already: bool) -> String {
         return "(no output)".into();
     }
     let mut chars = text.chars();
-    let mut shown: String = chars
-        .by_ref()
-        .take(EXCERPT_CHARS)
-        .flat_map(char::escape_debug)
-        .collect();
+    let mut shown = String::new();
+    for c in chars.by_ref().take(EXCERPT_CHARS) {
+        if c.is_control() {
+            shown.extend(c.escape_debug());
+        } else {
+            shown.push(c);
+        }
+    }
     if cut_already || chars.next().is_some() {
         shown.push('…');
     }
@@ -217,6 +220,10 @@ mod tests {
         assert_eq!(
             excerpt(b"  line one\nline two\n", false),
             r"line one\nline two"
+        );
+        assert_eq!(
+            excerpt(b"run 'br init' \"now\"", false),
+            r#"run 'br init' "now""#
         );
         assert_eq!(excerpt(b"", false), "(no output)");
         let long = excerpt("é".repeat(1000).as_bytes(), false);
