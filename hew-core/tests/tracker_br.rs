@@ -251,6 +251,37 @@ async fn a_claim_succeeds_once_and_release_makes_it_claimable_again() {
     assert_eq!(task.assignee.as_deref(), Some("hew/host/run-1/w2"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_have_exactly_one_winner() {
+    let Some(repo) = Repo::new() else { return };
+    let tracker = repo.tracker();
+    let id = repo.create("contested", 1, "task");
+    let (a, b, c, d) = tokio::join!(
+        tracker.claim(&id, "w1"),
+        tracker.claim(&id, "w2"),
+        tracker.claim(&id, "w3"),
+        tracker.claim(&id, "w4"),
+    );
+    let results = [a, b, c, d];
+    let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    for result in &results {
+        if let Err(err) = result {
+            assert!(
+                matches!(err, TrackerError::AlreadyClaimed { .. }),
+                "{err:?}"
+            );
+        }
+    }
+    let holder = winners[0].assignee.clone();
+    assert_eq!(tracker.show(&id).await.unwrap().assignee, holder);
+    // The holder claiming again is not a conflict.
+    tracker
+        .claim(&id, holder.as_deref().unwrap())
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_blocked_task_cannot_be_claimed() {
     let Some(repo) = Repo::new() else { return };
