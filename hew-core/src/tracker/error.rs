@@ -2,8 +2,14 @@
 
 use std::time::Duration;
 
-/// A tracker call that did not do what was asked. Every variant names the command hew ran
-/// (`command`) so the user can run it by hand, and an excerpt of what the tracker printed.
+use super::InvalidId;
+
+/// Longest excerpt of tracker output kept in an error, in characters.
+const EXCERPT_CHARS: usize = 400;
+
+/// A tracker call that did not do what was asked. Every variant that ran something names
+/// the command hew ran (`command`) so the user can run it by hand, and an excerpt of what
+/// the tracker printed.
 #[derive(Debug, thiserror::Error)]
 pub enum TrackerError {
     /// The tracker binary is not installed or not on PATH.
@@ -11,6 +17,16 @@ pub enum TrackerError {
     Missing {
         /// The program hew tried to run.
         program: String,
+    },
+    /// There is no beads database where the tracker looked.
+    #[error("`{command}` found no beads database: {detail}")]
+    NotInitialized {
+        /// The program, for the hint (`<program> init`).
+        program: String,
+        /// The command line.
+        command: String,
+        /// The tracker's message, truncated.
+        detail: String,
     },
     /// The task does not exist.
     #[error("task `{id}` not found: `{command}` said: {detail}")]
@@ -23,7 +39,7 @@ pub enum TrackerError {
         detail: String,
     },
     /// Someone else holds the task (or it is not claimable, e.g. blocked or closed).
-    #[error("task `{id}` could not be claimed: {detail}")]
+    #[error("task `{id}` could not be claimed: `{command}` said: {detail}")]
     AlreadyClaimed {
         /// The id asked for.
         id: String,
@@ -68,4 +84,180 @@ pub enum TrackerError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// hew refused to pass an argument to the tracker (a label or actor it would misread).
+    #[error("refused to call the tracker: {0}")]
+    Invalid(#[from] InvalidId),
+}
+
+impl TrackerError {
+    /// What the user can do about it, when hew knows.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Missing { program } => Some(format!(
+                "install br with `cargo install beads_rust` (or install bd), or point \
+                 `tracker.command` at it: `hew config set tracker.command br` \
+                 (currently `{program}`)"
+            )),
+            Self::NotInitialized { program, .. } => Some(format!(
+                "run `{program} init` in the repository, or set BEADS_DIR to an existing \
+                 `.beads` directory"
+            )),
+            Self::NotFound { .. } => Some(
+                "the task may have been deleted or the id mistyped: list tasks with the \
+                      tracker's `list` command"
+                    .into(),
+            ),
+            Self::AlreadyClaimed { .. } => None,
+            Self::Malformed { .. } => Some(
+                "check that `tracker.command` is bd or br and that its version is supported \
+                 (run it with `--version`)"
+                    .into(),
+            ),
+            Self::TimedOut { .. } => Some(
+                "raise `tracker.timeout` (e.g. `hew config set tracker.timeout 2m`), or check \
+                 that no other process holds the tracker's lock"
+                    .into(),
+            ),
+            Self::Failed { .. } => Some("run the command by hand to see its full output".into()),
+            Self::Io { .. } => Some(
+                "check that the tracker is executable and that the working directory exists".into(),
+            ),
+            Self::Invalid(_) => Some(
+                "labels are letters, digits, `_`, `:` and `-` (at most 50 characters); actors \
+                 are printable text"
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// A command line as a user would type it: each word shell-quoted when it needs to be.
+pub(crate) fn command_line<S: AsRef<str>>(program: &str, args: &[S]) -> String {
+    std::iter::once(program)
+        .chain(args.iter().map(AsRef::as_ref))
+        .map(shell_quote)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Quotes `word` for a POSIX shell; words with control characters use bash's `$'…'` so
+/// the line stays one line. Words longer than [`EXCERPT_CHARS`] are cut with `…`.
+fn shell_quote(word: &str) -> String {
+    let mut chars = word.chars();
+    let mut word: String = chars.by_ref().take(EXCERPT_CHARS).collect();
+    if chars.next().is_some() {
+        word.push('…');
+    }
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.,:/=@%+".contains(c));
+    if plain {
+        word
+    } else if word.chars().any(char::is_control) {
+        let escaped: String = word
+            .chars()
+            .map(|c| match c {
+                '\\' | '\'' => format!("\\{c}"),
+                '\n' => "\\n".into(),
+                '\t' => "\\t".into(),
+                c if c.is_control() => format!("\\x{:02x}", u32::from(c) & 0xff),
+                c => c.to_string(),
+            })
+            .collect();
+        format!("$'{escaped}'")
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// The start of what a tracker printed, fit for one line of an error message: trimmed,
+/// control characters escaped, at most [`EXCERPT_CHARS`] characters, `…` when cut.
+/// `cut_already` says the bytes are themselves a prefix of a longer output.
+pub(crate) fn excerpt(bytes: &[u8], cut_already: bool) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(no output)".into();
+    }
+    let mut chars = text.chars();
+    let mut shown = String::new();
+    for c in chars.by_ref().take(EXCERPT_CHARS) {
+        if c.is_control() {
+            shown.extend(c.escape_debug());
+        } else {
+            shown.push(c);
+        }
+    }
+    if cut_already || chars.next().is_some() {
+        shown.push('…');
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines_quote_only_what_needs_it() {
+        let line = command_line("br", &["close", "demo-1", "--reason=it's done", "", "a b"]);
+        assert_eq!(line, r"br close demo-1 '--reason=it'\''s done' '' 'a b'");
+        assert_eq!(
+            command_line::<&str>("bd", &["ready", "--json"]),
+            "bd ready --json"
+        );
+        assert_eq!(
+            command_line("br", &["--reason=a\nb's"]),
+            r"br $'--reason=a\nb\'s'"
+        );
+        let long = command_line("br", &["x".repeat(1000)]);
+        assert_eq!(long.chars().count(), 3 + EXCERPT_CHARS + 3, "{long}");
+    }
+
+    #[test]
+    fn excerpts_are_escaped_and_bounded() {
+        assert_eq!(
+            excerpt(b"  line one\nline two\n", false),
+            r"line one\nline two"
+        );
+        assert_eq!(
+            excerpt(b"run 'br init' \"now\"", false),
+            r#"run 'br init' "now""#
+        );
+        assert_eq!(excerpt(b"", false), "(no output)");
+        let long = excerpt("é".repeat(1000).as_bytes(), false);
+        assert_eq!(long.chars().count(), EXCERPT_CHARS + 1);
+        assert!(long.ends_with('…'));
+        assert!(excerpt(b"short", true).ends_with('…'));
+        assert_eq!(excerpt(b"\xff\x00x", false), "\u{fffd}\\0x");
+    }
+
+    #[test]
+    fn every_error_but_a_refused_claim_has_a_hint() {
+        let missing = TrackerError::Missing {
+            program: "br".into(),
+        };
+        let hint = missing.hint().unwrap();
+        assert!(hint.contains("cargo install beads_rust"), "{hint}");
+        assert!(hint.contains("hew config set tracker.command br"), "{hint}");
+        let timed_out = TrackerError::TimedOut {
+            command: "br ready".into(),
+            after: Duration::from_secs(3),
+        };
+        assert!(timed_out.hint().unwrap().contains("tracker.timeout"));
+        assert!(timed_out.to_string().contains("within 3s"), "{timed_out}");
+        let not_init = TrackerError::NotInitialized {
+            program: "br".into(),
+            command: "br ready".into(),
+            detail: "x".into(),
+        };
+        assert!(not_init.hint().unwrap().contains("br init"));
+        let claimed = TrackerError::AlreadyClaimed {
+            id: "d-1".into(),
+            command: "br update".into(),
+            detail: "x".into(),
+        };
+        assert_eq!(claimed.hint(), None);
+    }
 }

@@ -32,11 +32,19 @@ pub struct InvalidId {
 impl InvalidId {
     fn new(what: &'static str, raw: &str, reason: &'static str) -> Self {
         // Show hostile input escaped and bounded: it may hold newlines or be huge.
-        let mut shown: String = raw.chars().take(60).flat_map(char::escape_default).collect();
+        let mut shown: String = raw
+            .chars()
+            .take(60)
+            .flat_map(char::escape_default)
+            .collect();
         if raw.chars().count() > 60 {
             shown.push('…');
         }
-        Self { what, shown, reason }
+        Self {
+            what,
+            shown,
+            reason,
+        }
     }
 }
 
@@ -50,7 +58,10 @@ impl TaskId {
         if raw.len() > MAX_ID_LEN {
             return bad("it is longer than 128 characters");
         }
-        if !raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+        if !raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
             return bad("only letters, digits, `.`, `_` and `-` are allowed");
         }
         if raw.starts_with('-') || raw.starts_with('.') {
@@ -93,8 +104,31 @@ pub fn validate_label(raw: &str) -> Result<(), InvalidId> {
     if raw.len() > MAX_LABEL_LEN {
         return bad("it is longer than 50 characters");
     }
-    if !raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '-')) {
+    if !raw
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '-'))
+    {
         return bad("only letters, digits, `_`, `:` and `-` are allowed");
+    }
+    if raw.starts_with('-') {
+        return bad("it must not start with `-`");
+    }
+    Ok(())
+}
+
+/// Checks an actor name (who claims a task, e.g. `hew/host/run-1/w2`): 1 to 128
+/// characters, no whitespace other than spaces, no control characters, not starting with
+/// `-`.
+pub fn validate_actor(raw: &str) -> Result<(), InvalidId> {
+    let bad = |reason| Err(InvalidId::new("actor", raw, reason));
+    if raw.trim().is_empty() {
+        return bad("it is empty");
+    }
+    if raw.len() > MAX_ID_LEN {
+        return bad("it is longer than 128 characters");
+    }
+    if raw.chars().any(|c| c.is_control()) {
+        return bad("it must not contain control characters");
     }
     if raw.starts_with('-') {
         return bad("it must not start with `-`");
@@ -116,8 +150,9 @@ mod tests {
     #[test]
     fn refuses_ids_that_escape_paths_refs_or_argv() {
         let long = "a".repeat(300);
-        for id in ["", "-rf", "../x", "a..b", "a/b", "a\nb", "a b", ".hidden", "x.lock", "x.", &long]
-        {
+        for id in [
+            "", "-rf", "../x", "a..b", "a/b", "a\nb", "a b", ".hidden", "x.lock", "x.", &long,
+        ] {
             assert!(TaskId::parse(id).is_err(), "{id:?} should be refused");
         }
     }
@@ -137,6 +172,16 @@ mod tests {
         }
         for bad in ["", "-x", "a b", "a,b", "a/b", &"l".repeat(51)] {
             assert!(validate_label(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn actors_are_printable_and_bounded() {
+        for ok in ["hew/host/run-1/w2", "alice", "Jane Doe"] {
+            validate_actor(ok).unwrap();
+        }
+        for bad in ["", " ", "-x", "a\nb", "a\tb", &"a".repeat(129)] {
+            assert!(validate_actor(bad).is_err(), "{bad:?}");
         }
     }
 }

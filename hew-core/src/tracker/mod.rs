@@ -13,7 +13,7 @@ mod task;
 
 pub use cli::CliTracker;
 pub use error::TrackerError;
-pub use id::{InvalidId, TaskId, validate_label};
+pub use id::{InvalidId, TaskId, validate_actor, validate_label};
 pub use task::{ReadyQuery, Task};
 
 use std::future::Future;
@@ -22,28 +22,37 @@ use std::future::Future;
 /// process behind; errors are typed so callers can tell "someone else claimed it" from "the
 /// tracker is gone".
 pub trait Tracker: Send + Sync {
-    /// Ready tasks (open, unblocked), sorted by priority, filtered by `query`.
+    /// Ready tasks (open, unblocked), sorted by priority, filtered by `query`. A limit of 0
+    /// gives none.
     fn ready(
         &self,
         query: &ReadyQuery,
     ) -> impl Future<Output = Result<Vec<Task>, TrackerError>> + Send;
 
-    /// One task, with its labels.
+    /// One task, with its labels (`Some`, empty when it has none).
     fn show(&self, id: &TaskId) -> impl Future<Output = Result<Task, TrackerError>> + Send;
 
     /// Claims `id` for `actor` atomically: succeeds only if the task is open and unassigned.
-    /// A task someone else holds gives [`TrackerError::AlreadyClaimed`].
+    /// A task someone else holds, or one that is blocked or closed, gives
+    /// [`TrackerError::AlreadyClaimed`]. Returns the task as the tracker reports it after
+    /// the claim: br reports only id, title, status, priority and assignee, so `labels` may
+    /// be `None`.
     fn claim(
         &self,
         id: &TaskId,
         actor: &str,
     ) -> impl Future<Output = Result<Task, TrackerError>> + Send;
 
-    /// Closes `id` with `reason`.
-    fn close(&self, id: &TaskId, reason: &str)
-    -> impl Future<Output = Result<(), TrackerError>> + Send;
+    /// Closes `id` with `reason` (any text, even one starting with `-`). A close the tracker
+    /// skips (already closed, or blocked) is an error.
+    fn close(
+        &self,
+        id: &TaskId,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), TrackerError>> + Send;
 
-    /// Gives a claimed task back: status open, no assignee.
+    /// Gives a claimed task back: status open, no assignee. Only for tasks hew holds: br
+    /// also reopens a closed task this way.
     fn release(&self, id: &TaskId) -> impl Future<Output = Result<(), TrackerError>> + Send;
 
     /// Adds `label` to `id` (labels are `[A-Za-z0-9_:-]`, at most 50 characters).
@@ -53,14 +62,14 @@ pub trait Tracker: Send + Sync {
         label: &str,
     ) -> impl Future<Output = Result<(), TrackerError>> + Send;
 
-    /// Removes `label` from `id`.
+    /// Removes `label` from `id`; removing a label it does not carry is not an error.
     fn remove_label(
         &self,
         id: &TaskId,
         label: &str,
     ) -> impl Future<Output = Result<(), TrackerError>> + Send;
 
-    /// Adds a comment to `id`.
+    /// Adds a comment to `id` (any text, even one starting with `-`).
     fn add_comment(
         &self,
         id: &TaskId,

@@ -9,7 +9,7 @@ pub struct Task {
     /// The tracker's id, as the tracker wrote it. Not yet validated: see [`super::TaskId`].
     pub id: String,
     /// One-line title.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::parse::null_as_default")]
     pub title: String,
     /// Free text; may carry a `<!-- hew:model=NAME -->` tag.
     #[serde(default, deserialize_with = "super::parse::null_as_default")]
@@ -57,6 +57,11 @@ pub struct ReadyQuery {
 
 impl Default for ReadyQuery {
     fn default() -> Self {
-        Self { limit: 100, labels: Vec::new(), issue_type: None, parent: None }
+        Self {
+            limit: 100,
+            labels: Vec::new(),
+            issue_type: None,
+            parent: None,
+        }
     }
 }
