@@ -20,11 +20,17 @@ impl Context {
         let cwd = match dir {
             Some(d) => d.to_owned(),
             None => std::env::current_dir().map_err(|e| {
-                CliError::new(Exit::Failure, format!("failed to read the current directory: {e}"))
+                CliError::new(
+                    Exit::Failure,
+                    format!("failed to read the current directory: {e}"),
+                )
             })?,
         };
         if !cwd.is_dir() {
-            return Err(CliError::new(Exit::Usage, format!("no such directory: `{}`", cwd.display())));
+            return Err(CliError::new(
+                Exit::Usage,
+                format!("no such directory: `{}`", cwd.display()),
+            ));
         }
         Ok(Self { cwd })
     }
@@ -45,23 +51,35 @@ impl Context {
 
     /// Where the user's and (inside a repository) the project's config files are.
     pub fn config_paths(&self) -> ConfigPaths {
-        ConfigPaths::new(self.repo_root_opt().as_deref(), &|name| std::env::var(name).ok())
+        ConfigPaths::new(self.repo_root_opt().as_deref(), &|name| {
+            std::env::var(name).ok()
+        })
     }
 
     /// The file of `scope`, or an error saying why there is none.
     pub fn config_path(&self, scope: Scope) -> Result<PathBuf, CliError> {
         match (self.config_paths().get(scope), scope) {
             (Some(p), _) => Ok(p.to_owned()),
-            (None, Scope::Project) => Err(CliError::new(Exit::Repo, "no project config outside a git repository")
-                .with_hint("use `--user`, or run inside a repository (`hew -C <dir>`)")),
-            (None, Scope::User) => Err(CliError::new(Exit::Config, "cannot tell where the user config is: HOME is not set")
-                .with_hint("set HEW_USER_CONFIG to the file to use")),
+            (None, Scope::Project) => Err(CliError::new(
+                Exit::Repo,
+                "no project config outside a git repository",
+            )
+            .with_hint("use `--user`, or run inside a repository (`hew -C <dir>`)")),
+            (None, Scope::User) => Err(CliError::new(
+                Exit::Config,
+                "cannot tell where the user config is: HOME is not set",
+            )
+            .with_hint("set HEW_USER_CONFIG to the file to use")),
         }
     }
 
     /// The project's file inside a repository, else the user's.
     pub fn default_scope(&self) -> Scope {
-        if self.repo_root_opt().is_some() { Scope::Project } else { Scope::User }
+        if self.repo_root_opt().is_some() {
+            Scope::Project
+        } else {
+            Scope::User
+        }
     }
 
     /// Every layer merged: defaults, user and project files, `HEW_*` variables, then
@@ -72,8 +90,12 @@ impl Context {
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .filter(|(k, _)| k.starts_with("HEW_"))
             .collect();
-        load(&LoadOptions { paths: self.config_paths(), env, overrides })
-            .map_err(crate::commands::config_error)
+        load(&LoadOptions {
+            paths: self.config_paths(),
+            env,
+            overrides,
+        })
+        .map_err(crate::commands::config_error)
     }
 
     /// The configuration, with `overrides` (from flags) on top.
@@ -83,6 +105,10 @@ impl Context {
 
     /// The tracker configured for the repository at `root`.
     pub fn tracker(&self, config: &Config, root: &Path) -> CliTracker {
-        CliTracker::new(config.tracker.command.clone(), root.to_owned(), config.tracker.timeout.get())
+        CliTracker::new(
+            config.tracker.command.clone(),
+            root.to_owned(),
+            config.tracker.timeout.get(),
+        )
     }
 }

@@ -17,7 +17,11 @@ pub struct CliError {
 
 impl CliError {
     pub fn new(exit: Exit, message: impl fmt::Display) -> Self {
-        Self { exit, message: message.to_string(), hints: Vec::new() }
+        Self {
+            exit,
+            message: message.to_string(),
+            hints: Vec::new(),
+        }
     }
 
     pub fn with_hint(mut self, hint: impl fmt::Display) -> Self {

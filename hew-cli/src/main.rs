@@ -19,7 +19,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            let exit = if e.use_stderr() { Exit::Usage } else { Exit::Success };
+            let exit = if e.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Success
+            };
             return ExitCode::from(exit.code());
         }
     };

@@ -9,7 +9,9 @@ pub struct Table {
 
 impl Table {
     pub fn new<const N: usize>(header: [&str; N]) -> Self {
-        Self { rows: vec![header.iter().map(|h| h.to_string()).collect()] }
+        Self {
+            rows: vec![header.iter().map(|h| h.to_string()).collect()],
+        }
     }
 
     pub fn row<const N: usize>(&mut self, cells: [String; N]) {
@@ -21,7 +23,12 @@ impl fmt::Display for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let cols = self.rows.iter().map(Vec::len).max().unwrap_or(0);
         let width = |c: usize| {
-            self.rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)
+            self.rows
+                .iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
         };
         let widths: Vec<usize> = (0..cols).map(width).collect();
         for row in &self.rows {
@@ -48,6 +55,9 @@ mod tests {
         let mut t = Table::new(["ID", "TITLE"]);
         t.row(["demo-long".into(), "first".into()]);
         t.row(["d-1".into(), "second".into()]);
-        assert_eq!(t.to_string(), "ID         TITLE\ndemo-long  first\nd-1        second\n");
+        assert_eq!(
+            t.to_string(),
+            "ID         TITLE\ndemo-long  first\nd-1        second\n"
+        );
     }
 }

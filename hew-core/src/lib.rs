@@ -10,6 +10,6 @@
 pub mod config;
 pub mod model;
 pub mod plan;
-pub mod repo;
 pub(crate) mod process;
+pub mod repo;
 pub mod tracker;

@@ -76,7 +76,10 @@ impl fmt::Display for Rule {
 pub fn resolve_model(task: &Task, cfg: &LoopModelConfig) -> Option<Resolved> {
     let found = |model: &str, rule| {
         let model = model.trim();
-        (!model.is_empty()).then(|| Resolved { model: model.to_owned(), rule })
+        (!model.is_empty()).then(|| Resolved {
+            model: model.to_owned(),
+            rule,
+        })
     };
     description_tag(&task.description)
         .and_then(|m| found(m, Rule::Tag))
@@ -160,7 +163,12 @@ mod tests {
 
     #[test]
     fn tag_beats_label() {
-        let t = task("x <!-- hew:model=tagged --> y", &["model:labelled"], Some(0), "bug");
+        let t = task(
+            "x <!-- hew:model=tagged --> y",
+            &["model:labelled"],
+            Some(0),
+            "bug",
+        );
         assert_eq!(pick(&t, &cfg()), some("tagged", Rule::Tag));
     }
 
@@ -202,7 +210,11 @@ mod tests {
             "text\n<!--\thew:model=a\n-->\nmore",
         ] {
             let t = task(d, &[], None, "");
-            assert_eq!(pick(&t, &LoopModelConfig::default()), some("a", Rule::Tag), "{d:?}");
+            assert_eq!(
+                pick(&t, &LoopModelConfig::default()),
+                some("a", Rule::Tag),
+                "{d:?}"
+            );
         }
     }
 
@@ -224,7 +236,12 @@ mod tests {
 
     #[test]
     fn first_well_formed_tag_wins_after_an_unrelated_comment() {
-        let t = task("<!-- note --> <!-- hew:model= --> <!-- hew:model=b -->", &[], None, "");
+        let t = task(
+            "<!-- note --> <!-- hew:model= --> <!-- hew:model=b -->",
+            &[],
+            None,
+            "",
+        );
         assert_eq!(pick(&t, &cfg()), some("b", Rule::Tag));
     }
 
@@ -238,22 +255,37 @@ mod tests {
 
     #[test]
     fn unknown_labels_fall_through_to_priority() {
-        let t = Task { labels: None, ..task("", &[], Some(0), "") };
+        let t = Task {
+            labels: None,
+            ..task("", &[], Some(0), "")
+        };
         assert_eq!(pick(&t, &cfg()), some("opus", Rule::Priority));
     }
 
     #[test]
     fn missing_or_out_of_range_priority_skips_the_priority_rule() {
-        assert_eq!(pick(&task("", &[], None, "bug"), &cfg()), some("sonnet", Rule::Type));
-        assert_eq!(pick(&task("", &[], Some(9), "bug"), &cfg()), some("sonnet", Rule::Type));
+        assert_eq!(
+            pick(&task("", &[], None, "bug"), &cfg()),
+            some("sonnet", Rule::Type)
+        );
+        assert_eq!(
+            pick(&task("", &[], Some(9), "bug"), &cfg()),
+            some("sonnet", Rule::Type)
+        );
     }
 
     #[test]
     fn empty_type_skips_the_type_rule() {
         let mut c = cfg();
         c.by_type.insert(String::new(), "never".into());
-        assert_eq!(pick(&task("", &[], Some(3), ""), &c), some("haiku", Rule::Default));
-        assert_eq!(pick(&task("", &[], Some(3), "  "), &c), some("haiku", Rule::Default));
+        assert_eq!(
+            pick(&task("", &[], Some(3), ""), &c),
+            some("haiku", Rule::Default)
+        );
+        assert_eq!(
+            pick(&task("", &[], Some(3), "  "), &c),
+            some("haiku", Rule::Default)
+        );
     }
 
     #[test]

@@ -80,20 +80,31 @@ pub async fn plan<T: Tracker>(
         let id = match TaskId::parse(&task.id) {
             Ok(id) => id,
             Err(e) => {
-                plan.skipped.push(SkippedTask { raw_id: task.id, reason: SkipReason::InvalidId(e) });
+                plan.skipped.push(SkippedTask {
+                    raw_id: task.id,
+                    reason: SkipReason::InvalidId(e),
+                });
                 continue;
             }
         };
         if cfg.skip_types.iter().any(|t| *t == task.issue_type) {
             let reason = SkipReason::SkippedType(task.issue_type.clone());
-            plan.skipped.push(SkippedTask { raw_id: task.id, reason });
+            plan.skipped.push(SkippedTask {
+                raw_id: task.id,
+                reason,
+            });
             continue;
         }
         if task.labels.is_none() {
             task.labels = tracker.show(&id).await?.labels.or(Some(Vec::new()));
         }
         let (model, rule) = choose_model(&task, cfg, filter.model.as_deref());
-        plan.tasks.push(PlannedTask { id, task, model, rule });
+        plan.tasks.push(PlannedTask {
+            id,
+            task,
+            model,
+            rule,
+        });
     }
     Ok(plan)
 }
@@ -130,7 +141,12 @@ mod tests {
         }
         async fn show(&self, id: &TaskId) -> Result<Task, TrackerError> {
             self.shown.lock().unwrap().push(id.to_string());
-            let mut t = self.ready.iter().find(|t| t.id == id.as_str()).cloned().unwrap();
+            let mut t = self
+                .ready
+                .iter()
+                .find(|t| t.id == id.as_str())
+                .cloned()
+                .unwrap();
             t.labels = Some(self.labels_on_show.clone());
             Ok(t)
         }
@@ -165,12 +181,18 @@ mod tests {
     }
 
     fn run(m: &Memory, cfg: &LoopConfig, filter: &TaskFilter) -> Plan {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(plan(m, cfg, filter, 100)).unwrap()
     }
 
     fn memory(ready: Vec<Task>) -> Memory {
-        Memory { ready, shown: Mutex::default(), labels_on_show: vec!["model:opus".into()] }
+        Memory {
+            ready,
+            shown: Mutex::default(),
+            labels_on_show: vec!["model:opus".into()],
+        }
     }
 
     #[test]
@@ -189,18 +211,35 @@ mod tests {
 
     #[test]
     fn hostile_ids_are_skipped_not_run() {
-        let m = memory(vec![task("-rf", "task", Some(&[])), task("../x", "task", Some(&[]))]);
+        let m = memory(vec![
+            task("-rf", "task", Some(&[])),
+            task("../x", "task", Some(&[])),
+        ]);
         let p = run(&m, &LoopConfig::default(), &TaskFilter::default());
         assert!(p.tasks.is_empty());
-        assert!(p.skipped.iter().all(|s| matches!(s.reason, SkipReason::InvalidId(_))));
-        assert!(m.shown.lock().unwrap().is_empty(), "an invalid id must never reach the tracker");
+        assert!(
+            p.skipped
+                .iter()
+                .all(|s| matches!(s.reason, SkipReason::InvalidId(_)))
+        );
+        assert!(
+            m.shown.lock().unwrap().is_empty(),
+            "an invalid id must never reach the tracker"
+        );
     }
 
     #[test]
     fn missing_labels_are_filled_in_before_routing() {
-        let m = memory(vec![task("d-1", "task", None), task("d-2", "task", Some(&[]))]);
+        let m = memory(vec![
+            task("d-1", "task", None),
+            task("d-2", "task", Some(&[])),
+        ]);
         let p = run(&m, &LoopConfig::default(), &TaskFilter::default());
-        assert_eq!(*m.shown.lock().unwrap(), ["d-1"], "only the record without labels is shown");
+        assert_eq!(
+            *m.shown.lock().unwrap(),
+            ["d-1"],
+            "only the record without labels is shown"
+        );
         assert_eq!(p.tasks[0].model.as_deref(), Some("opus"));
         assert_eq!(p.tasks[0].rule, Rule::Label);
         assert_eq!(p.tasks[1].rule, Rule::None);
@@ -211,8 +250,14 @@ mod tests {
         let m = memory(vec![task("d-1", "task", Some(&["model:opus"]))]);
         let mut cfg = LoopConfig::default();
         cfg.model.by_priority.insert(Priority::P1, "sonnet".into());
-        let filter = TaskFilter { model: Some("haiku".into()), ..TaskFilter::default() };
+        let filter = TaskFilter {
+            model: Some("haiku".into()),
+            ..TaskFilter::default()
+        };
         let p = run(&m, &cfg, &filter);
-        assert_eq!((p.tasks[0].model.as_deref(), p.tasks[0].rule), (Some("haiku"), Rule::Flag));
+        assert_eq!(
+            (p.tasks[0].model.as_deref(), p.tasks[0].rule),
+            (Some("haiku"), Rule::Flag)
+        );
     }
 }

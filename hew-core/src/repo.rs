@@ -31,12 +31,19 @@ pub enum RepoError {
 pub fn discover_root(start: &Path) -> Result<PathBuf, RepoError> {
     let repo = git2::Repository::discover(start).map_err(|source| {
         if source.code() == git2::ErrorCode::NotFound {
-            RepoError::NotARepo { path: start.to_owned() }
+            RepoError::NotARepo {
+                path: start.to_owned(),
+            }
         } else {
-            RepoError::Git { path: start.to_owned(), source }
+            RepoError::Git {
+                path: start.to_owned(),
+                source,
+            }
         }
     })?;
-    let workdir = repo.workdir().ok_or_else(|| RepoError::Bare { path: repo.path().to_owned() })?;
+    let workdir = repo.workdir().ok_or_else(|| RepoError::Bare {
+        path: repo.path().to_owned(),
+    })?;
     // git2 gives the workdir with a trailing separator; normalise it.
     Ok(workdir.components().collect())
 }
@@ -52,7 +59,10 @@ mod tests {
         let sub = dir.path().join("a/b");
         std::fs::create_dir_all(&sub).unwrap();
         let root = discover_root(&sub).unwrap();
-        assert_eq!(root.canonicalize().unwrap(), dir.path().canonicalize().unwrap());
+        assert_eq!(
+            root.canonicalize().unwrap(),
+            dir.path().canonicalize().unwrap()
+        );
     }
 
     #[test]

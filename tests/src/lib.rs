@@ -18,14 +18,20 @@ pub fn tracker_program() -> String {
 
 /// Whether the tracker can be run. Panics when it is missing and `HEW_REQUIRE_BR` is set.
 pub fn tracker_available() -> bool {
-    let found = Command::new(tracker_program()).arg("--version").output().is_ok_and(|o| o.status.success());
+    let found = Command::new(tracker_program())
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !found {
         assert!(
             std::env::var_os("HEW_REQUIRE_BR").is_none(),
             "`{}` is required (HEW_REQUIRE_BR is set) but not on PATH: run scripts/install-br.sh",
             tracker_program()
         );
-        eprintln!("note: `{}` not on PATH; skipping (install it with scripts/install-br.sh)", tracker_program());
+        eprintln!(
+            "note: `{}` not on PATH; skipping (install it with scripts/install-br.sh)",
+            tracker_program()
+        );
     }
     found
 }
@@ -44,9 +50,16 @@ macro_rules! require_tracker {
 pub fn hew_bin() -> PathBuf {
     // Test binaries live in target/<profile>/deps; the hew binary one level up.
     let exe = std::env::current_exe().expect("the test binary has a path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
     let bin = dir.join(format!("hew{}", std::env::consts::EXE_SUFFIX));
-    assert!(bin.exists(), "{} is missing: run the tests with `cargo test --workspace`", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        bin.display()
+    );
     bin
 }
 
@@ -63,7 +76,13 @@ pub struct NewTask<'a> {
 impl<'a> NewTask<'a> {
     /// A P2 `task` with no description or labels.
     pub fn new(title: &'a str) -> Self {
-        Self { title, priority: 2, issue_type: "task", description: "", labels: &[] }
+        Self {
+            title,
+            priority: 2,
+            issue_type: "task",
+            description: "",
+            labels: &[],
+        }
     }
     pub fn priority(self, priority: u8) -> Self {
         Self { priority, ..self }
@@ -72,7 +91,10 @@ impl<'a> NewTask<'a> {
         Self { issue_type, ..self }
     }
     pub fn description(self, description: &'a str) -> Self {
-        Self { description, ..self }
+        Self {
+            description,
+            ..self
+        }
     }
     pub fn labels(self, labels: &'a [&'a str]) -> Self {
         Self { labels, ..self }
@@ -89,8 +111,14 @@ pub struct TestRepo {
 impl TestRepo {
     /// A repository with one commit on `main`.
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new().prefix("hew-test-").tempdir().expect("temp dir");
-        let home = tempfile::Builder::new().prefix("hew-home-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("hew-test-")
+            .tempdir()
+            .expect("temp dir");
+        let home = tempfile::Builder::new()
+            .prefix("hew-home-")
+            .tempdir()
+            .expect("temp dir");
         let repo = git2::Repository::init_opts(
             dir.path(),
             git2::RepositoryInitOptions::new().initial_head("main"),
@@ -98,14 +126,18 @@ impl TestRepo {
         .expect("git init");
         let mut cfg = repo.config().expect("repo config");
         cfg.set_str("user.name", "Test").expect("user.name");
-        cfg.set_str("user.email", "test@example.com").expect("user.email");
+        cfg.set_str("user.email", "test@example.com")
+            .expect("user.email");
         std::fs::write(dir.path().join("README.md"), "# test repo\n").expect("write README");
         let mut index = repo.index().expect("index");
         index.add_path(Path::new("README.md")).expect("add");
         index.write().expect("write index");
-        let tree = repo.find_tree(index.write_tree().expect("tree")).expect("tree");
+        let tree = repo
+            .find_tree(index.write_tree().expect("tree"))
+            .expect("tree");
         let sig = repo.signature().expect("signature");
-        repo.commit(Some("HEAD"), &sig, &sig, "initial commit", &tree, &[]).expect("commit");
+        repo.commit(Some("HEAD"), &sig, &sig, "initial commit", &tree, &[])
+            .expect("commit");
         Self { dir, home }
     }
 
@@ -158,7 +190,10 @@ impl TestRepo {
         args.push("--json");
         let out = self.tracker(&args);
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("tracker printed invalid JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+            panic!(
+                "tracker printed invalid JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
         })
     }
 
@@ -170,7 +205,10 @@ impl TestRepo {
             args.extend(["-d", t.description]);
         }
         let created = self.tracker_json(&args);
-        let id = first(&created)["id"].as_str().expect("created task has an id").to_owned();
+        let id = first(&created)["id"]
+            .as_str()
+            .expect("created task has an id")
+            .to_owned();
         for label in t.labels {
             self.tracker(&["label", "add", &id, label]);
         }

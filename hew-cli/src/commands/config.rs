@@ -84,7 +84,10 @@ pub fn cmd_config(ctx: &Context, args: ConfigArgs) -> Result<Exit, CliError> {
         ConfigCommand::Get { key, scope } => {
             let value = match scope.get() {
                 Some(scope) => open(ctx, scope)?.get(&key).map_err(config_error)?,
-                None => ctx.load_config_values(Vec::new())?.effective(&key).map_err(config_error)?,
+                None => ctx
+                    .load_config_values(Vec::new())?
+                    .effective(&key)
+                    .map_err(config_error)?,
             };
             match value {
                 Some(v) => {

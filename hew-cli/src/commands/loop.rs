@@ -71,8 +71,10 @@ pub fn cmd_loop(ctx: &Context, args: LoopArgs) -> Result<Exit, CliError> {
         None => args.run,
     };
     if !run.dry_run {
-        return Err(CliError::new(Exit::Usage, "running agents is not available in this build")
-            .with_hint("see what the loop would run with `hew loop --dry-run`"));
+        return Err(
+            CliError::new(Exit::Usage, "running agents is not available in this build")
+                .with_hint("see what the loop would run with `hew loop --dry-run`"),
+        );
     }
     dry_run(ctx, run)
 }
@@ -135,7 +137,9 @@ fn print_plan(plan: &Plan, jobs: u32) {
         for p in &plan.tasks {
             table.row([
                 p.id.to_string(),
-                p.task.priority.map_or_else(|| "-".into(), |n| format!("P{n}")),
+                p.task
+                    .priority
+                    .map_or_else(|| "-".into(), |n| format!("P{n}")),
                 p.task.issue_type.clone(),
                 p.model.clone().unwrap_or_else(|| "(default)".into()),
                 p.rule.to_string(),
@@ -164,9 +168,15 @@ fn task_filter(run: &RunArgs) -> Result<TaskFilter, CliError> {
         validate_label(label).map_err(|e| usage(&e))?;
     }
     if let Some(t) = &run.issue_type {
-        validate_label(t).map_err(|_| usage(&format!("invalid task type `{}`", t.escape_default())))?;
+        validate_label(t)
+            .map_err(|_| usage(&format!("invalid task type `{}`", t.escape_default())))?;
     }
-    let parent = run.parent.as_deref().map(TaskId::parse).transpose().map_err(|e| usage(&e))?;
+    let parent = run
+        .parent
+        .as_deref()
+        .map(TaskId::parse)
+        .transpose()
+        .map_err(|e| usage(&e))?;
     Ok(TaskFilter {
         labels: run.labels.clone(),
         issue_type: run.issue_type.clone(),

@@ -49,6 +49,11 @@ fn block_on<F: std::future::Future>(fut: F) -> Result<F::Output, CliError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::new(Exit::Failure, format!("failed to start the async runtime: {e}")))?;
+        .map_err(|e| {
+            CliError::new(
+                Exit::Failure,
+                format!("failed to start the async runtime: {e}"),
+            )
+        })?;
     Ok(rt.block_on(fut))
 }

@@ -28,7 +28,10 @@ fn missing_tracker_names_the_key_and_how_to_install() {
 fn malformed_tracker_output_is_quoted_truncated() {
     let repo = TestRepo::new();
     let bin = tempfile::tempdir().unwrap();
-    let stub = stub_tracker(bin.path(), "echo 'this is not json'; head -c 100000 /dev/zero | tr '\\0' x");
+    let stub = stub_tracker(
+        bin.path(),
+        "echo 'this is not json'; head -c 100000 /dev/zero | tr '\\0' x",
+    );
     let out = repo
         .hew()
         .env("HEW_TRACKER_COMMAND", &stub)
@@ -37,7 +40,11 @@ fn malformed_tracker_output_is_quoted_truncated() {
         .code(4);
     let stderr = stderr_of(&out);
     assert!(stderr.contains("this is not json"), "{stderr}");
-    assert!(stderr.len() < 2000, "the excerpt must be truncated, got {} bytes", stderr.len());
+    assert!(
+        stderr.len() < 2000,
+        "the excerpt must be truncated, got {} bytes",
+        stderr.len()
+    );
 }
 
 #[test]
