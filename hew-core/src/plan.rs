@@ -87,7 +87,7 @@ pub async fn plan<T: Tracker>(
                 continue;
             }
         };
-        if cfg.skip_types.iter().any(|t| *t == task.issue_type) {
+        if cfg.skip_types.contains(&task.issue_type) {
             let reason = SkipReason::SkippedType(task.issue_type.clone());
             plan.skipped.push(SkippedTask {
                 raw_id: task.id,

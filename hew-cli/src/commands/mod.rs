@@ -27,6 +27,8 @@ pub struct Cli {
     command: Command,
 }
 
+// Built once per process from argv: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run agents over the ready tasks (`hew loop --dry-run` shows what would run).

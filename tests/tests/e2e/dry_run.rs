@@ -118,7 +118,7 @@ fn a_blocked_task_is_listed_once_its_blocker_is_closed() {
             .map(|r| r["id"].as_str().unwrap().to_owned())
             .collect::<Vec<_>>()
     };
-    assert_eq!(ids(dry_run_json(&repo)), [blocker.clone()]);
+    assert_eq!(ids(dry_run_json(&repo)), std::slice::from_ref(&blocker));
     repo.tracker(&["close", &blocker, "--reason", "done"]);
     assert_eq!(ids(dry_run_json(&repo)), [blocked]);
 }
@@ -182,7 +182,12 @@ fn nothing_ready_says_so() {
 #[test]
 fn a_hostile_filter_never_reaches_the_tracker() {
     let repo = TestRepo::new();
-    for args in [["--label=-rf"], ["--parent=../x"], ["--label=a b"], ["--type=a\nb"]] {
+    for args in [
+        ["--label=-rf"],
+        ["--parent=../x"],
+        ["--label=a b"],
+        ["--type=a\nb"],
+    ] {
         let out = repo
             .hew()
             .args(["loop", "--dry-run"])
