@@ -417,3 +417,13 @@ fn close_keys_find_typos_and_misplaced_leaves() {
     assert!(close_keys("loop.timeout").contains(&"loop.agent.timeout"));
     assert!(close_keys("nothing.like.it.at.all").is_empty());
 }
+
+/// docs/CONFIG.md documents every key `hew config keys` lists, so the two cannot drift.
+#[test]
+fn config_docs_cover_every_key() {
+    let docs = include_str!("../../../docs/CONFIG.md");
+    for listing in super::key_listing() {
+        let cell = format!("| `{}` |", listing.path);
+        assert!(docs.contains(&cell), "docs/CONFIG.md has no row for `{}`", listing.path);
+    }
+}
