@@ -424,6 +424,10 @@ fn config_docs_cover_every_key() {
     let docs = include_str!("../../../docs/CONFIG.md");
     for listing in super::key_listing() {
         let cell = format!("| `{}` |", listing.path);
-        assert!(docs.contains(&cell), "docs/CONFIG.md has no row for `{}`", listing.path);
+        assert!(
+            docs.contains(&cell),
+            "docs/CONFIG.md has no row for `{}`",
+            listing.path
+        );
     }
 }
