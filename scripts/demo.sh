@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quick start: builds hew, makes a demo repository with a br tracker and a handful of tasks
 # (one tagged for a strong model, one labelled, a bug, an epic, a blocked task), routes
-# them by priority and type, and runs the loop on it.
+# them by priority and type, shows the plan, then runs the loop on it with a demo agent
+# (examples/demo-agent.sh: no model needed) and prints the summary.
 #
 #   scripts/demo.sh [DIR]     DIR defaults to ./demo (recreated on every run)
 set -euo pipefail
@@ -40,8 +41,17 @@ new "Release 1.0" -p 1 -t epic >/dev/null
 "$hew" config set loop.model.default haiku
 "$hew" config set loop.model.by_priority "P0=opus"
 "$hew" config set loop.model.by_type "bug=sonnet"
+"$hew" config set loop.agent.runtime command
+"$hew" config set loop.agent.command "[\"sh\", \"$root/examples/demo-agent.sh\", \"{model}\"]"
 
 echo
 echo "demo repository: $demo"
+echo
 echo "\$ hew loop --dry-run"
 "$hew" loop --dry-run
+echo
+echo "\$ hew loop -j 3"
+"$hew" loop -j 3
+echo
+echo "\$ git log --oneline --graph"
+git --no-pager log --oneline --graph -n 12

@@ -16,6 +16,8 @@ pub enum Exit {
     Tracker,
     /// Not in a git repository, or git failed.
     Repo,
+    /// Interrupted (Ctrl-C or SIGTERM); the run was cancelled cleanly.
+    Interrupted,
 }
 
 impl Exit {
@@ -39,6 +41,7 @@ impl Exit {
             Self::Config => 3,
             Self::Tracker => 4,
             Self::Repo => 5,
+            Self::Interrupted => 130,
         }
     }
 }

@@ -9,7 +9,10 @@
 
 pub mod config;
 pub mod model;
+pub mod iterlog;
 pub mod plan;
 pub(crate) mod process;
 pub mod repo;
+pub mod runner;
+pub mod time;
 pub mod tracker;

@@ -225,6 +225,108 @@ impl TestRepo {
         first(&self.tracker_json(&["show", id])).clone()
     }
 
+    /// Configures hew to start `agent` (the fake agent) for `runtime`: as the `claude` or
+    /// `codex` binary, or as the `command` template's program. `extra` is appended to the
+    /// project config.
+    pub fn use_agent(&self, runtime: &str, agent: &Path, extra: &str) {
+        let agent = agent.display();
+        let how = match runtime {
+            "command" => format!(
+                "command = [\"{agent}\", \"--prompt-file\", \"{{prompt_file}}\", \"--model={{model}}\"]"
+            ),
+            _ => format!("binary = \"{agent}\""),
+        };
+        self.write_project_config(&format!(
+            "[loop.agent]\nruntime = \"{runtime}\"\n{how}\ntimeout = \"2m\"\ngrace = \"2s\"\n{extra}\n"
+        ));
+    }
+
+    /// Tells the fake agent what to do, per task id (see `tests/src/bin/fake-agent.rs`).
+    pub fn scenario(&self, scenario: &Value) {
+        std::fs::write(self.scenario_file(), serde_json::to_vec_pretty(scenario).expect("json"))
+            .expect("write scenario");
+    }
+
+    fn scenario_file(&self) -> PathBuf {
+        self.home.path().join("scenario.json")
+    }
+
+    /// Where the fake agent records how it was started.
+    pub fn agent_record_dir(&self) -> PathBuf {
+        self.home.path().join("agent-records")
+    }
+
+    /// Every record the fake agent wrote: how it was started, with what, and when.
+    pub fn agent_records(&self) -> Vec<Value> {
+        let Ok(entries) = std::fs::read_dir(self.agent_record_dir()) else { return Vec::new() };
+        let mut records: Vec<Value> = entries
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .map(|e| serde_json::from_slice(&std::fs::read(e.path()).expect("read")).expect("record json"))
+            .collect();
+        records.sort_by_key(|r| r["started_at"].as_u64());
+        records
+    }
+
+    /// The iteration records of the only run so far.
+    pub fn iterations(&self) -> Vec<Value> {
+        let run = self.only_run_dir();
+        let mut iters: Vec<Value> = std::fs::read_dir(run.join("iters"))
+            .expect("iters dir")
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.ends_with(".json") && name.trim_end_matches(".json").parse::<u32>().is_ok()
+            })
+            .map(|e| serde_json::from_slice(&std::fs::read(e.path()).expect("read")).expect("iter json"))
+            .collect();
+        iters.sort_by_key(|i| i["number"].as_u64());
+        iters
+    }
+
+    /// `run.json` of the only run so far.
+    pub fn run_record(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.only_run_dir().join("run.json")).expect("run.json"))
+            .expect("run.json is JSON")
+    }
+
+    fn only_run_dir(&self) -> PathBuf {
+        let runs: Vec<PathBuf> = std::fs::read_dir(self.path().join(".hew/loop"))
+            .expect(".hew/loop")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        assert_eq!(runs.len(), 1, "expected one run, found {runs:?}");
+        runs.into_iter().next().expect("one run")
+    }
+
+    /// The repository, opened with git2.
+    pub fn git(&self) -> git2::Repository {
+        git2::Repository::open(self.path()).expect("open repo")
+    }
+
+    /// Local branches whose name starts with `prefix`.
+    pub fn branches(&self, prefix: &str) -> Vec<String> {
+        let repo = self.git();
+        let branches = repo.branches(Some(git2::BranchType::Local)).expect("branches");
+        let mut names: Vec<String> = branches
+            .flatten()
+            .filter_map(|(b, _)| b.name().ok().flatten().map(str::to_owned))
+            .filter(|n| n.starts_with(prefix))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The content of `path` at the tip of `branch`, if the file is there.
+    pub fn file_on(&self, branch: &str, path: &str) -> Option<String> {
+        let repo = self.git();
+        let tree = repo.find_branch(branch, git2::BranchType::Local).ok()?.get().peel_to_tree().ok()?;
+        let blob = tree.get_path(Path::new(path)).ok()?.to_object(&repo).ok()?.peel_to_blob().ok()?;
+        Some(String::from_utf8_lossy(blob.content()).into_owned())
+    }
+
     /// `hew` started in this repo, with the tracker set and the user's own config and
     /// `HEW_*` environment kept out.
     pub fn hew(&self) -> assert_cmd::Command {
@@ -238,6 +340,9 @@ impl TestRepo {
             .env("HOME", self.home.path())
             .env("HEW_USER_CONFIG", self.user_config())
             .env("HEW_TRACKER_COMMAND", tracker_program())
+            .env("FAKE_AGENT_SCENARIO", self.scenario_file())
+            .env("FAKE_AGENT_RECORD_DIR", self.agent_record_dir())
+            .env("FAKE_AGENT_TRACKER", tracker_program())
             .env("NO_COLOR", "1");
         cmd
     }

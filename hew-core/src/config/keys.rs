@@ -149,6 +149,12 @@ static KEYS: [KeyDef; 19] = [
         "codex",
         "which agent CLI runs the tasks",
     ),
+    optional(
+        "loop.agent.binary",
+        KeyKind::Path,
+        "/opt/claude/bin/claude",
+        "the agent program for claude or codex; unset: `claude` or `codex` on PATH",
+    ),
     key(
         "loop.agent.command",
         KeyKind::List,

@@ -176,6 +176,8 @@ impl fmt::Display for Runtime {
 pub struct AgentConfig {
     /// `claude`, `codex` or `command`.
     pub runtime: Runtime,
+    /// The program for `claude` or `codex`; unset: found on PATH by its usual name.
+    pub binary: Option<PathBuf>,
     /// For the `command` runtime: argv template with `{prompt_file}`, `{model}`,
     /// `{task_id}`, `{worktree}` placeholders. Run without a shell.
     pub command: Vec<String>,
@@ -195,6 +197,7 @@ impl Default for AgentConfig {
     fn default() -> Self {
         Self {
             runtime: Runtime::Claude,
+            binary: None,
             command: Vec::new(),
             timeout: HumanDuration::from_secs(45 * 60),
             grace: HumanDuration::from_secs(10),

@@ -3,4 +3,5 @@
 
 mod config;
 mod dry_run;
+mod run_loop;
 mod tracker_faults;

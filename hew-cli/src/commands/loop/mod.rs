@@ -1,0 +1,119 @@
+//! `hew loop`: run agents over the ready tasks (`run`, the default), see what would run
+//! (`--dry-run`), or ask running loops to stop (`cancel`).
+
+mod cancel;
+mod dry_run;
+mod run;
+
+use clap::{Args, Subcommand};
+use hew_core::plan::TaskFilter;
+use hew_core::tracker::{TaskId, validate_label};
+
+use crate::context::Context;
+use crate::error::CliError;
+use crate::exit::Exit;
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LoopArgs {
+    #[command(subcommand)]
+    command: Option<LoopCommand>,
+
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum LoopCommand {
+    /// Run the loop (the same as `hew loop`).
+    Run(RunArgs),
+    /// Ask running loops in this repository to stop: no new tasks start; running agents
+    /// finish and are merged as usual.
+    Cancel(cancel::CancelArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Show what would run, in order, with each task's model; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    json: bool,
+
+    /// How many agents run at once (loop.jobs).
+    #[arg(short = 'j', long, value_name = "N")]
+    jobs: Option<u32>,
+
+    /// Agent runtime: claude, codex or command (loop.agent.runtime).
+    #[arg(long, value_name = "RUNTIME")]
+    runtime: Option<String>,
+
+    /// One model for every task, overriding the routing rules (recorded as rule `flag`).
+    #[arg(long, value_name = "MODEL")]
+    model: Option<String>,
+
+    /// Stop after this many iterations.
+    #[arg(long, value_name = "N")]
+    max_iters: Option<u32>,
+
+    /// Only tasks with this label (repeat for several: all must match).
+    #[arg(long = "label", value_name = "LABEL")]
+    labels: Vec<String>,
+
+    /// Only tasks of this type.
+    #[arg(long = "type", value_name = "TYPE")]
+    issue_type: Option<String>,
+
+    /// Only children of this task (an epic).
+    #[arg(long, value_name = "ID")]
+    parent: Option<String>,
+
+    /// The branch to merge work into (default: the branch checked out now).
+    #[arg(long, value_name = "BRANCH")]
+    into: Option<String>,
+}
+
+pub fn cmd_loop(ctx: &Context, args: LoopArgs) -> Result<Exit, CliError> {
+    match args.command {
+        Some(LoopCommand::Cancel(cancel)) => cancel::cancel(ctx, cancel),
+        Some(LoopCommand::Run(run)) => run_or_plan(ctx, run),
+        None => run_or_plan(ctx, args.run),
+    }
+}
+
+fn run_or_plan(ctx: &Context, run: RunArgs) -> Result<Exit, CliError> {
+    if run.dry_run { dry_run::dry_run(ctx, run) } else { run::run(ctx, run) }
+}
+
+/// The filters given on the command line, checked before anything reaches the tracker.
+fn task_filter(run: &RunArgs) -> Result<TaskFilter, CliError> {
+    let usage = |e: &dyn std::fmt::Display| CliError::new(Exit::Usage, e);
+    for label in &run.labels {
+        validate_label(label).map_err(|e| usage(&e))?;
+    }
+    if let Some(t) = &run.issue_type {
+        validate_label(t)
+            .map_err(|_| usage(&format!("invalid task type `{}`", t.escape_default())))?;
+    }
+    let parent = run.parent.as_deref().map(TaskId::parse).transpose().map_err(|e| usage(&e))?;
+    Ok(TaskFilter {
+        labels: run.labels.clone(),
+        issue_type: run.issue_type.clone(),
+        parent,
+        model: run.model.clone(),
+    })
+}
+
+/// Flags that set config keys, as `(key, value)` overrides on top of every other layer.
+fn overrides(run: &RunArgs) -> Vec<(String, String)> {
+    let mut o = Vec::new();
+    if let Some(j) = run.jobs {
+        o.push(("loop.jobs".to_owned(), j.to_string()));
+    }
+    if let Some(r) = &run.runtime {
+        o.push(("loop.agent.runtime".to_owned(), r.clone()));
+    }
+    o
+}

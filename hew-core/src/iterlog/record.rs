@@ -1,0 +1,325 @@
+//! The record types, as they are written to disk.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::agent::{EndReason, ErrorClass, Usage};
+use crate::config::Runtime;
+use crate::model::Rule;
+use crate::time::Timestamp;
+use crate::worktree::Commit;
+
+/// The schema these types write. Readers accept this and every earlier version.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// How one iteration ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The work was merged and the task closed (or the agent closed it with nothing to merge).
+    Closed,
+    /// The agent exited cleanly without commits and left the task open.
+    NoChange,
+    /// The verify command failed; nothing merged.
+    VerifyFailed,
+    /// The branch did not merge cleanly; it is kept, the task labelled `hew:conflict`.
+    MergeConflict,
+    /// The agent failed (non-zero exit or an error result).
+    AgentFailed,
+    /// The agent ran past `loop.agent.timeout` and was stopped.
+    TimedOut,
+    /// The run was stopped while the agent worked.
+    Cancelled,
+}
+
+impl Outcome {
+    /// Every outcome, in the order summaries list them.
+    pub const ALL: [Outcome; 7] = [
+        Self::Closed,
+        Self::NoChange,
+        Self::VerifyFailed,
+        Self::MergeConflict,
+        Self::AgentFailed,
+        Self::TimedOut,
+        Self::Cancelled,
+    ];
+
+    /// The name used in records and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::NoChange => "no_change",
+            Self::VerifyFailed => "verify_failed",
+            Self::MergeConflict => "merge_conflict",
+            Self::AgentFailed => "agent_failed",
+            Self::TimedOut => "timed_out",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The verify command's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyResult {
+    /// The command, as configured.
+    pub command: String,
+    /// Whether it passed (exit 0 within the time limit).
+    pub passed: bool,
+    /// Its exit code, if it exited.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// The end of its output.
+    #[serde(default)]
+    pub output_tail: String,
+}
+
+/// One iteration: one task, one agent run, one outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IterLog {
+    /// The schema this record was written with.
+    pub schema_version: u32,
+    /// 1-based, in the order tasks were claimed.
+    pub number: u32,
+    /// The task.
+    pub task_id: String,
+    /// Its title when claimed.
+    #[serde(default)]
+    pub title: String,
+    /// The worker slot that ran it.
+    #[serde(default)]
+    pub slot: usize,
+    /// 1 for the first attempt.
+    #[serde(default = "one")]
+    pub attempt: u32,
+    /// When the task was claimed.
+    pub started_at: Timestamp,
+    /// When the iteration was recorded.
+    pub ended_at: Timestamp,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// For `agent_failed`: what kind of failure.
+    #[serde(default)]
+    pub error_class: Option<ErrorClass>,
+    /// A one-line account of what went wrong, if anything did.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The model hew asked for; `None` is the agent's default.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The rule that chose it.
+    #[serde(default = "rule_none")]
+    pub rule: Rule,
+    /// The agent runtime.
+    #[serde(default)]
+    pub runtime: Runtime,
+    /// Tokens, in total and per model that consumed them.
+    #[serde(default)]
+    pub usage: Usage,
+    /// The agent's own cost estimate (Claude's `total_cost_usd`).
+    #[serde(default)]
+    pub reported_cost_usd: Option<f64>,
+    /// The task's branch.
+    #[serde(default)]
+    pub branch: String,
+    /// The commit the branch started from.
+    #[serde(default)]
+    pub base: String,
+    /// Commits the agent made, oldest first.
+    #[serde(default)]
+    pub commits: Vec<Commit>,
+    /// The merge commit, when merged.
+    #[serde(default)]
+    pub merge_commit: Option<String>,
+    /// The branch merged into.
+    #[serde(default)]
+    pub merged_into: Option<String>,
+    /// The branch kept with unmerged commits, if any: no work is lost.
+    #[serde(default)]
+    pub kept_branch: Option<String>,
+    /// The verify command's result, when it ran.
+    #[serde(default)]
+    pub verify: Option<VerifyResult>,
+    /// How the agent process ended.
+    #[serde(default)]
+    pub ended: Option<EndReason>,
+    /// The agent's exit code.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// The signal that ended the agent.
+    #[serde(default)]
+    pub signal: Option<i32>,
+    /// A grandchild held the agent's output open after it exited and was killed.
+    #[serde(default)]
+    pub leaked: bool,
+    /// The agent closed the task itself.
+    #[serde(default)]
+    pub agent_closed: bool,
+    /// The end of the agent's stderr.
+    #[serde(default)]
+    pub stderr_tail: String,
+    /// Anything else worth knowing (a tracker call that failed, uncommitted changes left).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn rule_none() -> Rule {
+    Rule::None
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Still going (or crashed: see the pid).
+    Running,
+    /// Stopped on its own (see the stop reason).
+    Finished,
+    /// Stopped by Ctrl-C or a signal.
+    Cancelled,
+    /// Stopped by an error.
+    Failed,
+    /// Found dead by a later run.
+    Crashed,
+}
+
+/// Why a run stopped: the true reason, recorded in `run.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// Nothing ready and nothing running.
+    ReadyEmpty,
+    /// `--max-iters` reached.
+    MaxIters,
+    /// `hew loop cancel` (the stop file); running agents finished.
+    StopFile,
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+    /// An agent failed to authenticate: every other task would fail the same way.
+    Auth,
+    /// An error hew could not continue past (see `error`).
+    Error,
+}
+
+impl StopReason {
+    /// The name used in records and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReadyEmpty => "ready_empty",
+            Self::MaxIters => "max_iters",
+            Self::StopFile => "stop_file",
+            Self::Interrupted => "interrupted",
+            Self::Auth => "auth",
+            Self::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `run.json`: one run of `hew loop`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The schema this record was written with.
+    pub schema_version: u32,
+    /// The run's id (also its directory name).
+    pub run_id: String,
+    /// Where it stands.
+    pub status: RunStatus,
+    /// Why it stopped, once it has.
+    #[serde(default)]
+    pub stop_reason: Option<StopReason>,
+    /// The error that stopped it, if one did.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When it ended.
+    #[serde(default)]
+    pub ended_at: Option<Timestamp>,
+    /// The hew version that ran it.
+    #[serde(default)]
+    pub hew_version: String,
+    /// The machine it ran on.
+    #[serde(default)]
+    pub host: String,
+    /// hew's process id.
+    #[serde(default)]
+    pub pid: u32,
+    /// The repository.
+    #[serde(default)]
+    pub repo: PathBuf,
+    /// The branch work merges into.
+    #[serde(default)]
+    pub into: String,
+    /// Set when merges went to `hew/run/<run-id>` instead, and why.
+    #[serde(default)]
+    pub diverted: Option<String>,
+    /// Workers.
+    #[serde(default)]
+    pub jobs: u32,
+    /// The agent runtime.
+    #[serde(default)]
+    pub runtime: Runtime,
+    /// Iterations recorded so far.
+    #[serde(default)]
+    pub iterations: u32,
+    /// Iterations per outcome so far.
+    #[serde(default)]
+    pub outcomes: BTreeMap<Outcome, u32>,
+}
+
+impl IterLog {
+    /// The record of an iteration that has just started: everything known at claim time.
+    pub fn started(number: u32, task_id: &str, title: &str, slot: usize, attempt: u32) -> Self {
+        let now = Timestamp::now();
+        Self {
+            schema_version: SCHEMA_VERSION,
+            number,
+            task_id: task_id.to_owned(),
+            title: title.to_owned(),
+            slot,
+            attempt,
+            started_at: now,
+            ended_at: now,
+            outcome: Outcome::Cancelled,
+            error_class: None,
+            error: None,
+            model: None,
+            rule: Rule::None,
+            runtime: Runtime::default(),
+            usage: Usage::default(),
+            reported_cost_usd: None,
+            branch: String::new(),
+            base: String::new(),
+            commits: Vec::new(),
+            merge_commit: None,
+            merged_into: None,
+            kept_branch: None,
+            verify: None,
+            ended: None,
+            exit_code: None,
+            signal: None,
+            leaked: false,
+            agent_closed: false,
+            stderr_tail: String::new(),
+            notes: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Where records live and how they are written and read.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::record::{IterLog, RunRecord};
+use crate::time::Timestamp;
+
+/// A record that could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The file system refused.
+    #[error("failed to {action} `{}`: {source}", path.display())]
+    Io {
+        /// What hew was doing.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The file is not a record hew can read (truncated, corrupt, or from an unknown schema).
+    #[error("`{}` is not a readable record: {reason}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// `.hew/loop` in the repository at `repo_root`.
+pub fn loop_dir(repo_root: &Path) -> PathBuf {
+    repo_root.join(".hew").join("loop")
+}
+
+/// A fresh run id: UTC time and a few random hex digits, `20261122-052501-a1b2`.
+pub fn new_run_id() -> String {
+    let now = Timestamp::now().to_string();
+    let digits: String = now.chars().filter(char::is_ascii_digit).collect();
+    // Time and pid mixed through a std hasher: unique enough between runs started in the
+    // same second on one repository.
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u64(Timestamp::now().unix_ms());
+    format!("{}-{}-{:04x}", &digits[..8], &digits[8..14], h.finish() & 0xffff)
+}
+
+/// Writes `value` as pretty JSON to `path` through a temp file in the same directory and a
+/// rename, so readers never see a partial file.
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), RecordError> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let io_err = |action, source| RecordError::Io { action, path: path.to_owned(), source };
+    let mut json = serde_json::to_vec_pretty(value)
+        .map_err(|e| io_err("serialize", io::Error::other(e)))?;
+    json.push(b'\n');
+    let tmp = path.with_extension(format!(
+        "tmp-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let write = || -> io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(&json)?;
+        f.sync_data()?;
+        fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        io_err("write", e)
+    })
+}
+
+fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, RecordError> {
+    let bytes = fs::read(path)
+        .map_err(|source| RecordError::Io { action: "read", path: path.to_owned(), source })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| RecordError::Corrupt { path: path.to_owned(), reason: e.to_string() })
+}
+
+/// One run's directory: `.hew/loop/<run-id>/`.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    path: PathBuf,
+    run_id: String,
+}
+
+impl RunDir {
+    /// Creates the run's directory (and `.hew/.gitignore`, so records stay out of git).
+    pub fn create(repo_root: &Path, run_id: &str) -> Result<Self, RecordError> {
+        let hew = repo_root.join(".hew");
+        let path = loop_dir(repo_root).join(run_id);
+        let iters = path.join("iters");
+        fs::create_dir_all(&iters)
+            .map_err(|source| RecordError::Io { action: "create", path: iters.clone(), source })?;
+        let ignore = hew.join(".gitignore");
+        if !ignore.exists() {
+            fs::write(&ignore, "# run records written by `hew loop`\nloop/\n")
+                .map_err(|source| RecordError::Io { action: "write", path: ignore, source })?;
+        }
+        Ok(Self { path, run_id: run_id.to_owned() })
+    }
+
+    /// An existing run's directory.
+    pub fn open(repo_root: &Path, run_id: &str) -> Self {
+        Self { path: loop_dir(repo_root).join(run_id), run_id: run_id.to_owned() }
+    }
+
+    /// The run id.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `run.json`.
+    pub fn run_file(&self) -> PathBuf {
+        self.path.join("run.json")
+    }
+
+    /// The file `hew loop cancel` creates to stop the run after its running agents finish.
+    pub fn stop_file(&self) -> PathBuf {
+        self.path.join("stop")
+    }
+
+    /// Whether a stop was requested.
+    pub fn stop_requested(&self) -> bool {
+        self.stop_file().exists()
+    }
+
+    /// `iters/<n>.json`.
+    pub fn iter_file(&self, n: u32) -> PathBuf {
+        self.path.join("iters").join(format!("{n}.json"))
+    }
+
+    /// `iters/<n>.agent.jsonl`: the agent's stdout, as it printed it.
+    pub fn agent_stdout(&self, n: u32) -> PathBuf {
+        self.path.join("iters").join(format!("{n}.agent.jsonl"))
+    }
+
+    /// `iters/<n>.agent.stderr`: the agent's stderr.
+    pub fn agent_stderr(&self, n: u32) -> PathBuf {
+        self.path.join("iters").join(format!("{n}.agent.stderr"))
+    }
+
+    /// `iters/<n>.prompt.md`: the prompt the agent was given.
+    pub fn prompt_file(&self, n: u32) -> PathBuf {
+        self.path.join("iters").join(format!("{n}.prompt.md"))
+    }
+
+    /// Writes `run.json`.
+    pub fn write_run(&self, run: &RunRecord) -> Result<(), RecordError> {
+        write_json_atomic(&self.run_file(), run)
+    }
+
+    /// Reads `run.json`.
+    pub fn read_run(&self) -> Result<RunRecord, RecordError> {
+        read_json(&self.run_file())
+    }
+
+    /// Writes `iters/<n>.json`.
+    pub fn write_iter(&self, iter: &IterLog) -> Result<(), RecordError> {
+        write_json_atomic(&self.iter_file(iter.number), iter)
+    }
+
+    /// Every iteration record, by number, and the files that could not be read.
+    pub fn read_iters(&self) -> (Vec<IterLog>, Vec<RecordError>) {
+        let dir = self.path.join("iters");
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return (Vec::new(), Vec::new()),
+            Err(source) => return (Vec::new(), vec![RecordError::Io { action: "list", path: dir, source }]),
+        };
+        let mut iters = Vec::new();
+        let mut errors = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let is_record = path.extension().is_some_and(|e| e == "json")
+                && path.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.parse::<u32>().is_ok());
+            if is_record {
+                match read_json::<IterLog>(&path) {
+                    Ok(it) => iters.push(it),
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+        iters.sort_by_key(|it| it.number);
+        (iters, errors)
+    }
+}
+
+/// Every run under `.hew/loop`, oldest first, and the ones whose `run.json` is unreadable.
+pub fn list_runs(repo_root: &Path) -> (Vec<RunRecord>, Vec<RecordError>) {
+    let dir = loop_dir(repo_root);
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return (Vec::new(), Vec::new());
+    };
+    let mut runs = Vec::new();
+    let mut errors = Vec::new();
+    for entry in entries.flatten() {
+        if entry.path().is_dir() {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            match RunDir::open(repo_root, &id).read_run() {
+                Ok(r) => runs.push(r),
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    runs.sort_by(|a, b| a.started_at.cmp(&b.started_at).then_with(|| a.run_id.cmp(&b.run_id)));
+    (runs, errors)
+}

@@ -1,0 +1,83 @@
+//! What the runner tells its subscribers (the progress display, tests) as a run goes.
+
+use std::path::PathBuf;
+
+use crate::agent::Usage;
+use crate::iterlog::{IterLog, RunRecord};
+use crate::model::Rule;
+
+/// One thing that happened in a run. Sent in order on one channel; the runner never
+/// prints.
+#[derive(Debug, Clone)]
+pub enum RunEvent {
+    /// The run started and wrote its `run.json`.
+    RunStarted {
+        /// The run's id.
+        run_id: String,
+        /// Its record directory.
+        dir: PathBuf,
+        /// The branch work merges into.
+        into: String,
+        /// Workers.
+        jobs: u32,
+    },
+    /// The integration branch could not be updated in place; merges go to another branch.
+    Diverted {
+        /// The branch merges now go to.
+        branch: String,
+        /// Why.
+        reason: String,
+    },
+    /// A ready task is not run, and why.
+    TaskSkipped {
+        /// The id as the tracker gave it, escaped.
+        id: String,
+        /// Why it is skipped.
+        reason: String,
+    },
+    /// A worker claimed a task.
+    TaskClaimed {
+        /// The iteration number.
+        iter: u32,
+        /// The worker slot.
+        slot: usize,
+        /// The task.
+        task_id: String,
+        /// Its title.
+        title: String,
+        /// The model it runs on.
+        model: Option<String>,
+        /// Why that model.
+        rule: Rule,
+    },
+    /// The agent process started.
+    AgentStarted {
+        /// The iteration number.
+        iter: u32,
+        /// Its process id.
+        pid: u32,
+    },
+    /// Live token usage from the agent's stream.
+    AgentUsage {
+        /// The iteration number.
+        iter: u32,
+        /// Usage so far.
+        usage: Usage,
+    },
+    /// The agent has run longer than `loop.agent.slow_after`.
+    AgentSlow {
+        /// The iteration number.
+        iter: u32,
+    },
+    /// The agent is being stopped (timeout or cancel).
+    AgentTerminating {
+        /// The iteration number.
+        iter: u32,
+    },
+    /// An iteration ended and its record was written.
+    IterationFinished(Box<IterLog>),
+    /// Something worth telling the user that does not stop the run.
+    Warning(String),
+    /// The run ended; this is its final record.
+    RunFinished(Box<RunRecord>),
+}

@@ -1,0 +1,43 @@
+//! `hew loop`: the scheduler that keeps `jobs` workers busy over the tracker's ready tasks,
+//! and the workers that run one task each.
+//!
+//! The scheduler owns all run state and reacts to worker results, stop requests and the
+//! stop file; workers report through a channel and share only immutable context, the
+//! tracker, the slots and the integration lock (held only for a merge). Subscribers (the
+//! CLI's display, tests) receive [`RunEvent`]s.
+
+mod events;
+mod outcome;
+mod prompt;
+mod scheduler;
+mod verify;
+mod worker;
+
+pub use events::RunEvent;
+pub use prompt::{BUILTIN_SKILL, PROJECT_SKILL, build_prompt, worker_skill};
+pub use scheduler::{RunError, RunOptions, RunReport, run_loop};
+
+use std::path::PathBuf;
+
+use tokio::sync::{Mutex, mpsc, watch};
+
+use crate::agent::Stop;
+use crate::config::Config;
+use crate::iterlog::RunDir;
+use crate::tracker::CliTracker;
+use crate::worktree::{Integration, Slots};
+
+/// What every worker of a run shares.
+pub(crate) struct Shared {
+    pub repo_root: PathBuf,
+    pub config: Config,
+    pub run_id: String,
+    pub run_dir: RunDir,
+    pub tracker: CliTracker,
+    pub slots: Slots,
+    pub integration: Mutex<Integration>,
+    pub skill: String,
+    pub beads_dir: PathBuf,
+    pub events: mpsc::UnboundedSender<RunEvent>,
+    pub stop: watch::Receiver<Stop>,
+}

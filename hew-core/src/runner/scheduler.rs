@@ -1,0 +1,398 @@
+//! The scheduler: one loop that owns the run's state, fills free slots from one `ready`
+//! call, claims each task atomically with the slot's own actor, and decides when to stop.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Mutex, mpsc, watch};
+use tokio::task::JoinSet;
+
+use super::worker::{Done, Fatal, Job, run_job};
+use super::{RunEvent, Shared, worker_skill};
+use crate::agent::Stop;
+use crate::config::Config;
+use crate::iterlog::{IterLog, RecordError, RunDir, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, new_run_id};
+use crate::plan::{SkipReason, TaskFilter, plan};
+use crate::time::Timestamp;
+use crate::tracker::{CliTracker, Tracker, TrackerError};
+use crate::worktree::{Integration, SlotOptions, Slots, WorktreeError};
+
+/// How often the scheduler looks for the stop file while it waits.
+const STOP_FILE_POLL: Duration = Duration::from_millis(500);
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The repository's top directory.
+    pub repo_root: PathBuf,
+    /// The merged configuration (flags included).
+    pub config: Config,
+    /// Which tasks to take (labels, type, parent, a forced model).
+    pub filter: TaskFilter,
+    /// The branch to merge into; `None` for the branch checked out now.
+    pub into: Option<String>,
+    /// Stop after this many iterations.
+    pub max_iters: Option<u32>,
+}
+
+/// A run that could not start, or broke in a way no outcome describes.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Records could not be written.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// The repository is not usable for a run.
+    #[error(transparent)]
+    Worktree(#[from] WorktreeError),
+    /// The tracker failed where the run cannot go on without it.
+    #[error(transparent)]
+    Tracker(#[from] TrackerError),
+    /// The worker skill could not be read.
+    #[error("failed to read the worker skill `{path}`: {source}")]
+    Skill {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A finished run: its final record and every iteration.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// `run.json` as last written.
+    pub record: RunRecord,
+    /// Every iteration, in order.
+    pub iters: Vec<IterLog>,
+}
+
+/// Runs the loop until nothing is ready, a limit is reached, or `stop` says so. Events go
+/// to `events`; records to `.hew/loop/<run-id>/`.
+pub async fn run_loop(
+    opts: RunOptions,
+    stop: watch::Receiver<Stop>,
+    events: mpsc::UnboundedSender<RunEvent>,
+) -> Result<RunReport, RunError> {
+    let run_id = new_run_id();
+    let run_dir = RunDir::create(&opts.repo_root, &run_id)?;
+    let jobs = opts.config.looping.jobs.get();
+    let mut record = RunRecord {
+        schema_version: SCHEMA_VERSION,
+        run_id: run_id.clone(),
+        status: RunStatus::Running,
+        stop_reason: None,
+        error: None,
+        started_at: Timestamp::now(),
+        ended_at: None,
+        hew_version: env!("CARGO_PKG_VERSION").to_owned(),
+        host: host_name(),
+        pid: std::process::id(),
+        repo: opts.repo_root.clone(),
+        into: opts.into.clone().unwrap_or_default(),
+        diverted: None,
+        jobs,
+        runtime: opts.config.looping.agent.runtime,
+        iterations: 0,
+        outcomes: BTreeMap::new(),
+    };
+    run_dir.write_run(&record)?;
+
+    match start(&opts, &run_id, &run_dir, stop, events.clone()) {
+        Ok(shared) => {
+            record.into = shared.integration.lock().await.branch().to_owned();
+            run_dir.write_run(&record)?;
+            let _ = events.send(RunEvent::RunStarted {
+                run_id: run_id.clone(),
+                dir: run_dir.path().to_owned(),
+                into: record.into.clone(),
+                jobs,
+            });
+            let shared = Arc::new(shared);
+            let result = Scheduler::new(shared.clone(), &opts, &mut record).run().await;
+            let iters = match result {
+                Ok(iters) => iters,
+                Err((iters, e)) => {
+                    record.status = RunStatus::Failed;
+                    record.stop_reason = Some(StopReason::Error);
+                    record.error = Some(e.to_string());
+                    iters
+                }
+            };
+            if let Err(e) = shared.slots.close() {
+                let _ = events.send(RunEvent::Warning(format!("could not remove worktrees: {e}")));
+            }
+            record.diverted = shared.integration.lock().await.diverted().map(str::to_owned);
+            record.ended_at = Some(Timestamp::now());
+            run_dir.write_run(&record)?;
+            let _ = events.send(RunEvent::RunFinished(Box::new(record.clone())));
+            Ok(RunReport { record, iters })
+        }
+        Err(e) => {
+            record.status = RunStatus::Failed;
+            record.stop_reason = Some(StopReason::Error);
+            record.error = Some(e.to_string());
+            record.ended_at = Some(Timestamp::now());
+            run_dir.write_run(&record)?;
+            Err(e)
+        }
+    }
+}
+
+fn start(
+    opts: &RunOptions,
+    run_id: &str,
+    run_dir: &RunDir,
+    stop: watch::Receiver<Stop>,
+    events: mpsc::UnboundedSender<RunEvent>,
+) -> Result<Shared, RunError> {
+    let root = &opts.repo_root;
+    let cfg: &Config = &opts.config;
+    let integration = Integration::resolve(root, opts.into.as_deref(), run_id)?;
+    let slots = Slots::new(
+        root,
+        SlotOptions {
+            dir: cfg.looping.worktree.dir.clone(),
+            reuse: cfg.looping.worktree.reuse,
+            run_id: run_id.to_owned(),
+        },
+    )?;
+    let skill = worker_skill(root)
+        .map_err(|source| RunError::Skill { path: root.join(super::PROJECT_SKILL), source })?;
+    let tracker = CliTracker::new(cfg.tracker.command.clone(), root.clone(), cfg.tracker.timeout.get());
+    Ok(Shared {
+        repo_root: root.clone(),
+        config: cfg.clone(),
+        run_id: run_id.to_owned(),
+        run_dir: run_dir.clone(),
+        tracker,
+        slots,
+        integration: Mutex::new(integration),
+        skill,
+        beads_dir: root.join(".beads"),
+        events,
+        stop,
+    })
+}
+
+/// The scheduler's state for one run.
+struct Scheduler<'a> {
+    sh: Arc<Shared>,
+    filter: TaskFilter,
+    max_iters: Option<u32>,
+    record: &'a mut RunRecord,
+    free_slots: Vec<usize>,
+    running: JoinSet<Done>,
+    /// Tasks this run already took: each runs at most once per run.
+    taken: HashSet<String>,
+    /// Ask the tracker again: at the start and after each iteration (a merge may have
+    /// unblocked tasks), never on a timer.
+    ask: bool,
+    /// Ready tasks left out last time (raises the next `ready` limit).
+    excluded: usize,
+    iters: Vec<IterLog>,
+    next_iter: u32,
+    stop_reason: Option<StopReason>,
+    stopping: bool,
+    actor_prefix: String,
+}
+
+impl<'a> Scheduler<'a> {
+    fn new(sh: Arc<Shared>, opts: &RunOptions, record: &'a mut RunRecord) -> Self {
+        let jobs = sh.config.looping.jobs.get() as usize;
+        let actor_prefix = format!("hew/{}/{}/{}", record.host, record.pid, record.run_id);
+        Self {
+            sh,
+            filter: opts.filter.clone(),
+            max_iters: opts.max_iters,
+            record,
+            free_slots: (1..=jobs).rev().collect(),
+            running: JoinSet::new(),
+            taken: HashSet::new(),
+            ask: true,
+            excluded: 0,
+            iters: Vec::new(),
+            next_iter: 1,
+            stop_reason: None,
+            stopping: false,
+            actor_prefix,
+        }
+    }
+
+    /// The main loop. On an error that stops the run, running workers are still awaited.
+    async fn run(mut self) -> Result<Vec<IterLog>, (Vec<IterLog>, RunError)> {
+        let mut stop = self.sh.stop.clone();
+        let mut failure = None;
+        loop {
+            self.check_stop(&stop);
+            if !self.stopping && self.ask && !self.free_slots.is_empty() {
+                self.ask = false;
+                match self.fill_slots().await {
+                    Ok(claimed) => {
+                        if claimed == 0 && self.running.is_empty() {
+                            self.stop_with(StopReason::ReadyEmpty);
+                        }
+                    }
+                    Err(e) => {
+                        self.stop_with(StopReason::Error);
+                        failure = Some(e);
+                    }
+                }
+            }
+            if self.running.is_empty() {
+                // Either stopping, or the next pass asks the tracker again.
+                if self.stopping {
+                    break;
+                }
+                self.ask = true;
+                continue;
+            }
+            tokio::select! {
+                done = self.running.join_next() => {
+                    if let Some(done) = done {
+                        match done {
+                            Ok(done) => self.finished(done),
+                            Err(e) => std::panic::resume_unwind(e.into_panic()),
+                        }
+                    }
+                }
+                _ = stop.changed() => {}
+                _ = tokio::time::sleep(STOP_FILE_POLL) => {}
+            }
+        }
+        self.record.status = match self.stop_reason {
+            Some(StopReason::Interrupted) => RunStatus::Cancelled,
+            Some(StopReason::Error) => RunStatus::Failed,
+            _ => RunStatus::Finished,
+        };
+        self.record.stop_reason = self.stop_reason;
+        match failure {
+            Some(e) => Err((self.iters, e)),
+            None => Ok(self.iters),
+        }
+    }
+
+    fn stop_with(&mut self, reason: StopReason) {
+        if !self.stopping {
+            self.stopping = true;
+            self.stop_reason = Some(reason);
+        }
+    }
+
+    fn check_stop(&mut self, stop: &watch::Receiver<Stop>) {
+        if !matches!(*stop.borrow(), Stop::Run) {
+            self.stop_with(StopReason::Interrupted);
+        } else if self.sh.run_dir.stop_requested() {
+            self.stop_with(StopReason::StopFile);
+        } else if self.max_iters.is_some_and(|m| self.next_iter > m) {
+            self.stop_with(StopReason::MaxIters);
+        }
+    }
+
+    /// One `ready` call for every free slot; claims until the slots are full or the
+    /// candidates run out. Returns how many tasks were claimed.
+    async fn fill_slots(&mut self) -> Result<usize, RunError> {
+        let limit = self.free_slots.len() + self.taken.len() + self.excluded + 8;
+        let plan = plan(&self.sh.tracker, &self.sh.config.looping, &self.filter, limit).await?;
+        self.excluded = plan.skipped.len();
+        for s in &plan.skipped {
+            if let SkipReason::InvalidId(e) = &s.reason
+                && self.taken.insert(s.raw_id.clone())
+            {
+                let _ = self.sh.events.send(RunEvent::TaskSkipped { id: s.raw_id.escape_default().to_string(), reason: e.to_string() });
+            }
+        }
+        let mut claimed = 0;
+        for planned in plan.tasks {
+            if self.free_slots.is_empty() || self.max_iters.is_some_and(|m| self.next_iter > m) {
+                break;
+            }
+            if self.taken.contains(planned.id.as_str()) {
+                continue;
+            }
+            let Some(&slot) = self.free_slots.last() else { break };
+            let actor = format!("{}/w{slot}", self.actor_prefix);
+            match self.sh.tracker.claim(&planned.id, &actor).await {
+                Ok(_) => {}
+                Err(TrackerError::AlreadyClaimed { .. }) => {
+                    self.taken.insert(planned.id.to_string());
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            self.free_slots.pop();
+            self.taken.insert(planned.id.to_string());
+            let iter = self.next_iter;
+            self.next_iter += 1;
+            claimed += 1;
+            let attempt = attempt_of(planned.task.labels());
+            let _ = self.sh.events.send(RunEvent::TaskClaimed {
+                iter,
+                slot,
+                task_id: planned.id.to_string(),
+                title: planned.task.title.clone(),
+                model: planned.model.clone(),
+                rule: planned.rule,
+            });
+            self.running.spawn(run_job(self.sh.clone(), Job { iter, slot, planned, attempt }));
+        }
+        Ok(claimed)
+    }
+
+    fn finished(&mut self, done: Done) {
+        self.free_slots.push(done.slot);
+        self.ask = true;
+        self.record.iterations += 1;
+        *self.record.outcomes.entry(done.log.outcome).or_default() += 1;
+        match &done.fatal {
+            Some(Fatal::Auth(_)) => self.stop_with(StopReason::Auth),
+            Some(Fatal::Agent(msg)) => {
+                self.record.error = Some(msg.clone());
+                self.stop_with(StopReason::Error);
+            }
+            None => {}
+        }
+        if let Err(e) = self.sh.run_dir.write_run(self.record) {
+            let _ = self.sh.events.send(RunEvent::Warning(e.to_string()));
+        }
+        let _ = self.sh.events.send(RunEvent::IterationFinished(Box::new(done.log.clone())));
+        self.iters.push(done.log);
+    }
+}
+
+/// The attempt a task is on: one more than its highest `hew:retry-N` label.
+fn attempt_of(labels: &[String]) -> u32 {
+    labels
+        .iter()
+        .filter_map(|l| l.strip_prefix("hew:retry-")?.parse::<u32>().ok())
+        .max()
+        .map_or(1, |n| n + 1)
+}
+
+fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_follow_retry_labels() {
+        let labels = |ls: &[&str]| ls.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(attempt_of(&labels(&[])), 1);
+        assert_eq!(attempt_of(&labels(&["hew:retry-1"])), 2);
+        assert_eq!(attempt_of(&labels(&["hew:retry-1", "hew:retry-2", "x"])), 3);
+        assert_eq!(attempt_of(&labels(&["hew:retry-x"])), 1);
+    }
+
+    #[test]
+    fn actor_names_are_valid_for_the_tracker() {
+        crate::tracker::validate_actor("hew/host-1/1234/20261122-052501-a1b2/w3").unwrap();
+    }
+}

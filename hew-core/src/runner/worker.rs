@@ -1,0 +1,320 @@
+//! One task's life in a worker slot: worktree, agent, verify, merge, tracker, record.
+//!
+//! A worker never decides what runs next (the scheduler does) and never holds a lock while
+//! an agent runs: the integration lock is taken only to read the current branch and to
+//! merge.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::outcome::{Decision, Observed};
+use super::prompt::build_prompt;
+use super::verify::verify;
+use super::{RunEvent, Shared};
+use crate::agent::{self, AgentEvent, AgentRun, ErrorClass, Launch, Limits};
+use crate::iterlog::{IterLog, Outcome};
+use crate::plan::PlannedTask;
+use crate::time::Timestamp;
+use crate::tracker::Tracker;
+use crate::worktree::{MergeResult, TaskWorktree};
+
+/// The label a task gets when its work conflicted on merge.
+pub(crate) const CONFLICT_LABEL: &str = "hew:conflict";
+
+/// A claimed task, handed to a worker.
+pub(crate) struct Job {
+    pub iter: u32,
+    pub slot: usize,
+    pub planned: PlannedTask,
+    pub attempt: u32,
+}
+
+/// What a worker hands back to the scheduler.
+pub(crate) struct Done {
+    pub slot: usize,
+    pub log: IterLog,
+    /// Set when this failure means every other task would fail the same way.
+    pub fatal: Option<Fatal>,
+}
+
+/// A failure that stops the run.
+#[derive(Debug, Clone)]
+pub(crate) enum Fatal {
+    /// The agent could not authenticate.
+    Auth(String),
+    /// The agent could not be started at all (missing binary, bad template).
+    Agent(String),
+}
+
+/// Runs `job` to the end. Never panics on outside input; every failure becomes an outcome.
+pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
+    let Job { iter, slot, planned, attempt } = job;
+    let task = &planned.task;
+    let mut log = IterLog::started(iter, planned.id.as_str(), &task.title, slot, attempt);
+    log.model = planned.model.clone();
+    log.rule = planned.rule;
+    log.runtime = sh.config.looping.agent.runtime;
+
+    // The worktree, on a fresh branch at the integration branch's current tip.
+    let base_branch = sh.integration.lock().await.branch().to_owned();
+    let wt = {
+        let (sh2, id) = (sh.clone(), planned.id.clone());
+        match blocking(move || sh2.slots.checkout(slot, &id, &base_branch)).await {
+            Ok(wt) => wt,
+            Err(e) => {
+                log.outcome = Outcome::AgentFailed;
+                log.error_class = Some(ErrorClass::Other);
+                log.error = Some(format!("could not prepare the worktree: {e}"));
+                release_task(&sh, &planned, &mut log).await;
+                return finish(&sh, slot, log, None);
+            }
+        }
+    };
+    log.branch = wt.branch.clone();
+    log.base = wt.base.clone();
+
+    // The agent.
+    let launch = launch(&sh, &planned, attempt, iter, &wt);
+    let run = run_agent(&sh, iter, &launch).await;
+    let run = match run {
+        Ok(run) => run,
+        Err(e) => {
+            log.outcome = Outcome::AgentFailed;
+            log.error_class = Some(ErrorClass::Other);
+            log.error = Some(e.to_string());
+            release_task(&sh, &planned, &mut log).await;
+            release_slot(&sh, wt, false, &mut log).await;
+            return finish(&sh, slot, log, Some(Fatal::Agent(e.to_string())));
+        }
+    };
+    record_agent(&mut log, &run);
+
+    // What it left.
+    let left = {
+        let (sh2, wt2) = (sh.clone(), wt.clone());
+        blocking(move || sh2.slots.inspect(&wt2)).await
+    };
+    let (commits, dirty) = match left {
+        Ok(left) => (left.commits, left.dirty),
+        Err(e) => {
+            log.notes.push(format!("could not inspect the worktree: {e}"));
+            (Vec::new(), false)
+        }
+    };
+    if dirty {
+        log.notes.push("the agent left uncommitted changes; they were discarded".into());
+    }
+    log.commits = commits;
+    log.agent_closed = match sh.tracker.show(&planned.id).await {
+        Ok(t) => t.status == "closed",
+        Err(e) => {
+            log.notes.push(format!("could not read the task after the agent: {e}"));
+            false
+        }
+    };
+
+    let mut observed = Observed {
+        ended: run.ended,
+        failure: run.error.as_ref(),
+        commits: log.commits.len(),
+        verify_passed: None,
+        agent_closed: log.agent_closed,
+    };
+    if observed.wants_verify()
+        && let Some(cmd) = sh.config.looping.verify.command.as_deref().filter(|c| !c.trim().is_empty())
+    {
+        let result = verify(cmd, &wt.path, sh.config.looping.agent.timeout.get()).await;
+        observed.verify_passed = Some(result.passed);
+        log.verify = Some(result);
+    }
+
+    let decision = observed.decide();
+    let mut keep_branch = !log.commits.is_empty();
+    match decision {
+        Decision::Finish(outcome) => {
+            log.outcome = outcome;
+            if outcome == Outcome::Closed {
+                // The agent closed the task with nothing to merge.
+                keep_branch = false;
+            } else {
+                release_task(&sh, &planned, &mut log).await;
+            }
+        }
+        Decision::Merge => {
+            let message = format!(
+                "Merge {} ({}: {})\n\nhew run {}, iteration {iter}.",
+                wt.branch, planned.id, task.title, sh.run_id
+            );
+            let merged = {
+                let mut integration = sh.integration.lock().await;
+                let was_diverted = integration.diverted().is_some();
+                let (root, branch) = (sh.repo_root.clone(), wt.branch.clone());
+                let mut owned = integration.clone();
+                let result = blocking(move || {
+                    let r = crate::worktree::merge(&root, &mut owned, &branch, &message);
+                    (r, owned)
+                })
+                .await;
+                *integration = result.1;
+                if !was_diverted && let Some(reason) = integration.diverted() {
+                    let _ = sh.events.send(RunEvent::Diverted {
+                        branch: integration.branch().to_owned(),
+                        reason: reason.to_owned(),
+                    });
+                }
+                result.0
+            };
+            match merged {
+                Ok(MergeResult::Merged { commit, into }) => {
+                    keep_branch = false;
+                    log.outcome = Outcome::Closed;
+                    if !log.agent_closed {
+                        let short = &commit[..commit.len().min(10)];
+                        let reason = format!("merged {short} into {into} (hew run {})", sh.run_id);
+                        if let Err(e) = sh.tracker.close(&planned.id, &reason).await {
+                            log.notes.push(format!("merged, but closing the task failed: {e}"));
+                        }
+                    }
+                    log.merge_commit = Some(commit);
+                    log.merged_into = Some(into);
+                }
+                Ok(MergeResult::Conflict { paths }) => {
+                    log.outcome = Outcome::MergeConflict;
+                    log.error = Some(format!("merge conflict in {}", paths.join(", ")));
+                    let comment = format!(
+                        "hew: this task's work conflicted when merged into {} (in {}). It is kept on \
+                         branch {}; the task was released to be retried on a fresh base.",
+                        base_branch_now(&sh).await,
+                        paths.join(", "),
+                        wt.branch
+                    );
+                    note_err(&mut log, "label the task", sh.tracker.add_label(&planned.id, CONFLICT_LABEL).await);
+                    note_err(&mut log, "comment on the task", sh.tracker.add_comment(&planned.id, &comment).await);
+                    release_task(&sh, &planned, &mut log).await;
+                }
+                Err(e) => {
+                    log.outcome = Outcome::MergeConflict;
+                    log.error = Some(format!("merge failed: {e}"));
+                    release_task(&sh, &planned, &mut log).await;
+                }
+            }
+        }
+    }
+    if log.outcome == Outcome::AgentFailed {
+        log.error_class = run.error.as_ref().map(|f| f.class).or(Some(ErrorClass::Other));
+        log.error = run.error.as_ref().map(|f| f.message.clone());
+    }
+    let fatal = match &run.error {
+        Some(f) if f.class == ErrorClass::Auth => Some(Fatal::Auth(f.message.clone())),
+        _ => None,
+    };
+    release_slot(&sh, wt, keep_branch, &mut log).await;
+    finish(&sh, slot, log, fatal)
+}
+
+/// Runs the agent, forwarding its events as run events for iteration `iter`.
+async fn run_agent(sh: &Arc<Shared>, iter: u32, launch: &Launch) -> Result<AgentRun, agent::AgentError> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let events = sh.events.clone();
+    let forward = tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            let ev = match ev {
+                AgentEvent::Started { pid } => RunEvent::AgentStarted { iter, pid },
+                AgentEvent::Usage(usage) => RunEvent::AgentUsage { iter, usage },
+                AgentEvent::Slow => RunEvent::AgentSlow { iter },
+                AgentEvent::Terminating { .. } => RunEvent::AgentTerminating { iter },
+            };
+            let _ = events.send(ev);
+        }
+    });
+    let result = agent::run(launch, sh.stop.clone(), tx).await;
+    let _ = forward.await;
+    result
+}
+
+fn launch(sh: &Shared, planned: &PlannedTask, attempt: u32, iter: u32, wt: &TaskWorktree) -> Launch {
+    let agent = &sh.config.looping.agent;
+    let worktree = wt.path.to_string_lossy().into_owned();
+    Launch {
+        runtime: agent.runtime,
+        program: agent.binary.clone(),
+        template: agent.command.clone(),
+        allowed_tools: agent.allowed_tools.clone(),
+        mcp_config: agent.mcp_config.as_ref().map(|p| sh.repo_root.join(p)),
+        model: planned.model.clone(),
+        task_id: planned.id.clone(),
+        worktree: wt.path.clone(),
+        prompt: build_prompt(&sh.skill, &planned.task, attempt),
+        prompt_file: sh.run_dir.prompt_file(iter),
+        env: vec![
+            ("HEW_RUN_ID".into(), sh.run_id.clone()),
+            ("HEW_TASK_ID".into(), planned.id.to_string()),
+            ("HEW_ATTEMPT".into(), attempt.to_string()),
+            ("HEW_WORKTREE".into(), worktree),
+            ("BEADS_DIR".into(), sh.beads_dir.to_string_lossy().into_owned()),
+        ],
+        stdout_log: sh.run_dir.agent_stdout(iter),
+        stderr_log: sh.run_dir.agent_stderr(iter),
+        limits: Limits {
+            timeout: agent.timeout.get(),
+            grace: agent.grace.get(),
+            slow_after: agent.slow_after.get(),
+        },
+    }
+}
+
+fn record_agent(log: &mut IterLog, run: &AgentRun) {
+    log.usage = run.usage.clone();
+    log.reported_cost_usd = run.reported_cost_usd;
+    log.ended = Some(run.ended);
+    log.exit_code = run.exit_code;
+    log.signal = run.signal;
+    log.leaked = run.leaked;
+    log.stderr_tail = run.stderr_tail.clone();
+}
+
+async fn base_branch_now(sh: &Shared) -> String {
+    sh.integration.lock().await.branch().to_owned()
+}
+
+/// Gives the claim back; the task becomes ready again (a task the agent closed is reopened,
+/// because its work did not land).
+async fn release_task(sh: &Shared, planned: &PlannedTask, log: &mut IterLog) {
+    if log.agent_closed {
+        log.notes.push("the agent closed the task, but its work did not land: reopened".into());
+    }
+    note_err(log, "release the task", sh.tracker.release(&planned.id).await);
+}
+
+async fn release_slot(sh: &Arc<Shared>, wt: TaskWorktree, keep_branch: bool, log: &mut IterLog) {
+    if keep_branch {
+        log.kept_branch = Some(wt.branch.clone());
+    }
+    let sh2 = sh.clone();
+    if let Err(e) = blocking(move || sh2.slots.release(wt, keep_branch)).await {
+        log.notes.push(format!("could not clean the worktree: {e}"));
+    }
+}
+
+fn note_err<E: std::fmt::Display>(log: &mut IterLog, what: &str, r: Result<(), E>) {
+    if let Err(e) = r {
+        log.notes.push(format!("failed to {what}: {e}"));
+    }
+}
+
+fn finish(sh: &Shared, slot: usize, mut log: IterLog, fatal: Option<Fatal>) -> Done {
+    log.ended_at = Timestamp::now();
+    if let Err(e) = sh.run_dir.write_iter(&log) {
+        let _ = sh.events.send(RunEvent::Warning(e.to_string()));
+    }
+    Done { slot, log, fatal }
+}
+
+/// Runs blocking git work off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
