@@ -525,3 +525,46 @@ fn grandchild_holds_stdout_after_exit() {
         .to_owned();
     assert!(last.starts_with(r#"{"type":"result""#), "{last}");
 }
+
+#[test]
+fn demo_agent_script_commits_and_prints_a_claude_stream() {
+    let repo = TestRepo::new();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/demo-agent.sh");
+    let mut cmd = Command::new("sh");
+    let mut child = cmd
+        .arg(&script)
+        .arg("claude-sonnet-4-5")
+        .env("HEW_TASK_ID", "demo-3f")
+        .current_dir(repo.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(b"Work on this task.\nid: demo-3f\ntitle: Add \"retry\" to the fetcher\n")
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ev: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    assert_eq!(ev[0]["subtype"], "init");
+    assert_eq!(ev[1]["type"], "assistant");
+    let result = ev.last().unwrap();
+    assert_eq!(result["type"], "result");
+    assert!(result["total_cost_usd"].as_f64().unwrap() > 0.0);
+    let usage = &result["modelUsage"]["claude-sonnet-4-5"];
+    assert_eq!(usage["outputTokens"], result["usage"]["output_tokens"]);
+    assert_eq!(
+        git(repo.path(), &["log", "-1", "--format=%s"]).trim(),
+        "demo-3f: Add \"retry\" to the fetcher"
+    );
+    let note = std::fs::read_to_string(repo.path().join("docs/demo-3f.md")).unwrap();
+    assert!(note.starts_with("# Add \"retry\" to the fetcher\n"));
+}
