@@ -234,7 +234,13 @@ async fn wait_for_exit(
         let kill_at = escalation.kill_at;
         let running = escalation.ending.is_none();
         tokio::select! {
+            // In this order: an agent that already exited is not then timed out.
+            biased;
             status = child.wait() => return status,
+            changed = stop.changed(), if stop_open => match changed {
+                Ok(()) => escalation.on_stop(*stop.borrow_and_update()),
+                Err(_) => stop_open = false,
+            },
             () = sleep_until(slow_at), if running && !slow_sent => {
                 slow_sent = true;
                 let _ = escalation.events.send(AgentEvent::Slow);
@@ -246,10 +252,6 @@ async fn wait_for_exit(
                 // The grace period is over; the reason given when stopping began stands.
                 escalation.kill(EndReason::Cancelled);
             }
-            changed = stop.changed(), if stop_open => match changed {
-                Ok(()) => escalation.on_stop(*stop.borrow_and_update()),
-                Err(_) => stop_open = false,
-            },
         }
     }
 }
