@@ -1,12 +1,14 @@
 //! hew-core: everything hew does, with no terminal in sight.
 //!
 //! The `hew` binary (hew-cli) parses arguments and renders; this crate holds the behaviour:
-//! layered configuration, the beads tracker adapter, model routing and task selection.
+//! layered configuration, the beads tracker adapter, model routing, task selection and
+//! running agents.
 //! Nothing here prints: results and errors are values the caller renders.
 
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+pub mod agent;
 pub mod config;
 pub mod model;
 pub mod iterlog;

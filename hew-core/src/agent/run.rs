@@ -1,0 +1,375 @@
+//! Running one agent process from start to reaped, modelled on nextest's executor: a small
+//! state machine (running → slow → terminating → exited) driven by the child's exit,
+//! timers, and the caller's [`Stop`] requests.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, SystemTime};
+
+use nix::sys::signal::Signal;
+use tokio::io::AsyncWriteExt;
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinError;
+use tokio::time::Instant;
+
+use super::command::environment;
+use super::group::{AbortOnDrop, ProcessGroup};
+use super::stream::{Pumped, StderrTail, StdoutSink, pump};
+use super::usage::{StreamReport, UsageParser};
+use super::{
+    AgentError, AgentEvent, AgentFailure, AgentRun, EndReason, ErrorClass, Launch, Limits, Stop,
+    command_line,
+};
+
+/// How long the pipes may stay open after the agent exits before whoever holds them is
+/// taken for a leaked grandchild.
+const LEAK_WINDOW: Duration = Duration::from_millis(500);
+/// How long the pipes may take to close once their holders were killed.
+const DRAIN_WINDOW: Duration = Duration::from_secs(2);
+/// Longest stderr excerpt in a non-zero-exit failure message, in bytes.
+const EXIT_MESSAGE_TAIL: usize = 1500;
+
+/// Runs the agent described by `launch` to its end and reports what happened.
+///
+/// The prompt is written to `launch.prompt_file` and to the agent's stdin; its output is
+/// streamed to the log files and parsed as it arrives, with [`AgentEvent`]s sent on
+/// `events` (a closed receiver is fine). `stop` lets the caller cancel it. An `Err` means
+/// the agent could not be started; anything that happens once it runs is in the
+/// [`AgentRun`].
+///
+/// When this returns, the child is reaped and no process of its group is left. Dropping
+/// the future kills the group too.
+pub async fn run(
+    launch: &Launch,
+    mut stop: watch::Receiver<Stop>,
+    events: mpsc::UnboundedSender<AgentEvent>,
+) -> Result<AgentRun, AgentError> {
+    let (program, args) = command_line(launch)?;
+    if !launch.worktree.is_dir() {
+        return Err(AgentError::Io {
+            path: launch.worktree.clone(),
+            source: io::Error::new(io::ErrorKind::NotFound, "the worktree is not a directory"),
+        });
+    }
+    write_new(&launch.prompt_file, launch.prompt.as_bytes())?;
+    let stdout_log = create_log(&launch.stdout_log)?;
+    let stderr_log = create_log(&launch.stderr_log)?;
+
+    let mut child = Command::new(&program)
+        .args(&args)
+        .envs(environment(launch))
+        .current_dir(&launch.worktree)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| spawn_error(launch, &program, e))?;
+    let started_at = SystemTime::now();
+    let start = Instant::now();
+    let Some(pid) = child.id() else {
+        return Err(AgentError::Spawn {
+            program,
+            source: io::Error::other("the child exited before its pid was read"),
+        });
+    };
+    let mut group = ProcessGroup::led_by(pid);
+    let _ = events.send(AgentEvent::Started { pid });
+
+    let _stdin = feed_stdin(&mut child, launch.prompt.clone());
+    let (abandon, abandoned) = watch::channel(false);
+    let parser = UsageParser::new(launch.runtime, launch.model.as_deref());
+    let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(AgentError::Spawn {
+            program,
+            source: io::Error::other("the child's pipes were not set up"),
+        });
+    };
+    let mut pumps = Pumps {
+        out: AbortOnDrop(tokio::spawn(pump(
+            stdout,
+            stdout_log,
+            launch.stdout_log.clone(),
+            StdoutSink::new(parser, events.clone()),
+            abandoned.clone(),
+        ))),
+        err: AbortOnDrop(tokio::spawn(pump(
+            stderr,
+            stderr_log,
+            launch.stderr_log.clone(),
+            StderrTail::default(),
+            abandoned,
+        ))),
+        out_done: None,
+        err_done: None,
+    };
+
+    let mut escalation = Escalation {
+        group: &group,
+        events: &events,
+        grace: launch.limits.grace,
+        ending: None,
+        kill_at: None,
+    };
+    let waited = wait_for_exit(&mut child, &mut escalation, launch.limits, start, &mut stop).await;
+    let ending = escalation.ending;
+    let status = match waited {
+        Ok(status) => status,
+        Err(source) => {
+            group.kill_and_release();
+            let _ = child.wait().await;
+            return Err(AgentError::Spawn { program, source });
+        }
+    };
+
+    // The child is reaped; whoever still holds its pipes is a leftover of its group (or
+    // escaped it with setsid).
+    let mut leaked = false;
+    if !pumps.wait(LEAK_WINDOW).await {
+        if group.has_members() {
+            leaked = true;
+            group.signal(Signal::SIGKILL);
+        }
+        if !pumps.wait(DRAIN_WINDOW).await {
+            leaked = true;
+            let _ = abandon.send(true);
+            pumps.wait(DRAIN_WINDOW).await;
+        }
+    }
+    // Helpers that closed their output are not leaks, but they do not outlive the agent.
+    group.kill_and_release();
+
+    let exited = ending.is_none();
+    let (report, out_log_error) = match pumps.out_done.take() {
+        Some(Ok(Pumped { sink, log_error })) => (sink.parser().report(exited), log_error),
+        _ => (StreamReport::nothing(), None),
+    };
+    let (stderr_tail, err_log_error) = match pumps.err_done.take() {
+        Some(Ok(Pumped { sink, log_error })) => (sink.text(), log_error),
+        _ => (String::new(), None),
+    };
+    let error = report
+        .failure
+        .or_else(|| (exited && !status.success()).then(|| exit_failure(status, &stderr_tail)));
+    Ok(AgentRun {
+        ended: ending.unwrap_or(EndReason::Exited),
+        exit_code: status.code(),
+        signal: status.signal(),
+        usage: report.usage,
+        error,
+        reported_cost_usd: report.reported_cost_usd,
+        model_seen: report.model_seen,
+        leaked,
+        stderr_tail,
+        log_error: out_log_error.or(err_log_error),
+        started_at,
+        ended_at: SystemTime::now(),
+    })
+}
+
+/// Stopping the agent: which signal went out, and when SIGKILL follows.
+struct Escalation<'a> {
+    group: &'a ProcessGroup,
+    events: &'a mpsc::UnboundedSender<AgentEvent>,
+    grace: Duration,
+    /// Set once stopping began; the first reason sticks.
+    ending: Option<EndReason>,
+    kill_at: Option<Instant>,
+}
+
+impl Escalation<'_> {
+    fn begin(&mut self, why: EndReason) -> bool {
+        if self.ending.is_some() {
+            return false;
+        }
+        self.ending = Some(why);
+        let _ = self.events.send(AgentEvent::Terminating { why });
+        true
+    }
+
+    /// A polite signal now, SIGKILL after the grace period.
+    fn terminate(&mut self, why: EndReason, signal: Signal) {
+        if self.begin(why) {
+            self.group.signal(signal);
+            // A grace too long to represent never ends.
+            self.kill_at = Instant::now().checked_add(self.grace);
+        }
+    }
+
+    fn kill(&mut self, why: EndReason) {
+        self.begin(why);
+        self.group.signal(Signal::SIGKILL);
+        self.kill_at = None;
+    }
+
+    fn on_stop(&mut self, stop: Stop) {
+        match stop {
+            Stop::Run => {}
+            Stop::Graceful => self.terminate(EndReason::Cancelled, Signal::SIGINT),
+            Stop::Now => self.kill(EndReason::Cancelled),
+        }
+    }
+}
+
+/// Waits for the child to exit, sending `Slow` and escalating on timeout or stop.
+async fn wait_for_exit(
+    child: &mut Child,
+    escalation: &mut Escalation<'_>,
+    limits: Limits,
+    start: Instant,
+    stop: &mut watch::Receiver<Stop>,
+) -> io::Result<ExitStatus> {
+    let slow_at = start.checked_add(limits.slow_after);
+    let timeout_at = start.checked_add(limits.timeout);
+    let mut slow_sent = false;
+    // A dropped sender means no more requests, not a stop.
+    let mut stop_open = true;
+    escalation.on_stop(*stop.borrow_and_update());
+    loop {
+        let kill_at = escalation.kill_at;
+        let running = escalation.ending.is_none();
+        tokio::select! {
+            // In this order: an agent that already exited is not then timed out.
+            biased;
+            status = child.wait() => return status,
+            changed = stop.changed(), if stop_open => match changed {
+                Ok(()) => escalation.on_stop(*stop.borrow_and_update()),
+                Err(_) => stop_open = false,
+            },
+            () = sleep_until(slow_at), if running && !slow_sent => {
+                slow_sent = true;
+                let _ = escalation.events.send(AgentEvent::Slow);
+            }
+            () = sleep_until(timeout_at), if running => {
+                escalation.terminate(EndReason::TimedOut, Signal::SIGTERM);
+            }
+            () = sleep_until(kill_at), if kill_at.is_some() => {
+                // The grace period is over; the reason given when stopping began stands.
+                escalation.kill(EndReason::Cancelled);
+            }
+        }
+    }
+}
+
+/// Sleeps until `at`, or forever.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The two pipe-draining tasks and what they returned once finished.
+struct Pumps {
+    out: AbortOnDrop<Pumped<StdoutSink>>,
+    err: AbortOnDrop<Pumped<StderrTail>>,
+    out_done: Option<Result<Pumped<StdoutSink>, JoinError>>,
+    err_done: Option<Result<Pumped<StderrTail>, JoinError>>,
+}
+
+impl Pumps {
+    /// Waits up to `within` for both pipes to close; true if they did.
+    async fn wait(&mut self, within: Duration) -> bool {
+        let Self {
+            out,
+            err,
+            out_done,
+            err_done,
+        } = self;
+        let both = async {
+            loop {
+                tokio::select! {
+                    done = &mut out.0, if out_done.is_none() => *out_done = Some(done),
+                    done = &mut err.0, if err_done.is_none() => *err_done = Some(done),
+                    else => break,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(within, both).await;
+        self.out_done.is_some() && self.err_done.is_some()
+    }
+}
+
+/// Writes the prompt to stdin on its own task, then closes it.
+fn feed_stdin(child: &mut Child, prompt: String) -> Option<AbortOnDrop<()>> {
+    let mut stdin = child.stdin.take()?;
+    Some(AbortOnDrop(tokio::spawn(async move {
+        // An agent may exit without reading it all: a broken pipe is not an error, and
+        // any other failure shows up as the agent's own.
+        let _ = stdin.write_all(prompt.as_bytes()).await;
+        let _ = stdin.shutdown().await;
+        // Dropping `stdin` closes it: Codex waits for end of file.
+    })))
+}
+
+fn spawn_error(launch: &Launch, program: &Path, source: io::Error) -> AgentError {
+    let has_dir = program
+        .parent()
+        .is_some_and(|dir| !dir.as_os_str().is_empty());
+    // ENOENT for a file that exists means its interpreter (`#!`) is missing.
+    if source.kind() == io::ErrorKind::NotFound && !(has_dir && program.exists()) {
+        AgentError::NotFound {
+            runtime: launch.runtime,
+            program: program.to_owned(),
+        }
+    } else {
+        AgentError::Spawn {
+            program: program.to_owned(),
+            source,
+        }
+    }
+}
+
+/// A failure for a non-zero exit with no error in the output: the end of stderr says why.
+fn exit_failure(status: ExitStatus, stderr_tail: &str) -> AgentFailure {
+    let what = match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with code {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        (None, None) => "failed".to_owned(),
+    };
+    let tail = stderr_tail.trim();
+    let mut start = tail.len().saturating_sub(EXIT_MESSAGE_TAIL);
+    while !tail.is_char_boundary(start) {
+        start += 1;
+    }
+    let tail = &tail[start..];
+    AgentFailure {
+        class: ErrorClass::Other,
+        message: if tail.is_empty() {
+            what
+        } else {
+            format!("{what}: {tail}")
+        },
+    }
+}
+
+fn ensure_parent(path: &Path) -> Result<(), AgentError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| AgentError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), AgentError> {
+    ensure_parent(path)?;
+    std::fs::write(path, bytes).map_err(|source| AgentError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn create_log(path: &Path) -> Result<File, AgentError> {
+    ensure_parent(path)?;
+    File::create(path).map_err(|source| AgentError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}

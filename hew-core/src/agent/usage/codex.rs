@@ -1,0 +1,310 @@
+//! Codex's `exec --json` output.
+//!
+//! Usage is the sum of `turn.completed.usage` over the process's turns, converted to
+//! Claude's convention: Codex counts cached input inside `input_tokens`, so
+//! `input = input_tokens - cached_input_tokens` and `cache_read = cached_input_tokens`.
+//! Reasoning is part of `output_tokens` (agents.md), so a separate
+//! `reasoning_output_tokens` is a breakdown of output, not more tokens: it is not added.
+//! No model name is in the stream; figures are keyed by the model hew passed with `-m`.
+//!
+//! Codex exits 0 on API errors, so failures are read from `turn.failed` and `error`
+//! events. An `error` event followed by a completed turn was recovered from (Codex
+//! retries dropped streams) and is forgotten; a failed turn is not.
+//!
+//! Older versions printed `{"id":..,"msg":{"type":"token_count",...}}`: either flat
+//! per-request counts (summed), or `info.total_token_usage` (a running total for the
+//! session, taken as is) with `info.last_token_usage` (per request, summed when no total
+//! is given).
+
+use serde_json::Value;
+
+use super::json::{at, count, status, str_at};
+use super::{DEFAULT_MODEL_KEY, StreamReport, Tokens, Usage, UsageSource};
+use crate::agent::AgentFailure;
+
+/// Incremental reader of Codex's `exec --json` events.
+#[derive(Debug, Clone, Default)]
+pub struct CodexStream {
+    /// The `-m` hew passed, the key for every figure.
+    model: Option<String>,
+    /// Sum of `turn.completed` usage, and how many there were.
+    turns: Tokens,
+    turns_completed: u64,
+    /// Older `token_count` events: the per-request sum and the latest running total.
+    requests: Tokens,
+    running_total: Option<Tokens>,
+    saw_token_count: bool,
+    /// A turn started and has not ended: its usage is not in the sums yet.
+    turn_open: bool,
+    turn_failure: Option<AgentFailure>,
+    error_event: Option<AgentFailure>,
+    model_seen: Option<String>,
+}
+
+impl CodexStream {
+    /// A reader for a run launched with `-m model` (if any).
+    pub fn new(model: Option<String>) -> Self {
+        Self {
+            model,
+            ..Self::default()
+        }
+    }
+
+    /// Reads one event. Returns true if it may have changed the report.
+    pub fn feed(&mut self, event: &Value) -> bool {
+        if let Some(msg) = event.get("msg").filter(|m| m.is_object()) {
+            return self.legacy(msg);
+        }
+        match str_at(event, &["type"]) {
+            Some("turn.started") => {
+                self.turn_open = true;
+                false
+            }
+            Some("turn.completed") => {
+                self.turn_open = false;
+                self.error_event = None;
+                if let Some(tokens) = event.get("usage").and_then(codex_tokens) {
+                    self.turns.add(&tokens);
+                    self.turns_completed += 1;
+                }
+                true
+            }
+            Some("turn.failed") => {
+                self.turn_open = false;
+                let message = str_at(event, &["error", "message"]).unwrap_or("turn failed");
+                let status = event
+                    .get("error")
+                    .and_then(status)
+                    .or_else(|| status(event));
+                self.turn_failure = Some(AgentFailure::classified(message, status));
+                true
+            }
+            Some("error") => {
+                let message = str_at(event, &["message"]).unwrap_or("error");
+                self.error_event = Some(AgentFailure::classified(message, status(event)));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The older `{"id":..,"msg":{...}}` events.
+    fn legacy(&mut self, msg: &Value) -> bool {
+        match str_at(msg, &["type"]) {
+            Some("token_count") => {
+                if let Some(total) = at(msg, &["info", "total_token_usage"]).and_then(codex_tokens)
+                {
+                    self.running_total = Some(total);
+                } else if let Some(last) = at(msg, &["info", "last_token_usage"])
+                    .and_then(codex_tokens)
+                    .or_else(|| codex_tokens(msg))
+                {
+                    self.requests.add(&last);
+                } else {
+                    return false;
+                }
+                self.saw_token_count = true;
+                true
+            }
+            Some("task_started") => {
+                self.turn_open = true;
+                false
+            }
+            Some("task_complete") => {
+                self.turn_open = false;
+                self.error_event = None;
+                true
+            }
+            Some("error") => {
+                let message = str_at(msg, &["message"]).unwrap_or("error");
+                self.error_event = Some(AgentFailure::classified(message, status(msg)));
+                true
+            }
+            Some("session_configured") => {
+                self.model_seen = str_at(msg, &["model"]).map(str::to_owned);
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// What the stream said so far. `exited`: the process ended by itself, so no turn
+    /// was cut short by a kill.
+    pub fn report(&self, exited: bool) -> StreamReport {
+        let tokens = if self.turns_completed > 0 {
+            Some(self.turns)
+        } else if self.saw_token_count {
+            Some(self.running_total.unwrap_or(self.requests))
+        } else {
+            None
+        };
+        let usage = match tokens {
+            None => Usage::unknown(),
+            Some(tokens) => {
+                let complete = exited && !self.turn_open && self.turn_failure.is_none();
+                let source = if complete {
+                    UsageSource::Result
+                } else {
+                    UsageSource::Partial
+                };
+                let key = self.model.as_deref().unwrap_or(DEFAULT_MODEL_KEY);
+                Usage::from_models([(key.to_owned(), tokens)].into(), source)
+            }
+        };
+        StreamReport {
+            usage,
+            failure: self
+                .turn_failure
+                .clone()
+                .or_else(|| self.error_event.clone()),
+            reported_cost_usd: None,
+            model_seen: self.model_seen.clone(),
+        }
+    }
+}
+
+/// Codex counts in Claude's convention; none if the object has no count at all.
+fn codex_tokens(u: &Value) -> Option<Tokens> {
+    let get = |key: &str| count(u.get(key));
+    let (input, cached, output) = (
+        get("input_tokens"),
+        get("cached_input_tokens"),
+        get("output_tokens"),
+    );
+    if input.is_none() && cached.is_none() && output.is_none() {
+        return None;
+    }
+    let (input, cached) = (input.unwrap_or(0), cached.unwrap_or(0));
+    Some(Tokens {
+        input: input.saturating_sub(cached),
+        output: output.unwrap_or(0),
+        cache_read: cached,
+        cache_create: 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::ErrorClass;
+    use crate::agent::usage::UsageParser;
+    use crate::config::Runtime;
+
+    fn parse(lines: &[&str], model: Option<&str>, exited: bool) -> StreamReport {
+        let mut p = UsageParser::new(Runtime::Codex, model);
+        for line in lines {
+            p.feed(line.as_bytes());
+        }
+        p.report(exited)
+    }
+
+    fn t(input: u64, output: u64, cache_read: u64) -> Tokens {
+        Tokens {
+            input,
+            output,
+            cache_read,
+            cache_create: 0,
+        }
+    }
+
+    const TURN_1: &str = r#"{"type":"turn.completed","usage":{"input_tokens":1000,"cached_input_tokens":800,"output_tokens":50,"reasoning_output_tokens":20}}"#;
+    const TURN_2: &str = r#"{"type":"turn.completed","usage":{"input_tokens":500,"cached_input_tokens":100,"output_tokens":30}}"#;
+
+    #[test]
+    fn turns_are_summed_and_normalised() {
+        let lines = [
+            r#"{"type":"thread.started","thread_id":"t1"}"#,
+            r#"{"type":"turn.started"}"#,
+            r#"{"type":"item.completed","item":{"id":"item_0","type":"agent_message","text":"done"}}"#,
+            TURN_1,
+            r#"{"type":"turn.started"}"#,
+            TURN_2,
+        ];
+        let report = parse(&lines, Some("gpt-5"), true);
+        assert_eq!(report.usage.source, UsageSource::Result);
+        // Reasoning is part of output: 50 + 30, not 70 + 30.
+        assert_eq!(report.usage.total, t(600, 80, 900));
+        assert_eq!(report.usage.per_model["gpt-5"], report.usage.total);
+        assert_eq!(report.failure, None);
+
+        let report = parse(&lines, None, true);
+        assert!(report.usage.per_model.contains_key(DEFAULT_MODEL_KEY));
+    }
+
+    #[test]
+    fn a_killed_run_or_an_open_turn_is_partial() {
+        let lines = [r#"{"type":"turn.started"}"#, TURN_1];
+        assert_eq!(
+            parse(&lines, None, false).usage.source,
+            UsageSource::Partial
+        );
+        let lines = [TURN_1, r#"{"type":"turn.started"}"#];
+        assert_eq!(parse(&lines, None, true).usage.source, UsageSource::Partial);
+        assert_eq!(parse(&[], None, true).usage, Usage::unknown());
+    }
+
+    #[test]
+    fn token_count_events_of_older_versions() {
+        let flat = [
+            r#"{"id":"0","msg":{"type":"task_started"}}"#,
+            r#"{"id":"0","msg":{"type":"token_count","input_tokens":300,"cached_input_tokens":100,"output_tokens":40,"reasoning_output_tokens":10,"total_tokens":340}}"#,
+            r#"{"id":"0","msg":{"type":"token_count","input_tokens":200,"cached_input_tokens":0,"output_tokens":10,"total_tokens":210}}"#,
+            r#"{"id":"0","msg":{"type":"task_complete","last_agent_message":"ok"}}"#,
+        ];
+        let report = parse(&flat, Some("o3"), true);
+        assert_eq!(report.usage.source, UsageSource::Result);
+        assert_eq!(report.usage.total, t(400, 50, 100));
+
+        let info = [
+            r#"{"id":"0","msg":{"type":"token_count","info":null}}"#,
+            r#"{"id":"0","msg":{"type":"token_count","info":{"total_token_usage":{"input_tokens":300,"cached_input_tokens":100,"output_tokens":40},"last_token_usage":{"input_tokens":300,"cached_input_tokens":100,"output_tokens":40}}}}"#,
+            r#"{"id":"0","msg":{"type":"token_count","info":{"total_token_usage":{"input_tokens":900,"cached_input_tokens":400,"output_tokens":70},"last_token_usage":{"input_tokens":600,"cached_input_tokens":300,"output_tokens":30}}}}"#,
+        ];
+        let report = parse(&info, None, true);
+        assert_eq!(report.usage.total, t(500, 70, 400));
+    }
+
+    #[test]
+    fn failed_turns_and_error_events_are_failures() {
+        let lines = [
+            r#"{"type":"turn.started"}"#,
+            r#"{"type":"error","message":"stream error: unexpected status 429 Too Many Requests; retrying 1/5"}"#,
+            r#"{"type":"turn.failed","error":{"message":"unexpected status 401 Unauthorized: Missing bearer"}}"#,
+        ];
+        let report = parse(&lines, None, true);
+        assert_eq!(report.failure.unwrap().class, ErrorClass::Auth);
+        assert_eq!(report.usage.source, UsageSource::Unknown);
+
+        let lines = [r#"{"type":"error","message":"unexpected status 500 Internal Server Error"}"#];
+        assert_eq!(
+            parse(&lines, None, true).failure.unwrap().class,
+            ErrorClass::Server
+        );
+
+        // An error event the turn recovered from is not a failure.
+        let lines = [
+            r#"{"type":"turn.started"}"#,
+            r#"{"type":"error","message":"Reconnecting... 1/5"}"#,
+            TURN_1,
+        ];
+        let report = parse(&lines, None, true);
+        assert_eq!(report.failure, None);
+        assert_eq!(report.usage.source, UsageSource::Result);
+
+        let old = [r#"{"id":"1","msg":{"type":"error","message":"model_not_found: gpt-9"}}"#];
+        let failure = parse(&old, None, true).failure.unwrap();
+        assert_eq!(failure.class, ErrorClass::BadRequest);
+    }
+
+    #[test]
+    fn a_failed_turn_after_completed_ones_makes_the_sum_partial() {
+        let lines = [
+            TURN_1,
+            r#"{"type":"turn.failed","error":{"message":"unexpected status 503"}}"#,
+        ];
+        let report = parse(&lines, None, true);
+        assert_eq!(report.usage.source, UsageSource::Partial);
+        assert_eq!(report.usage.total, t(200, 50, 800));
+        assert_eq!(report.failure.unwrap().class, ErrorClass::Server);
+    }
+}
