@@ -1,7 +1,8 @@
 //! hew-core: everything hew does, with no terminal in sight.
 //!
 //! The `hew` binary (hew-cli) parses arguments and renders; this crate holds the behaviour:
-//! layered configuration, the beads tracker adapter, model routing and task selection.
+//! layered configuration, the beads tracker adapter, model routing, task selection, and
+//! the git worktrees tasks run in.
 //! Nothing here prints: results and errors are values the caller renders.
 
 #![warn(missing_docs)]
@@ -13,3 +14,4 @@ pub mod plan;
 pub(crate) mod process;
 pub mod repo;
 pub mod tracker;
+pub mod worktree;
