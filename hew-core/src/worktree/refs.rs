@@ -107,3 +107,52 @@ pub(crate) fn advance(
         Err(e) => Err(WorktreeError::git(format!("update branch `{branch}`"))(e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_with_commit() -> (tempfile::TempDir, Repository) {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let sig = git2::Signature::now("t", "t@t").unwrap();
+        let tree = repo.treebuilder(None).unwrap().write().unwrap();
+        let tree = repo.find_tree(tree).unwrap();
+        repo.commit(Some("refs/heads/main"), &sig, &sig, "first", &tree, &[])
+            .unwrap();
+        drop(tree);
+        (dir, repo)
+    }
+
+    #[test]
+    fn advance_refuses_a_branch_that_moved() {
+        let (_dir, repo) = repo_with_commit();
+        let tip = branch_tip(&repo, "main").unwrap();
+        let sig = git2::Signature::now("t", "t@t").unwrap();
+        let tree = tip.tree().unwrap();
+        let next = repo
+            .commit(None, &sig, &sig, "next", &tree, &[&tip])
+            .unwrap();
+        let stale = Oid::from_str("1111111111111111111111111111111111111111").unwrap();
+
+        assert!(!advance(&repo, "main", stale, next, "test").unwrap());
+        assert_eq!(branch_tip(&repo, "main").unwrap().id(), tip.id());
+        assert!(advance(&repo, "main", tip.id(), next, "test").unwrap());
+        assert_eq!(branch_tip(&repo, "main").unwrap().id(), next);
+    }
+
+    #[test]
+    fn task_branches_never_move_an_existing_one() {
+        let (_dir, repo) = repo_with_commit();
+        let tip = branch_tip(&repo, "main").unwrap();
+        let id = TaskId::parse("demo-1").unwrap();
+        assert_eq!(create_task_branch(&repo, &id, &tip).unwrap(), "hew/demo-1");
+        assert_eq!(
+            create_task_branch(&repo, &id, &tip).unwrap(),
+            "hew/demo-1-2"
+        );
+        delete_branch(&repo, "hew/demo-1").unwrap();
+        delete_branch(&repo, "hew/demo-1").unwrap();
+        assert_eq!(create_task_branch(&repo, &id, &tip).unwrap(), "hew/demo-1");
+    }
+}
