@@ -43,21 +43,30 @@ impl TestRepo {
 
     /// Slots of run [`RUN_ID`] in the default directory.
     pub fn slots(&self, reuse: bool) -> Slots {
-        Slots::new(
-            &self.root,
-            SlotOptions {
-                dir: None,
-                reuse,
-                run_id: RUN_ID.into(),
-            },
-        )
-        .unwrap()
+        slots_in(&self.root, reuse)
+    }
+
+    /// Reused slots of run [`RUN_ID`] for hew started in the working tree `root`.
+    pub fn slots_at(root: &Path) -> Slots {
+        slots_in(root, true)
     }
 
     /// The directory holding the repository (and nothing else of the tests').
     pub fn parent(&self) -> &Path {
         self.root.parent().unwrap()
     }
+}
+
+fn slots_in(root: &Path, reuse: bool) -> Slots {
+    Slots::new(
+        root,
+        SlotOptions {
+            dir: None,
+            reuse,
+            run_id: RUN_ID.into(),
+        },
+    )
+    .unwrap()
 }
 
 /// Runs git in `dir` and returns its stdout; panics if it fails.
