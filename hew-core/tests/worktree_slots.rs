@@ -288,3 +288,54 @@ fn concurrent_first_checkouts_on_four_threads() {
         assert_eq!(git(&repo.root, &["worktree", "list"]).lines().count(), 1);
     }
 }
+
+#[test]
+fn a_reused_slot_recovers_from_a_mess_the_agent_left() {
+    let repo = TestRepo::new();
+    let slots = repo.slots(true);
+    let first = slots.checkout(0, &task("demo-1"), "main").unwrap();
+    // A merge stopped on a conflict, and a tracked file deleted.
+    git(&first.path, &["switch", "-q", "-c", "side"]);
+    commit_file(&first.path, "README", "side\n", "side");
+    git(&first.path, &["switch", "-q", "hew/demo-1"]);
+    commit_file(&first.path, "README", "ours\n", "ours");
+    let out = std::process::Command::new("git")
+        .args(["merge", "side"])
+        .current_dir(&first.path)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the merge should stop on a conflict");
+    std::fs::remove_file(first.path.join(".gitignore")).unwrap();
+    slots.release(first, false).unwrap();
+
+    let second = slots.checkout(0, &task("demo-2"), "main").unwrap();
+    assert_eq!(status(&second.path), "");
+    assert_eq!(
+        std::fs::read_to_string(second.path.join("README")).unwrap(),
+        "hello\n"
+    );
+    assert!(second.path.join(".gitignore").is_file());
+    let state = git(&second.path, &["rev-parse", "--git-path", "MERGE_HEAD"]);
+    assert!(
+        !second.path.join(state.trim()).exists(),
+        "merge state left behind"
+    );
+    let left = slots.inspect(&second).unwrap();
+    assert!(left.commits.is_empty() && !left.dirty, "{left:?}");
+}
+
+#[test]
+fn a_reused_slot_whose_directory_was_deleted_is_made_again() {
+    let repo = TestRepo::new();
+    let slots = repo.slots(true);
+    let first = slots.checkout(0, &task("demo-1"), "main").unwrap();
+    std::fs::remove_dir_all(&first.path).unwrap();
+    // Its branch is still checked out there as far as git knows; releasing clears that.
+    slots.release(first, false).unwrap();
+    assert!(!has_branch(&repo.root, "hew/demo-1"));
+
+    let second = slots.checkout(0, &task("demo-2"), "main").unwrap();
+    assert!(second.path.join("README").is_file());
+    assert_eq!(status(&second.path), "");
+}

@@ -48,12 +48,15 @@ pub(crate) fn exists(repo: &Repository, name: &str, path: &Path) -> bool {
             .is_ok_and(|wt| wt.validate().is_ok())
 }
 
-/// Switches the worktree at `path` to `branch`, whose tip is `tip`: tracked files forced to
-/// the tip's tree, untracked files removed, ignored files kept.
+/// Switches the worktree at `path` to `branch`, whose tip is `tip`: any operation in
+/// progress abandoned, tracked files and index forced to the tip's tree, untracked files
+/// removed, ignored files kept.
 pub(crate) fn switch(path: &Path, branch: &str, tip: Oid) -> Result<(), WorktreeError> {
     let what = || format!("switch worktree `{}` to branch `{branch}`", path.display());
     let wt = Repository::open(path).map_err(WorktreeError::git(what()))?;
     let commit = wt.find_commit(tip).map_err(WorktreeError::git(what()))?;
+    // A merge, rebase or cherry-pick the last agent left half done ends here.
+    wt.cleanup_state().map_err(WorktreeError::git(what()))?;
     let mut opts = CheckoutBuilder::new();
     opts.force();
     wt.checkout_tree(commit.as_object(), Some(&mut opts))

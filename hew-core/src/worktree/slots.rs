@@ -107,15 +107,17 @@ impl Slots {
         let branch = create_task_branch(&repo, task, &tip)?;
         let name = worktree_name(&self.run_id, slot);
         let path = self.slot_path(slot);
+        let fresh = || {
+            checkout::discard(&repo, &name, &path)?;
+            fs::create_dir_all(&self.run_dir)
+                .map_err(WorktreeError::io("create directory", &self.run_dir))?;
+            checkout::add(&repo, &name, &path, &branch)
+        };
         let prepared = if self.reuse && checkout::exists(&repo, &name, &path) {
-            checkout::switch(&path, &branch, tip.id())
+            // A reused worktree the last agent broke beyond switching is made again.
+            checkout::switch(&path, &branch, tip.id()).or_else(|_| fresh())
         } else {
-            checkout::discard(&repo, &name, &path)
-                .and_then(|()| {
-                    fs::create_dir_all(&self.run_dir)
-                        .map_err(WorktreeError::io("create directory", &self.run_dir))
-                })
-                .and_then(|()| checkout::add(&repo, &name, &path, &branch))
+            fresh()
         };
         if let Err(err) = prepared {
             // Best effort: the first error is the one worth reporting. The slot is remade
@@ -141,10 +143,12 @@ impl Slots {
         let name = worktree_name(&self.run_id, wt.slot);
         // Always the slot's own path, whatever the caller's copy says: it is removed.
         let path = self.slot_path(wt.slot);
-        if !self.reuse {
-            checkout::discard(&repo, &name, &path)?;
-        } else if checkout::exists(&repo, &name, &path) {
+        if self.reuse && checkout::exists(&repo, &name, &path) {
             checkout::detach(&path)?;
+        } else {
+            // Not reused, or broken (its directory deleted): git must forget it before the
+            // branch it still names can be deleted.
+            checkout::discard(&repo, &name, &path)?;
         }
         if !keep_branch {
             delete_branch(&repo, &wt.branch)?;
