@@ -51,6 +51,13 @@ fn into_must_name_an_existing_local_branch() {
         "{err}"
     );
     assert!(err.hint().unwrap().contains("git branch release"));
+    for bad in ["a..b", "origin/main", "refs/heads/main", ""] {
+        let err = Integration::resolve(&repo.root, Some(bad), RUN_ID).unwrap_err();
+        assert!(
+            matches!(err, WorktreeError::NoSuchBranch { .. }),
+            "{bad:?}: {err:?}"
+        );
+    }
 }
 
 #[test]

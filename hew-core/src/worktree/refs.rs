@@ -29,7 +29,8 @@ pub(crate) fn branch_tip<'r>(
 ) -> Result<Commit<'r>, WorktreeError> {
     let reference = match repo.find_reference(&local_ref(branch)) {
         Ok(r) => r,
-        Err(e) if e.code() == ErrorCode::NotFound => {
+        // A name git cannot even parse (`a..b`) names no branch either.
+        Err(e) if matches!(e.code(), ErrorCode::NotFound | ErrorCode::InvalidSpec) => {
             return Err(WorktreeError::NoSuchBranch {
                 branch: branch.to_owned(),
                 path: repo.workdir().unwrap_or(repo.path()).to_owned(),
