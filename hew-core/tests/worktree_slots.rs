@@ -115,10 +115,16 @@ fn an_untracked_directory_goes_but_ignored_files_inside_it_stay() {
     let first = slots.checkout(0, &task("demo-1"), "main").unwrap();
     write(&first.path, "newcrate/src/lib.rs", "untracked");
     write(&first.path, "newcrate/target/out", "ignored");
+    // A repository the agent cloned into its worktree goes too.
+    let nested = first.path.join("vendor/dep");
+    std::fs::create_dir_all(&nested).unwrap();
+    git(&nested, &["init", "-q"]);
+    write(&nested, "lib.c", "int x;");
     slots.release(first, false).unwrap();
 
     let second = slots.checkout(0, &task("demo-2"), "main").unwrap();
     assert!(!second.path.join("newcrate/src").exists());
+    assert!(!second.path.join("vendor").exists());
     assert!(second.path.join("newcrate/target/out").is_file());
     assert_eq!(status(&second.path), "");
 }

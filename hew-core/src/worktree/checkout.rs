@@ -6,8 +6,10 @@
 //! are then removed one by one, as git's status lists them (never an ignored one, even
 //! inside an untracked directory: libgit2's own "remove untracked" would take those too).
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use git2::build::CheckoutBuilder;
@@ -82,17 +84,23 @@ fn sweep_untracked(wt: &Repository, path: &Path) -> Result<(), WorktreeError> {
     let mut untracked = Vec::new();
     for entry in statuses.iter() {
         if entry.status().is_wt_new() {
-            untracked.push(path.join(String::from_utf8_lossy(entry.path_bytes()).as_ref()));
+            untracked.push(path.join(OsStr::from_bytes(entry.path_bytes())));
         }
     }
-    for file in untracked {
-        match fs::remove_file(&file) {
+    for item in untracked {
+        // Status does not look inside a nested repository: it lists it as one directory.
+        let removed = if fs::symlink_metadata(&item).is_ok_and(|m| m.is_dir()) {
+            fs::remove_dir_all(&item)
+        } else {
+            fs::remove_file(&item)
+        };
+        match removed {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(WorktreeError::io("remove", file)(e)),
+            Err(e) => return Err(WorktreeError::io("remove", item)(e)),
         }
         // Best effort: stops at the first directory that still holds something.
-        for dir in file.ancestors().skip(1).take_while(|d| *d != path) {
+        for dir in item.ancestors().skip(1).take_while(|d| *d != path) {
             if fs::remove_dir(dir).is_err() {
                 break;
             }
