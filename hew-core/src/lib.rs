@@ -1,8 +1,9 @@
 //! hew-core: everything hew does, with no terminal in sight.
 //!
 //! The `hew` binary (hew-cli) parses arguments and renders; this crate holds the behaviour:
-//! layered configuration, the beads tracker adapter, model routing, task selection and
-//! running agents.
+//! layered configuration, the beads tracker adapter, model routing and task selection, the
+//! git worktrees tasks run in, the agents that run there, the scheduler that drives them,
+//! and the records every run leaves.
 //! Nothing here prints: results and errors are values the caller renders.
 
 #![warn(missing_docs)]
@@ -10,11 +11,12 @@
 
 pub mod agent;
 pub mod config;
-pub mod model;
 pub mod iterlog;
+pub mod model;
 pub mod plan;
 pub(crate) mod process;
 pub mod repo;
 pub mod runner;
 pub mod time;
 pub mod tracker;
+pub mod worktree;

@@ -1,0 +1,280 @@
+//! Merging a finished task's branch into the run's integration branch.
+//!
+//! The merge is computed in memory, so a conflict changes nothing at all. Only a clean
+//! result is committed, and the branch is then moved with a compare-and-swap on the tip the
+//! merge was computed from: if someone else moved it meanwhile, hew merges again on top of
+//! their work instead of overwriting it. A working tree is updated only when it is the one
+//! hew was started in and it is clean; any other holder diverts the run (see
+//! [`Integration`]).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use git2::build::CheckoutBuilder;
+use git2::{CheckoutNotificationType, Commit, ErrorCode, Index, Oid, Repository};
+
+use super::holders::{Holder, holder, why_not_clean};
+use super::names::signature;
+use super::refs::{advance, branch_tip, ensure_branch, open};
+use super::{Integration, WorktreeError};
+
+/// How often a merge is redone because the target moved under it.
+const MAX_ATTEMPTS: u32 = 5;
+/// How many paths a "would overwrite" reason names.
+const PATHS_SHOWN: usize = 3;
+
+/// What became of a merge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeResult {
+    /// A merge commit was made and `into` now points at it.
+    Merged {
+        /// The merge commit (hex).
+        commit: String,
+        /// The branch it was made on (the target, or the run branch once diverted).
+        into: String,
+    },
+    /// The branch had no commits that `into` lacks: nothing was created or moved.
+    UpToDate {
+        /// The unchanged tip of `into` (hex).
+        commit: String,
+        /// The branch that already contains the work.
+        into: String,
+    },
+    /// The branches conflict: no ref moved and no file was touched.
+    Conflict {
+        /// The conflicting paths, sorted.
+        paths: Vec<String>,
+    },
+}
+
+/// What happened when hew tried to move the target to a new merge commit.
+enum Landing {
+    Done,
+    /// The target moved since its tip was read: merge again.
+    Moved,
+    /// A working tree hew must not touch holds the target, for this reason.
+    Blocked(String),
+}
+
+/// Merges `branch` into [`Integration::branch`] with a merge commit (never a fast-forward),
+/// parents `[target tip, branch tip]`, message `message`, signed by git's `user.name` and
+/// `user.email` or `hew <hew@localhost>`.
+///
+/// The target's tip is read afresh at every call. If the target is checked out in the
+/// working tree at `repo_root` and that tree is clean, the working tree and index are
+/// updated with it (a safe checkout); if it is checked out nowhere, only the ref moves; in
+/// every other case (uncommitted changes, an untracked file the merge would overwrite, an
+/// operation in progress, or checked out in another worktree) that working tree is left
+/// alone and the run is diverted to `hew/run/<run-id>`, created at the target's tip.
+///
+/// A branch with nothing new gives [`MergeResult::UpToDate`] (callers normally merge only
+/// branches with commits). Merges must not run concurrently with each other; they may run
+/// while slots check out.
+pub fn merge(
+    repo_root: &Path,
+    integration: &mut Integration,
+    branch: &str,
+    message: &str,
+) -> Result<MergeResult, WorktreeError> {
+    let repo = open(repo_root)?;
+    let theirs = branch_tip(&repo, branch)?;
+    let config = repo.config().ok();
+    let sig = signature(config.as_ref()).map_err(WorktreeError::git("make a signature"))?;
+    let log_message = format!("merge {branch}: merged by hew");
+    let mut moved = 0;
+    loop {
+        let into = integration.branch().to_owned();
+        let ours = branch_tip(&repo, &into)?;
+        let contained = ours.id() == theirs.id()
+            || repo
+                .graph_descendant_of(ours.id(), theirs.id())
+                .map_err(WorktreeError::git(format!(
+                    "compare `{into}` and `{branch}`"
+                )))?;
+        if contained {
+            return Ok(MergeResult::UpToDate {
+                commit: ours.id().to_string(),
+                into,
+            });
+        }
+        let mut index = repo
+            .merge_commits(&ours, &theirs, None)
+            .map_err(WorktreeError::git(format!(
+                "merge `{branch}` into `{into}`"
+            )))?;
+        if index.has_conflicts() {
+            return Ok(MergeResult::Conflict {
+                paths: conflict_paths(&index)?,
+            });
+        }
+        let what = || format!("commit the merge of `{branch}` into `{into}`");
+        let tree = index
+            .write_tree_to(&repo)
+            .and_then(|id| repo.find_tree(id))
+            .map_err(WorktreeError::git(what()))?;
+        let merged = repo
+            .commit(None, &sig, &sig, message, &tree, &[&ours, &theirs])
+            .map_err(WorktreeError::git(what()))?;
+
+        match land(&repo, &into, &ours, merged, &log_message)? {
+            Landing::Done => {
+                return Ok(MergeResult::Merged {
+                    commit: merged.to_string(),
+                    into,
+                });
+            }
+            Landing::Moved => {
+                moved += 1;
+                if moved >= MAX_ATTEMPTS {
+                    return Err(WorktreeError::TargetKeptMoving {
+                        branch: into,
+                        attempts: moved,
+                    });
+                }
+            }
+            Landing::Blocked(reason) if integration.diverted().is_none() => {
+                ensure_branch(&repo, integration.run_branch(), &ours)?;
+                integration.divert(reason);
+            }
+            Landing::Blocked(reason) => {
+                return Err(WorktreeError::Blocked {
+                    branch: into,
+                    reason,
+                });
+            }
+        }
+    }
+}
+
+/// Moves `into` from `ours` to `merged`, updating its working tree if hew may.
+fn land(
+    repo: &Repository,
+    into: &str,
+    ours: &Commit<'_>,
+    merged: Oid,
+    log_message: &str,
+) -> Result<Landing, WorktreeError> {
+    match holder(repo, into)? {
+        Holder::Nobody => Ok(moved_or_done(advance(
+            repo,
+            into,
+            ours.id(),
+            merged,
+            log_message,
+        )?)),
+        Holder::Elsewhere(path) => Ok(Landing::Blocked(format!(
+            "`{into}` is checked out in `{}`",
+            path.display()
+        ))),
+        Holder::Home => {
+            if let Some(reason) = why_not_clean(repo)? {
+                return Ok(Landing::Blocked(reason));
+            }
+            // The checkout starts from HEAD's tree: it must still be the tip merged onto.
+            if branch_tip(repo, into)?.id() != ours.id() {
+                return Ok(Landing::Moved);
+            }
+            let commit = repo
+                .find_commit(merged)
+                .map_err(WorktreeError::git(format!("read merge commit {merged}")))?;
+            if let Some(reason) = checkout_safely(repo, &commit)? {
+                return Ok(Landing::Blocked(reason));
+            }
+            if advance(repo, into, ours.id(), merged, log_message)? {
+                return Ok(Landing::Done);
+            }
+            // Someone moved the branch between the checkout and the ref update: put the
+            // working tree back to what the branch now holds, then merge again.
+            let mut force = CheckoutBuilder::new();
+            force.force();
+            repo.checkout_head(Some(&mut force))
+                .map_err(WorktreeError::git(format!(
+                    "restore the working tree of `{into}` after it moved"
+                )))?;
+            Ok(Landing::Moved)
+        }
+    }
+}
+
+fn moved_or_done(advanced: bool) -> Landing {
+    if advanced {
+        Landing::Done
+    } else {
+        Landing::Moved
+    }
+}
+
+/// Updates the working tree and index of `repo` from HEAD's tree to `commit`'s, refusing
+/// (and changing nothing) if that would overwrite a change or an untracked file. Returns
+/// why it refused.
+fn checkout_safely(
+    repo: &Repository,
+    commit: &Commit<'_>,
+) -> Result<Option<String>, WorktreeError> {
+    let mut refused = Vec::new();
+    let result = {
+        let mut opts = CheckoutBuilder::new();
+        opts.safe()
+            .notify_on(CheckoutNotificationType::CONFLICT)
+            .notify(|_, path, _, _, _| {
+                if let Some(path) = path {
+                    refused.push(path.display().to_string());
+                }
+                true
+            });
+        repo.checkout_tree(commit.as_object(), Some(&mut opts))
+    };
+    let root = repo.workdir().unwrap_or(repo.path()).display().to_string();
+    match result {
+        Ok(()) if refused.is_empty() => Ok(None),
+        Ok(()) => Ok(Some(would_overwrite(&root, &refused))),
+        Err(e) if e.code() == ErrorCode::Conflict => Ok(Some(would_overwrite(&root, &refused))),
+        Err(e) => Err(WorktreeError::git(format!(
+            "update the working tree `{root}`"
+        ))(e)),
+    }
+}
+
+fn would_overwrite(root: &str, paths: &[String]) -> String {
+    let mut shown: Vec<String> = paths
+        .iter()
+        .take(PATHS_SHOWN)
+        .map(|p| format!("`{p}`"))
+        .collect();
+    if paths.len() > PATHS_SHOWN {
+        shown.push(format!("and {} more", paths.len() - PATHS_SHOWN));
+    }
+    if shown.is_empty() {
+        shown.push("files git would not name".into());
+    }
+    format!(
+        "the merge would overwrite files in `{root}` that are not committed ({})",
+        shown.join(", ")
+    )
+}
+
+/// The paths with conflicts in a merged index, sorted and without repeats.
+fn conflict_paths(index: &Index) -> Result<Vec<String>, WorktreeError> {
+    let conflicts = index
+        .conflicts()
+        .map_err(WorktreeError::git("list merge conflicts"))?;
+    let mut paths = BTreeSet::new();
+    for conflict in conflicts {
+        let conflict = conflict.map_err(WorktreeError::git("list merge conflicts"))?;
+        // Both sides' paths (they differ when a side renamed); the ancestor's only when
+        // neither side has the file.
+        let sides: Vec<_> = [conflict.our, conflict.their]
+            .into_iter()
+            .flatten()
+            .collect();
+        let entries = if sides.is_empty() {
+            conflict.ancestor.into_iter().collect()
+        } else {
+            sides
+        };
+        for entry in entries {
+            paths.insert(String::from_utf8_lossy(&entry.path).into_owned());
+        }
+    }
+    Ok(paths.into_iter().collect())
+}

@@ -1,0 +1,159 @@
+//! Opening the repository, reading branch tips and writing branches.
+//!
+//! Every write goes through [`write_refs`] (see `locks`), so threads never race for a ref.
+
+use std::path::Path;
+
+use git2::{BranchType, Commit, ErrorCode, Oid, Repository};
+
+use super::WorktreeError;
+use super::locks::{changing_worktrees, write_refs};
+use super::names::{local_ref, task_branch};
+use crate::tracker::TaskId;
+
+/// How many names `hew/<id>`, `hew/<id>-2`, ... are tried before giving up.
+const MAX_BRANCH_ATTEMPTS: u32 = 1000;
+
+/// Opens the repository whose working tree is `root` (no search upwards).
+pub(crate) fn open(root: &Path) -> Result<Repository, WorktreeError> {
+    Repository::open(root).map_err(|source| WorktreeError::Open {
+        path: root.to_owned(),
+        source,
+    })
+}
+
+/// The commit at the tip of local branch `branch`.
+pub(crate) fn branch_tip<'r>(
+    repo: &'r Repository,
+    branch: &str,
+) -> Result<Commit<'r>, WorktreeError> {
+    let reference = match repo.find_reference(&local_ref(branch)) {
+        Ok(r) => r,
+        // A name git cannot even parse (`a..b`) names no branch either.
+        Err(e) if matches!(e.code(), ErrorCode::NotFound | ErrorCode::InvalidSpec) => {
+            return Err(WorktreeError::NoSuchBranch {
+                branch: branch.to_owned(),
+                path: repo.workdir().unwrap_or(repo.path()).to_owned(),
+            });
+        }
+        Err(e) => return Err(WorktreeError::git(format!("read branch `{branch}`"))(e)),
+    };
+    reference
+        .peel_to_commit()
+        .map_err(WorktreeError::git(format!(
+            "read the tip of branch `{branch}`"
+        )))
+}
+
+/// Creates the branch for `task` at `base`: `hew/<id>`, or the first free `hew/<id>-N`.
+/// An existing branch is never moved.
+pub(crate) fn create_task_branch(
+    repo: &Repository,
+    task: &TaskId,
+    base: &Commit<'_>,
+) -> Result<String, WorktreeError> {
+    for attempt in 1..=MAX_BRANCH_ATTEMPTS {
+        let name = task_branch(task, attempt)?;
+        match write_refs(|| repo.branch(&name, base, false)) {
+            Ok(_) => return Ok(name),
+            Err(e) if e.code() == ErrorCode::Exists => continue,
+            Err(e) => return Err(WorktreeError::git(format!("create branch `{name}`"))(e)),
+        }
+    }
+    Err(WorktreeError::NoFreeBranchName {
+        base: task_branch(task, 1)?,
+        tried: MAX_BRANCH_ATTEMPTS,
+    })
+}
+
+/// Creates `branch` at `at` unless it exists; an existing one is left as it is.
+pub(crate) fn ensure_branch(
+    repo: &Repository,
+    branch: &str,
+    at: &Commit<'_>,
+) -> Result<(), WorktreeError> {
+    match write_refs(|| repo.branch(branch, at, false)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == ErrorCode::Exists => Ok(()),
+        Err(e) => Err(WorktreeError::git(format!("create branch `{branch}`"))(e)),
+    }
+}
+
+/// Deletes local branch `branch`; one already gone is not an error. git refuses to delete
+/// a branch checked out in any worktree.
+pub(crate) fn delete_branch(repo: &Repository, branch: &str) -> Result<(), WorktreeError> {
+    changing_worktrees(|| {
+        write_refs(|| match repo.find_branch(branch, BranchType::Local) {
+            Ok(mut b) => b.delete(),
+            Err(e) if e.code() == ErrorCode::NotFound => Ok(()),
+            Err(e) => Err(e),
+        })
+    })
+    .map_err(WorktreeError::git(format!("delete branch `{branch}`")))
+}
+
+/// Moves `branch` from `old` to `new`, only if it still points at `old`. `Ok(false)` means
+/// someone else moved it first.
+pub(crate) fn advance(
+    repo: &Repository,
+    branch: &str,
+    old: Oid,
+    new: Oid,
+    log_message: &str,
+) -> Result<bool, WorktreeError> {
+    let name = local_ref(branch);
+    match write_refs(|| repo.reference_matching(&name, new, true, old, log_message)) {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == ErrorCode::Modified => Ok(false),
+        Err(e) => Err(WorktreeError::git(format!("update branch `{branch}`"))(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_with_commit() -> (tempfile::TempDir, Repository) {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let sig = git2::Signature::now("t", "t@t").unwrap();
+        let tree = repo.treebuilder(None).unwrap().write().unwrap();
+        let tree = repo.find_tree(tree).unwrap();
+        repo.commit(Some("refs/heads/main"), &sig, &sig, "first", &tree, &[])
+            .unwrap();
+        drop(tree);
+        (dir, repo)
+    }
+
+    #[test]
+    fn advance_refuses_a_branch_that_moved() {
+        let (_dir, repo) = repo_with_commit();
+        let tip = branch_tip(&repo, "main").unwrap();
+        let sig = git2::Signature::now("t", "t@t").unwrap();
+        let tree = tip.tree().unwrap();
+        let next = repo
+            .commit(None, &sig, &sig, "next", &tree, &[&tip])
+            .unwrap();
+        let stale = Oid::from_str("1111111111111111111111111111111111111111").unwrap();
+
+        assert!(!advance(&repo, "main", stale, next, "test").unwrap());
+        assert_eq!(branch_tip(&repo, "main").unwrap().id(), tip.id());
+        assert!(advance(&repo, "main", tip.id(), next, "test").unwrap());
+        assert_eq!(branch_tip(&repo, "main").unwrap().id(), next);
+    }
+
+    #[test]
+    fn task_branches_never_move_an_existing_one() {
+        let (_dir, repo) = repo_with_commit();
+        let tip = branch_tip(&repo, "main").unwrap();
+        let id = TaskId::parse("demo-1").unwrap();
+        assert_eq!(create_task_branch(&repo, &id, &tip).unwrap(), "hew/demo-1");
+        assert_eq!(
+            create_task_branch(&repo, &id, &tip).unwrap(),
+            "hew/demo-1-2"
+        );
+        delete_branch(&repo, "hew/demo-1").unwrap();
+        delete_branch(&repo, "hew/demo-1").unwrap();
+        assert_eq!(create_task_branch(&repo, &id, &tip).unwrap(), "hew/demo-1");
+    }
+}
