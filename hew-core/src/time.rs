@@ -39,9 +39,17 @@ impl Timestamp {
         let b = s.as_bytes();
         let num = |r: std::ops::Range<usize>| -> Option<u64> {
             let part = s.get(r)?;
-            part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok())?
+            part.bytes()
+                .all(|c| c.is_ascii_digit())
+                .then(|| part.parse().ok())?
         };
-        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        if b.len() < 20
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || b[10] != b'T'
+            || b[13] != b':'
+            || b[16] != b':'
+        {
             return None;
         }
         let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
@@ -56,14 +64,18 @@ impl Timestamp {
         }
         let days = days_from_civil(i64::try_from(y).ok()?, mo, d);
         let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + mi * 60 + sec;
-        Some(Self { ms: secs * 1000 + ms })
+        Some(Self {
+            ms: secs * 1000 + ms,
+        })
     }
 }
 
 impl From<SystemTime> for Timestamp {
     fn from(t: SystemTime) -> Self {
         let ms = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
-        Self { ms: u64::try_from(ms).unwrap_or(u64::MAX) }
+        Self {
+            ms: u64::try_from(ms).unwrap_or(u64::MAX),
+        }
     }
 }
 
@@ -126,9 +138,18 @@ mod tests {
 
     #[test]
     fn formats_known_instants() {
-        assert_eq!(Timestamp::from_unix_ms(0).to_string(), "1970-01-01T00:00:00.000Z");
-        assert_eq!(Timestamp::from_unix_ms(1_795_325_101_123).to_string(), "2026-11-22T05:25:01.123Z");
-        assert_eq!(Timestamp::from_unix_ms(951_782_400_000).to_string(), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            Timestamp::from_unix_ms(0).to_string(),
+            "1970-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            Timestamp::from_unix_ms(1_795_325_101_123).to_string(),
+            "2026-11-22T05:25:01.123Z"
+        );
+        assert_eq!(
+            Timestamp::from_unix_ms(951_782_400_000).to_string(),
+            "2000-02-29T00:00:00.000Z"
+        );
     }
 
     #[test]
@@ -137,12 +158,22 @@ mod tests {
             let t = Timestamp::from_unix_ms(ms);
             assert_eq!(Timestamp::parse(&t.to_string()), Some(t));
         }
-        assert_eq!(Timestamp::parse("2026-11-22T05:25:01Z").map(Timestamp::unix_ms), Some(1_795_325_101_000));
+        assert_eq!(
+            Timestamp::parse("2026-11-22T05:25:01Z").map(Timestamp::unix_ms),
+            Some(1_795_325_101_000)
+        );
     }
 
     #[test]
     fn refuses_other_forms() {
-        for bad in ["", "2026-11-22", "2026-11-22T05:25:01", "2026-13-01T00:00:00Z", "2026-11-22T05:25:01.1Z", "x026-11-22T05:25:01Z"] {
+        for bad in [
+            "",
+            "2026-11-22",
+            "2026-11-22T05:25:01",
+            "2026-13-01T00:00:00Z",
+            "2026-11-22T05:25:01.1Z",
+            "x026-11-22T05:25:01Z",
+        ] {
             assert_eq!(Timestamp::parse(bad), None, "{bad}");
         }
     }

@@ -243,8 +243,11 @@ impl TestRepo {
 
     /// Tells the fake agent what to do, per task id (see `tests/src/bin/fake-agent.rs`).
     pub fn scenario(&self, scenario: &Value) {
-        std::fs::write(self.scenario_file(), serde_json::to_vec_pretty(scenario).expect("json"))
-            .expect("write scenario");
+        std::fs::write(
+            self.scenario_file(),
+            serde_json::to_vec_pretty(scenario).expect("json"),
+        )
+        .expect("write scenario");
     }
 
     fn scenario_file(&self) -> PathBuf {
@@ -258,11 +261,16 @@ impl TestRepo {
 
     /// Every record the fake agent wrote: how it was started, with what, and when.
     pub fn agent_records(&self) -> Vec<Value> {
-        let Ok(entries) = std::fs::read_dir(self.agent_record_dir()) else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(self.agent_record_dir()) else {
+            return Vec::new();
+        };
         let mut records: Vec<Value> = entries
             .flatten()
             .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-            .map(|e| serde_json::from_slice(&std::fs::read(e.path()).expect("read")).expect("record json"))
+            .map(|e| {
+                serde_json::from_slice(&std::fs::read(e.path()).expect("read"))
+                    .expect("record json")
+            })
             .collect();
         records.sort_by_key(|r| r["started_at"].as_u64());
         records
@@ -278,7 +286,9 @@ impl TestRepo {
                 let name = e.file_name().to_string_lossy().into_owned();
                 name.ends_with(".json") && name.trim_end_matches(".json").parse::<u32>().is_ok()
             })
-            .map(|e| serde_json::from_slice(&std::fs::read(e.path()).expect("read")).expect("iter json"))
+            .map(|e| {
+                serde_json::from_slice(&std::fs::read(e.path()).expect("read")).expect("iter json")
+            })
             .collect();
         iters.sort_by_key(|i| i["number"].as_u64());
         iters
@@ -286,8 +296,10 @@ impl TestRepo {
 
     /// `run.json` of the only run so far.
     pub fn run_record(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(self.only_run_dir().join("run.json")).expect("run.json"))
-            .expect("run.json is JSON")
+        serde_json::from_slice(
+            &std::fs::read(self.only_run_dir().join("run.json")).expect("run.json"),
+        )
+        .expect("run.json is JSON")
     }
 
     fn only_run_dir(&self) -> PathBuf {
@@ -309,7 +321,9 @@ impl TestRepo {
     /// Local branches whose name starts with `prefix`.
     pub fn branches(&self, prefix: &str) -> Vec<String> {
         let repo = self.git();
-        let branches = repo.branches(Some(git2::BranchType::Local)).expect("branches");
+        let branches = repo
+            .branches(Some(git2::BranchType::Local))
+            .expect("branches");
         let mut names: Vec<String> = branches
             .flatten()
             .filter_map(|(b, _)| b.name().ok().flatten().map(str::to_owned))
@@ -322,8 +336,19 @@ impl TestRepo {
     /// The content of `path` at the tip of `branch`, if the file is there.
     pub fn file_on(&self, branch: &str, path: &str) -> Option<String> {
         let repo = self.git();
-        let tree = repo.find_branch(branch, git2::BranchType::Local).ok()?.get().peel_to_tree().ok()?;
-        let blob = tree.get_path(Path::new(path)).ok()?.to_object(&repo).ok()?.peel_to_blob().ok()?;
+        let tree = repo
+            .find_branch(branch, git2::BranchType::Local)
+            .ok()?
+            .get()
+            .peel_to_tree()
+            .ok()?;
+        let blob = tree
+            .get_path(Path::new(path))
+            .ok()?
+            .to_object(&repo)
+            .ok()?
+            .peel_to_blob()
+            .ok()?;
         Some(String::from_utf8_lossy(blob.content()).into_owned())
     }
 

@@ -99,7 +99,7 @@ const NONZERO_U32: KeyKind = KeyKind::Integer {
 };
 const PRIORITY_NAMES: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
 
-static KEYS: [KeyDef; 19] = [
+static KEYS: [KeyDef; 20] = [
     key(
         "tracker.command",
         KeyKind::String,

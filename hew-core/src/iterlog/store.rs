@@ -49,16 +49,25 @@ pub fn new_run_id() -> String {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
     h.write_u64(Timestamp::now().unix_ms());
-    format!("{}-{}-{:04x}", &digits[..8], &digits[8..14], h.finish() & 0xffff)
+    format!(
+        "{}-{}-{:04x}",
+        &digits[..8],
+        &digits[8..14],
+        h.finish() & 0xffff
+    )
 }
 
 /// Writes `value` as pretty JSON to `path` through a temp file in the same directory and a
 /// rename, so readers never see a partial file.
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), RecordError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let io_err = |action, source| RecordError::Io { action, path: path.to_owned(), source };
-    let mut json = serde_json::to_vec_pretty(value)
-        .map_err(|e| io_err("serialize", io::Error::other(e)))?;
+    let io_err = |action, source| RecordError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    };
+    let mut json =
+        serde_json::to_vec_pretty(value).map_err(|e| io_err("serialize", io::Error::other(e)))?;
     json.push(b'\n');
     let tmp = path.with_extension(format!(
         "tmp-{}-{}",
@@ -78,10 +87,15 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), Rec
 }
 
 fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, RecordError> {
-    let bytes = fs::read(path)
-        .map_err(|source| RecordError::Io { action: "read", path: path.to_owned(), source })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| RecordError::Corrupt { path: path.to_owned(), reason: e.to_string() })
+    let bytes = fs::read(path).map_err(|source| RecordError::Io {
+        action: "read",
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| RecordError::Corrupt {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 /// One run's directory: `.hew/loop/<run-id>/`.
@@ -97,19 +111,33 @@ impl RunDir {
         let hew = repo_root.join(".hew");
         let path = loop_dir(repo_root).join(run_id);
         let iters = path.join("iters");
-        fs::create_dir_all(&iters)
-            .map_err(|source| RecordError::Io { action: "create", path: iters.clone(), source })?;
+        fs::create_dir_all(&iters).map_err(|source| RecordError::Io {
+            action: "create",
+            path: iters.clone(),
+            source,
+        })?;
         let ignore = hew.join(".gitignore");
         if !ignore.exists() {
-            fs::write(&ignore, "# run records written by `hew loop`\nloop/\n")
-                .map_err(|source| RecordError::Io { action: "write", path: ignore, source })?;
+            fs::write(&ignore, "# run records written by `hew loop`\nloop/\n").map_err(
+                |source| RecordError::Io {
+                    action: "write",
+                    path: ignore,
+                    source,
+                },
+            )?;
         }
-        Ok(Self { path, run_id: run_id.to_owned() })
+        Ok(Self {
+            path,
+            run_id: run_id.to_owned(),
+        })
     }
 
     /// An existing run's directory.
     pub fn open(repo_root: &Path, run_id: &str) -> Self {
-        Self { path: loop_dir(repo_root).join(run_id), run_id: run_id.to_owned() }
+        Self {
+            path: loop_dir(repo_root).join(run_id),
+            run_id: run_id.to_owned(),
+        }
     }
 
     /// The run id.
@@ -178,14 +206,26 @@ impl RunDir {
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return (Vec::new(), Vec::new()),
-            Err(source) => return (Vec::new(), vec![RecordError::Io { action: "list", path: dir, source }]),
+            Err(source) => {
+                return (
+                    Vec::new(),
+                    vec![RecordError::Io {
+                        action: "list",
+                        path: dir,
+                        source,
+                    }],
+                );
+            }
         };
         let mut iters = Vec::new();
         let mut errors = Vec::new();
         for entry in entries.flatten() {
             let path = entry.path();
             let is_record = path.extension().is_some_and(|e| e == "json")
-                && path.file_stem().and_then(|s| s.to_str()).is_some_and(|s| s.parse::<u32>().is_ok());
+                && path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .is_some_and(|s| s.parse::<u32>().is_ok());
             if is_record {
                 match read_json::<IterLog>(&path) {
                     Ok(it) => iters.push(it),
@@ -215,6 +255,10 @@ pub fn list_runs(repo_root: &Path) -> (Vec<RunRecord>, Vec<RecordError>) {
             }
         }
     }
-    runs.sort_by(|a, b| a.started_at.cmp(&b.started_at).then_with(|| a.run_id.cmp(&b.run_id)));
+    runs.sort_by(|a, b| {
+        a.started_at
+            .cmp(&b.started_at)
+            .then_with(|| a.run_id.cmp(&b.run_id))
+    });
     (runs, errors)
 }

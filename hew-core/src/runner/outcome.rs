@@ -50,7 +50,11 @@ impl Observed<'_> {
             return Finish(Outcome::AgentFailed);
         }
         if self.commits == 0 {
-            return Finish(if self.agent_closed { Outcome::Closed } else { Outcome::NoChange });
+            return Finish(if self.agent_closed {
+                Outcome::Closed
+            } else {
+                Outcome::NoChange
+            });
         }
         if self.verify_passed == Some(false) {
             return Finish(Outcome::VerifyFailed);
@@ -84,22 +88,38 @@ mod tests {
     fn no_commits_is_no_change_unless_the_agent_closed_the_task() {
         assert_eq!(clean(0).decide(), Decision::Finish(Outcome::NoChange));
         assert!(!clean(0).wants_verify());
-        let closed = Observed { agent_closed: true, ..clean(0) };
+        let closed = Observed {
+            agent_closed: true,
+            ..clean(0)
+        };
         assert_eq!(closed.decide(), Decision::Finish(Outcome::Closed));
     }
 
     #[test]
     fn a_failed_verify_is_not_merged() {
-        let o = Observed { verify_passed: Some(false), ..clean(1) };
+        let o = Observed {
+            verify_passed: Some(false),
+            ..clean(1)
+        };
         assert_eq!(o.decide(), Decision::Finish(Outcome::VerifyFailed));
-        let o = Observed { verify_passed: Some(true), ..clean(1) };
+        let o = Observed {
+            verify_passed: Some(true),
+            ..clean(1)
+        };
         assert_eq!(o.decide(), Decision::Merge);
     }
 
     #[test]
     fn failures_win_over_commits_and_closing() {
-        let failure = AgentFailure { class: ErrorClass::Server, message: "500".into() };
-        let o = Observed { failure: Some(&failure), agent_closed: true, ..clean(3) };
+        let failure = AgentFailure {
+            class: ErrorClass::Server,
+            message: "500".into(),
+        };
+        let o = Observed {
+            failure: Some(&failure),
+            agent_closed: true,
+            ..clean(3)
+        };
         assert_eq!(o.decide(), Decision::Finish(Outcome::AgentFailed));
         assert!(!o.wants_verify());
     }
@@ -110,7 +130,11 @@ mod tests {
             (EndReason::TimedOut, Outcome::TimedOut),
             (EndReason::Cancelled, Outcome::Cancelled),
         ] {
-            let o = Observed { ended, agent_closed: true, ..clean(1) };
+            let o = Observed {
+                ended,
+                agent_closed: true,
+                ..clean(1)
+            };
             assert_eq!(o.decide(), Decision::Finish(outcome));
             assert!(!o.wants_verify());
         }

@@ -54,7 +54,10 @@ pub fn build_prompt(skill: &str, task: &Task, attempt: u32) -> String {
     if attempt > 1 {
         p.push_str("\nEarlier attempts did not finish this task; check the task's comments.\n");
     }
-    for (heading, body) in [("Description", &task.description), ("Acceptance criteria", &task.acceptance_criteria)] {
+    for (heading, body) in [
+        ("Description", &task.description),
+        ("Acceptance criteria", &task.acceptance_criteria),
+    ] {
         if !body.trim().is_empty() {
             let _ = write!(p, "\n## {heading}\n\n{}\n", body.trim_end());
         }
@@ -109,7 +112,11 @@ mod tests {
     fn a_project_skill_replaces_the_builtin_one() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join(".hew/skills")).unwrap();
-        std::fs::write(dir.path().join(PROJECT_SKILL), "---\nname: x\n---\nOur own rules.\n").unwrap();
+        std::fs::write(
+            dir.path().join(PROJECT_SKILL),
+            "---\nname: x\n---\nOur own rules.\n",
+        )
+        .unwrap();
         assert_eq!(worker_skill(dir.path()).unwrap(), "Our own rules.");
     }
 }

@@ -13,7 +13,9 @@ use super::worker::{Done, Fatal, Job, run_job};
 use super::{RunEvent, Shared, worker_skill};
 use crate::agent::Stop;
 use crate::config::Config;
-use crate::iterlog::{IterLog, RecordError, RunDir, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, new_run_id};
+use crate::iterlog::{
+    IterLog, RecordError, RunDir, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, new_run_id,
+};
 use crate::plan::{SkipReason, TaskFilter, plan};
 use crate::time::Timestamp;
 use crate::tracker::{CliTracker, Tracker, TrackerError};
@@ -110,7 +112,9 @@ pub async fn run_loop(
                 jobs,
             });
             let shared = Arc::new(shared);
-            let result = Scheduler::new(shared.clone(), &opts, &mut record).run().await;
+            let result = Scheduler::new(shared.clone(), &opts, &mut record)
+                .run()
+                .await;
             let iters = match result {
                 Ok(iters) => iters,
                 Err((iters, e)) => {
@@ -121,9 +125,16 @@ pub async fn run_loop(
                 }
             };
             if let Err(e) = shared.slots.close() {
-                let _ = events.send(RunEvent::Warning(format!("could not remove worktrees: {e}")));
+                let _ = events.send(RunEvent::Warning(format!(
+                    "could not remove worktrees: {e}"
+                )));
             }
-            record.diverted = shared.integration.lock().await.diverted().map(str::to_owned);
+            record.diverted = shared
+                .integration
+                .lock()
+                .await
+                .diverted()
+                .map(str::to_owned);
             record.ended_at = Some(Timestamp::now());
             run_dir.write_run(&record)?;
             let _ = events.send(RunEvent::RunFinished(Box::new(record.clone())));
@@ -158,9 +169,15 @@ fn start(
             run_id: run_id.to_owned(),
         },
     )?;
-    let skill = worker_skill(root)
-        .map_err(|source| RunError::Skill { path: root.join(super::PROJECT_SKILL), source })?;
-    let tracker = CliTracker::new(cfg.tracker.command.clone(), root.clone(), cfg.tracker.timeout.get());
+    let skill = worker_skill(root).map_err(|source| RunError::Skill {
+        path: root.join(super::PROJECT_SKILL),
+        source,
+    })?;
+    let tracker = CliTracker::new(
+        cfg.tracker.command.clone(),
+        root.clone(),
+        cfg.tracker.timeout.get(),
+    );
     Ok(Shared {
         repo_root: root.clone(),
         config: cfg.clone(),
@@ -294,13 +311,22 @@ impl<'a> Scheduler<'a> {
     /// candidates run out. Returns how many tasks were claimed.
     async fn fill_slots(&mut self) -> Result<usize, RunError> {
         let limit = self.free_slots.len() + self.taken.len() + self.excluded + 8;
-        let plan = plan(&self.sh.tracker, &self.sh.config.looping, &self.filter, limit).await?;
+        let plan = plan(
+            &self.sh.tracker,
+            &self.sh.config.looping,
+            &self.filter,
+            limit,
+        )
+        .await?;
         self.excluded = plan.skipped.len();
         for s in &plan.skipped {
             if let SkipReason::InvalidId(e) = &s.reason
                 && self.taken.insert(s.raw_id.clone())
             {
-                let _ = self.sh.events.send(RunEvent::TaskSkipped { id: s.raw_id.escape_default().to_string(), reason: e.to_string() });
+                let _ = self.sh.events.send(RunEvent::TaskSkipped {
+                    id: s.raw_id.escape_default().to_string(),
+                    reason: e.to_string(),
+                });
             }
         }
         let mut claimed = 0;
@@ -311,7 +337,9 @@ impl<'a> Scheduler<'a> {
             if self.taken.contains(planned.id.as_str()) {
                 continue;
             }
-            let Some(&slot) = self.free_slots.last() else { break };
+            let Some(&slot) = self.free_slots.last() else {
+                break;
+            };
             let actor = format!("{}/w{slot}", self.actor_prefix);
             match self.sh.tracker.claim(&planned.id, &actor).await {
                 Ok(_) => {}
@@ -335,7 +363,15 @@ impl<'a> Scheduler<'a> {
                 model: planned.model.clone(),
                 rule: planned.rule,
             });
-            self.running.spawn(run_job(self.sh.clone(), Job { iter, slot, planned, attempt }));
+            self.running.spawn(run_job(
+                self.sh.clone(),
+                Job {
+                    iter,
+                    slot,
+                    planned,
+                    attempt,
+                },
+            ));
         }
         Ok(claimed)
     }
@@ -346,7 +382,10 @@ impl<'a> Scheduler<'a> {
         self.record.iterations += 1;
         *self.record.outcomes.entry(done.log.outcome).or_default() += 1;
         match &done.fatal {
-            Some(Fatal::Auth(_)) => self.stop_with(StopReason::Auth),
+            Some(Fatal::Auth(msg)) => {
+                self.record.error = Some(format!("the agent could not authenticate: {msg}"));
+                self.stop_with(StopReason::Auth);
+            }
             Some(Fatal::Agent(msg)) => {
                 self.record.error = Some(msg.clone());
                 self.stop_with(StopReason::Error);
@@ -356,7 +395,10 @@ impl<'a> Scheduler<'a> {
         if let Err(e) = self.sh.run_dir.write_run(self.record) {
             let _ = self.sh.events.send(RunEvent::Warning(e.to_string()));
         }
-        let _ = self.sh.events.send(RunEvent::IterationFinished(Box::new(done.log.clone())));
+        let _ = self
+            .sh
+            .events
+            .send(RunEvent::IterationFinished(Box::new(done.log.clone())));
         self.iters.push(done.log);
     }
 }

@@ -29,7 +29,12 @@ pub(crate) async fn verify(command: &str, worktree: &Path, timeout: Duration) ->
                 RunError::TimedOut(d) => format!("timed out after {}s", d.as_secs()),
                 other => other.to_string(),
             };
-            VerifyResult { command: command.to_owned(), passed: false, exit_code: None, output_tail: why }
+            VerifyResult {
+                command: command.to_owned(),
+                passed: false,
+                exit_code: None,
+                output_tail: why,
+            }
         }
     }
 }

@@ -49,7 +49,12 @@ pub(crate) enum Fatal {
 
 /// Runs `job` to the end. Never panics on outside input; every failure becomes an outcome.
 pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
-    let Job { iter, slot, planned, attempt } = job;
+    let Job {
+        iter,
+        slot,
+        planned,
+        attempt,
+    } = job;
     let task = &planned.task;
     let mut log = IterLog::started(iter, planned.id.as_str(), &task.title, slot, attempt);
     log.model = planned.model.clone();
@@ -98,18 +103,21 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
     let (commits, dirty) = match left {
         Ok(left) => (left.commits, left.dirty),
         Err(e) => {
-            log.notes.push(format!("could not inspect the worktree: {e}"));
+            log.notes
+                .push(format!("could not inspect the worktree: {e}"));
             (Vec::new(), false)
         }
     };
     if dirty {
-        log.notes.push("the agent left uncommitted changes; they were discarded".into());
+        log.notes
+            .push("the agent left uncommitted changes; they were discarded".into());
     }
     log.commits = commits;
     log.agent_closed = match sh.tracker.show(&planned.id).await {
         Ok(t) => t.status == "closed",
         Err(e) => {
-            log.notes.push(format!("could not read the task after the agent: {e}"));
+            log.notes
+                .push(format!("could not read the task after the agent: {e}"));
             false
         }
     };
@@ -122,7 +130,13 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
         agent_closed: log.agent_closed,
     };
     if observed.wants_verify()
-        && let Some(cmd) = sh.config.looping.verify.command.as_deref().filter(|c| !c.trim().is_empty())
+        && let Some(cmd) = sh
+            .config
+            .looping
+            .verify
+            .command
+            .as_deref()
+            .filter(|c| !c.trim().is_empty())
     {
         let result = verify(cmd, &wt.path, sh.config.looping.agent.timeout.get()).await;
         observed.verify_passed = Some(result.passed);
@@ -167,16 +181,25 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
             };
             match merged {
                 Ok(MergeResult::Merged { commit, into }) => {
+                    let short = &commit[..commit.len().min(10)];
+                    let reason = format!("merged {short} into {into} (hew run {})", sh.run_id);
+                    close_task(&sh, &planned, &mut log, &reason).await;
                     keep_branch = false;
                     log.outcome = Outcome::Closed;
-                    if !log.agent_closed {
-                        let short = &commit[..commit.len().min(10)];
-                        let reason = format!("merged {short} into {into} (hew run {})", sh.run_id);
-                        if let Err(e) = sh.tracker.close(&planned.id, &reason).await {
-                            log.notes.push(format!("merged, but closing the task failed: {e}"));
-                        }
-                    }
                     log.merge_commit = Some(commit);
+                    log.merged_into = Some(into);
+                }
+                Ok(MergeResult::UpToDate { commit, into }) => {
+                    // The commits are already on the target (e.g. cherry-picked there).
+                    let short = &commit[..commit.len().min(10)];
+                    let reason =
+                        format!("work already on {into} at {short} (hew run {})", sh.run_id);
+                    close_task(&sh, &planned, &mut log, &reason).await;
+                    keep_branch = false;
+                    log.outcome = Outcome::Closed;
+                    log.notes.push(format!(
+                        "nothing new to merge: {into} already had this work"
+                    ));
                     log.merged_into = Some(into);
                 }
                 Ok(MergeResult::Conflict { paths }) => {
@@ -189,8 +212,16 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
                         paths.join(", "),
                         wt.branch
                     );
-                    note_err(&mut log, "label the task", sh.tracker.add_label(&planned.id, CONFLICT_LABEL).await);
-                    note_err(&mut log, "comment on the task", sh.tracker.add_comment(&planned.id, &comment).await);
+                    note_err(
+                        &mut log,
+                        "label the task",
+                        sh.tracker.add_label(&planned.id, CONFLICT_LABEL).await,
+                    );
+                    note_err(
+                        &mut log,
+                        "comment on the task",
+                        sh.tracker.add_comment(&planned.id, &comment).await,
+                    );
                     release_task(&sh, &planned, &mut log).await;
                 }
                 Err(e) => {
@@ -202,7 +233,11 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
         }
     }
     if log.outcome == Outcome::AgentFailed {
-        log.error_class = run.error.as_ref().map(|f| f.class).or(Some(ErrorClass::Other));
+        log.error_class = run
+            .error
+            .as_ref()
+            .map(|f| f.class)
+            .or(Some(ErrorClass::Other));
         log.error = run.error.as_ref().map(|f| f.message.clone());
     }
     let fatal = match &run.error {
@@ -214,7 +249,11 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
 }
 
 /// Runs the agent, forwarding its events as run events for iteration `iter`.
-async fn run_agent(sh: &Arc<Shared>, iter: u32, launch: &Launch) -> Result<AgentRun, agent::AgentError> {
+async fn run_agent(
+    sh: &Arc<Shared>,
+    iter: u32,
+    launch: &Launch,
+) -> Result<AgentRun, agent::AgentError> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let events = sh.events.clone();
     let forward = tokio::spawn(async move {
@@ -233,7 +272,13 @@ async fn run_agent(sh: &Arc<Shared>, iter: u32, launch: &Launch) -> Result<Agent
     result
 }
 
-fn launch(sh: &Shared, planned: &PlannedTask, attempt: u32, iter: u32, wt: &TaskWorktree) -> Launch {
+fn launch(
+    sh: &Shared,
+    planned: &PlannedTask,
+    attempt: u32,
+    iter: u32,
+    wt: &TaskWorktree,
+) -> Launch {
     let agent = &sh.config.looping.agent;
     let worktree = wt.path.to_string_lossy().into_owned();
     Launch {
@@ -252,7 +297,10 @@ fn launch(sh: &Shared, planned: &PlannedTask, attempt: u32, iter: u32, wt: &Task
             ("HEW_TASK_ID".into(), planned.id.to_string()),
             ("HEW_ATTEMPT".into(), attempt.to_string()),
             ("HEW_WORKTREE".into(), worktree),
-            ("BEADS_DIR".into(), sh.beads_dir.to_string_lossy().into_owned()),
+            (
+                "BEADS_DIR".into(),
+                sh.beads_dir.to_string_lossy().into_owned(),
+            ),
         ],
         stdout_log: sh.run_dir.agent_stdout(iter),
         stderr_log: sh.run_dir.agent_stderr(iter),
@@ -274,6 +322,16 @@ fn record_agent(log: &mut IterLog, run: &AgentRun) {
     log.stderr_tail = run.stderr_tail.clone();
 }
 
+/// Closes the task after its work landed, unless the agent already did.
+async fn close_task(sh: &Shared, planned: &PlannedTask, log: &mut IterLog, reason: &str) {
+    if !log.agent_closed
+        && let Err(e) = sh.tracker.close(&planned.id, reason).await
+    {
+        log.notes
+            .push(format!("the work landed, but closing the task failed: {e}"));
+    }
+}
+
 async fn base_branch_now(sh: &Shared) -> String {
     sh.integration.lock().await.branch().to_owned()
 }
@@ -282,9 +340,14 @@ async fn base_branch_now(sh: &Shared) -> String {
 /// because its work did not land).
 async fn release_task(sh: &Shared, planned: &PlannedTask, log: &mut IterLog) {
     if log.agent_closed {
-        log.notes.push("the agent closed the task, but its work did not land: reopened".into());
+        log.notes
+            .push("the agent closed the task, but its work did not land: reopened".into());
     }
-    note_err(log, "release the task", sh.tracker.release(&planned.id).await);
+    note_err(
+        log,
+        "release the task",
+        sh.tracker.release(&planned.id).await,
+    );
 }
 
 async fn release_slot(sh: &Arc<Shared>, wt: TaskWorktree, keep_branch: bool, log: &mut IterLog) {

@@ -19,7 +19,7 @@ pub struct WorkLeft {
 }
 
 /// One commit an agent made.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Commit {
     /// The commit id (hex).
     pub id: String,

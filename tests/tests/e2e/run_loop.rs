@@ -28,7 +28,10 @@ fn run_loop(repo: &TestRepo, args: &[&str]) -> assert_cmd::assert::Assert {
 }
 
 fn outcome_of<'a>(iters: &'a [Value], id: &str) -> &'a Value {
-    iters.iter().find(|i| i["task_id"] == id).unwrap_or_else(|| panic!("no iteration for {id}: {iters:#?}"))
+    iters
+        .iter()
+        .find(|i| i["task_id"] == id)
+        .unwrap_or_else(|| panic!("no iteration for {id}: {iters:#?}"))
 }
 
 #[test]
@@ -37,15 +40,27 @@ fn twelve_independent_tasks_run_four_at_a_time_and_all_land() {
     let repo = TestRepo::with_tracker();
     repo.use_agent("claude", fake_agent(), "");
     repo.scenario(&json!({ "default": { "sleep_ms": 400 } }));
-    let ids: Vec<String> = (0..12).map(|i| repo.create_task(NewTask::new(&format!("task {i}")))).collect();
+    let ids: Vec<String> = (0..12)
+        .map(|i| repo.create_task(NewTask::new(&format!("task {i}"))))
+        .collect();
 
     let out = run_loop(&repo, &["-j", "4"]);
     assert!(stdout(&out).contains("closed 12"), "{}", stdout(&out));
 
     for id in &ids {
-        assert_eq!(repo.show(id)["status"], "closed", "{id} not closed in the tracker");
-        assert!(repo.file_on("main", &format!("{id}.txt")).is_some(), "{id}'s change is not on main");
-        assert!(repo.path().join(format!("{id}.txt")).exists(), "main's working tree was not updated");
+        assert_eq!(
+            repo.show(id)["status"],
+            "closed",
+            "{id} not closed in the tracker"
+        );
+        assert!(
+            repo.file_on("main", &format!("{id}.txt")).is_some(),
+            "{id}'s change is not on main"
+        );
+        assert!(
+            repo.path().join(format!("{id}.txt")).exists(),
+            "main's working tree was not updated"
+        );
     }
     let iters = repo.iterations();
     assert_eq!(iters.len(), 12);
@@ -56,11 +71,17 @@ fn twelve_independent_tasks_run_four_at_a_time_and_all_land() {
     assert_eq!(run["stop_reason"], "ready_empty");
 
     // Nothing left behind: no worktrees, no task branches.
-    assert!(repo.git().worktrees().unwrap().is_empty(), "worktrees left behind");
-    assert_eq!(repo.branches("hew/"), Vec::<String>::new());
-    let status = repo.git().statuses(None).unwrap();
     assert!(
-        status.iter().all(|s| !s.status().intersects(git2::Status::WT_MODIFIED | git2::Status::INDEX_MODIFIED)),
+        repo.git().worktrees().unwrap().is_empty(),
+        "worktrees left behind"
+    );
+    assert_eq!(repo.branches("hew/"), Vec::<String>::new());
+    let git = repo.git();
+    let status = git.statuses(None).unwrap();
+    assert!(
+        status.iter().all(|s| !s
+            .status()
+            .intersects(git2::Status::WT_MODIFIED | git2::Status::INDEX_MODIFIED)),
         "main's working tree is dirty after the run"
     );
 
@@ -68,7 +89,12 @@ fn twelve_independent_tasks_run_four_at_a_time_and_all_land() {
     let spans: Vec<(u64, u64)> = repo
         .agent_records()
         .iter()
-        .map(|r| (r["started_at"].as_u64().unwrap(), r["ended_at"].as_u64().unwrap()))
+        .map(|r| {
+            (
+                r["started_at"].as_u64().unwrap(),
+                r["ended_at"].as_u64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(spans.len(), 12);
     let overlapping = spans
@@ -94,13 +120,22 @@ fn a_chain_runs_in_order_and_each_task_sees_the_work_before_it() {
     let git = repo.git();
     for (before, after) in [(&a, &b), (&b, &c)] {
         let (x, y) = (outcome_of(&iters, before), outcome_of(&iters, after));
-        assert_eq!((x["outcome"].as_str(), y["outcome"].as_str()), (Some("closed"), Some("closed")));
+        assert_eq!(
+            (x["outcome"].as_str(), y["outcome"].as_str()),
+            (Some("closed"), Some("closed"))
+        );
         assert!(y["number"].as_u64() > x["number"].as_u64());
-        assert!(y["started_at"].as_str() >= x["ended_at"].as_str(), "{after} started before {before} ended");
+        assert!(
+            y["started_at"].as_str() >= x["ended_at"].as_str(),
+            "{after} started before {before} ended"
+        );
         // The later task's branch started from a commit that contains the earlier merge.
         let base = git2::Oid::from_str(y["base"].as_str().unwrap()).unwrap();
         let merged = git2::Oid::from_str(x["merge_commit"].as_str().unwrap()).unwrap();
-        assert!(base == merged || git.graph_descendant_of(base, merged).unwrap(), "{after} did not see {before}'s work");
+        assert!(
+            base == merged || git.graph_descendant_of(base, merged).unwrap(),
+            "{after} did not see {before}'s work"
+        );
     }
 }
 
@@ -114,10 +149,22 @@ fn each_routing_rule_reaches_the_agent_as_flag_and_environment() {
         "[loop.model]\ndefault = \"m-default\"\nby_priority = { P0 = \"m-priority\" }\nby_type = { bug = \"m-type\" }\n",
     );
     let cases = [
-        (repo.create_task(NewTask::new("tagged").description("<!-- hew:model=m-tag -->")), "m-tag"),
-        (repo.create_task(NewTask::new("labelled").labels(&["model:m-label"])), "m-label"),
-        (repo.create_task(NewTask::new("urgent").priority(0)), "m-priority"),
-        (repo.create_task(NewTask::new("a bug").issue_type("bug")), "m-type"),
+        (
+            repo.create_task(NewTask::new("tagged").description("<!-- hew:model=m-tag -->")),
+            "m-tag",
+        ),
+        (
+            repo.create_task(NewTask::new("labelled").labels(&["model:m-label"])),
+            "m-label",
+        ),
+        (
+            repo.create_task(NewTask::new("urgent").priority(0)),
+            "m-priority",
+        ),
+        (
+            repo.create_task(NewTask::new("a bug").issue_type("bug")),
+            "m-type",
+        ),
         (repo.create_task(NewTask::new("plain")), "m-default"),
     ];
     run_loop(&repo, &["-j", "2"]);
@@ -125,29 +172,64 @@ fn each_routing_rule_reaches_the_agent_as_flag_and_environment() {
     let records = repo.agent_records();
     let mut skill_prefix: Option<String> = None;
     for (id, model) in &cases {
-        let r = records.iter().find(|r| r["env"]["HEW_TASK_ID"] == id.as_str()).expect("agent ran");
-        let argv: Vec<&str> = r["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
-        let at = argv.iter().position(|a| *a == "--model").expect("--model passed");
+        let r = records
+            .iter()
+            .find(|r| r["env"]["HEW_TASK_ID"] == id.as_str())
+            .expect("agent ran");
+        let argv: Vec<&str> = r["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let at = argv
+            .iter()
+            .position(|a| *a == "--model")
+            .expect("--model passed");
         assert_eq!(argv[at + 1], *model, "{id}: {argv:?}");
         assert_eq!(r["env"]["ANTHROPIC_MODEL"], *model);
-        assert!(argv.starts_with(&["-p", "--output-format", "stream-json", "--verbose"]), "{argv:?}");
+        assert!(
+            argv.starts_with(&["-p", "--output-format", "stream-json", "--verbose"]),
+            "{argv:?}"
+        );
         // The agent ran in its own worktree (by default under .git/hew/worktrees), never
         // in the main checkout.
         let cwd = Path::new(r["cwd"].as_str().unwrap());
-        let worktrees = repo.path().canonicalize().unwrap().join(".git/hew/worktrees");
-        assert!(cwd.starts_with(&worktrees), "agent ran in {cwd:?}, not under {worktrees:?}");
+        let worktrees = repo
+            .path()
+            .canonicalize()
+            .unwrap()
+            .join(".git/hew/worktrees");
+        assert!(
+            cwd.starts_with(&worktrees),
+            "agent ran in {cwd:?}, not under {worktrees:?}"
+        );
         let prompt = r["prompt"].as_str().unwrap();
         assert!(prompt.contains(&format!("id: {id}")));
         let prefix = prompt.split("# Your task").next().unwrap().to_owned();
-        assert!(prefix.contains("Work only in the current directory"), "the skill comes first");
+        assert!(
+            prefix.contains("Work only in the current directory"),
+            "the skill comes first"
+        );
         match &skill_prefix {
             None => skill_prefix = Some(prefix),
-            Some(p) => assert_eq!(p, &prefix, "the skill text must be identical for every task"),
+            Some(p) => assert_eq!(
+                p, &prefix,
+                "the skill text must be identical for every task"
+            ),
         }
         let it = outcome_of(&repo.iterations(), id).clone();
         assert_eq!(it["model"], *model);
     }
-    let rules: Vec<String> = cases.iter().map(|(id, _)| outcome_of(&repo.iterations(), id)["rule"].as_str().unwrap().to_owned()).collect();
+    let rules: Vec<String> = cases
+        .iter()
+        .map(|(id, _)| {
+            outcome_of(&repo.iterations(), id)["rule"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
     assert_eq!(rules, ["tag", "label", "priority", "type", "default"]);
 }
 
@@ -161,7 +243,10 @@ fn a_forced_model_applies_to_every_task() {
     let r = &repo.agent_records()[0];
     assert_eq!(r["env"]["ANTHROPIC_MODEL"], "m-flag");
     let it = outcome_of(&repo.iterations(), &id).clone();
-    assert_eq!((it["model"].as_str(), it["rule"].as_str()), (Some("m-flag"), Some("flag")));
+    assert_eq!(
+        (it["model"].as_str(), it["rule"].as_str()),
+        (Some("m-flag"), Some("flag"))
+    );
 }
 
 #[test]
@@ -181,29 +266,51 @@ fn a_merge_conflict_keeps_the_work_and_releases_the_task_labelled() {
     run_loop(&repo, &["-j", "2"]);
 
     let iters = repo.iterations();
-    let mut outcomes: Vec<&str> = iters.iter().map(|i| i["outcome"].as_str().unwrap()).collect();
+    let mut outcomes: Vec<&str> = iters
+        .iter()
+        .map(|i| i["outcome"].as_str().unwrap())
+        .collect();
     outcomes.sort();
     assert_eq!(outcomes, ["closed", "merge_conflict"]);
-    let lost = iters.iter().find(|i| i["outcome"] == "merge_conflict").unwrap();
+    let lost = iters
+        .iter()
+        .find(|i| i["outcome"] == "merge_conflict")
+        .unwrap();
     let id = lost["task_id"].as_str().unwrap();
-    let kept = lost["kept_branch"].as_str().expect("the conflicting branch is kept");
+    let kept = lost["kept_branch"]
+        .as_str()
+        .expect("the conflicting branch is kept");
     assert_eq!(repo.branches("hew/"), vec![kept.to_owned()]);
-    let content = repo.file_on(kept, "shared.txt").expect("the work is on the kept branch");
+    let content = repo
+        .file_on(kept, "shared.txt")
+        .expect("the work is on the kept branch");
     assert!(content.starts_with("from the"), "{content}");
 
     let task = repo.show(id);
     assert_eq!(task["status"], "open");
-    let labels: Vec<&str> = task["labels"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    let labels: Vec<&str> = task["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
     assert!(labels.contains(&"hew:conflict"), "{labels:?}");
     let comments = task["comments"].to_string();
-    assert!(comments.contains(kept), "the comment names the branch: {comments}");
+    assert!(
+        comments.contains(kept),
+        "the comment names the branch: {comments}"
+    );
 }
 
 #[test]
 fn outcomes_without_good_work_release_the_task() {
     require_tracker!();
     let repo = TestRepo::with_tracker();
-    repo.use_agent("claude", fake_agent(), "[loop.verify]\ncommand = \"test ! -e fails-verify.txt\"\n");
+    repo.use_agent(
+        "claude",
+        fake_agent(),
+        "[loop.verify]\ncommand = \"test ! -e fails-verify.txt\"\n",
+    );
     let nothing = repo.create_task(NewTask::new("does nothing"));
     let crashes = repo.create_task(NewTask::new("crashes"));
     let unverified = repo.create_task(NewTask::new("fails verify"));
@@ -220,12 +327,21 @@ fn outcomes_without_good_work_release_the_task() {
     let v = outcome_of(&iters, &unverified);
     assert_eq!(v["outcome"], "verify_failed");
     assert_eq!(v["verify"]["passed"], false);
-    assert!(repo.file_on("main", "fails-verify.txt").is_none(), "unverified work must not be merged");
-    assert!(v["kept_branch"].is_string(), "the unverified commit is kept on its branch");
+    assert!(
+        repo.file_on("main", "fails-verify.txt").is_none(),
+        "unverified work must not be merged"
+    );
+    assert!(
+        v["kept_branch"].is_string(),
+        "the unverified commit is kept on its branch"
+    );
     for id in [&nothing, &crashes, &unverified] {
         let t = repo.show(id);
         assert_eq!(t["status"], "open", "{id} was not released");
-        assert!(t["assignee"].as_str().unwrap_or("").is_empty(), "{id} still assigned");
+        assert!(
+            t["assignee"].as_str().unwrap_or("").is_empty(),
+            "{id} still assigned"
+        );
     }
 }
 
@@ -239,22 +355,44 @@ fn the_codex_runtime_runs_a_task_end_to_end() {
     let it = outcome_of(&repo.iterations(), &id).clone();
     assert_eq!(it["outcome"], "closed");
     let argv = repo.agent_records()[0]["argv"].to_string();
-    for part in ["exec", "--json", "-m", "gpt-5", "-C", "--sandbox", "workspace-write", "--skip-git-repo-check"] {
-        assert!(argv.contains(&format!("\"{part}\"")), "{part} missing from {argv}");
+    for part in [
+        "exec",
+        "--json",
+        "-m",
+        "gpt-5",
+        "-C",
+        "--sandbox",
+        "workspace-write",
+        "--skip-git-repo-check",
+    ] {
+        assert!(
+            argv.contains(&format!("\"{part}\"")),
+            "{part} missing from {argv}"
+        );
     }
-    assert!(it["usage"]["total"]["output"].as_u64().unwrap() > 0, "codex usage was counted: {it:#}");
+    assert!(
+        it["usage"]["total"]["output"].as_u64().unwrap() > 0,
+        "codex usage was counted: {it:#}"
+    );
 }
 
 #[test]
 fn the_command_runtime_runs_a_task_end_to_end() {
     require_tracker!();
     let repo = TestRepo::with_tracker();
-    repo.use_agent("command", fake_agent(), "[loop.model]\ndefault = \"m-cmd\"\n");
+    repo.use_agent(
+        "command",
+        fake_agent(),
+        "[loop.model]\ndefault = \"m-cmd\"\n",
+    );
     let id = repo.create_task(NewTask::new("command task"));
     run_loop(&repo, &[]);
     let it = outcome_of(&repo.iterations(), &id).clone();
     assert_eq!(it["outcome"], "closed");
     let argv = repo.agent_records()[0]["argv"].to_string();
     assert!(argv.contains("--model=m-cmd"), "{argv}");
-    assert!(argv.contains(".prompt.md"), "{{prompt_file}} was substituted: {argv}");
+    assert!(
+        argv.contains(".prompt.md"),
+        "{{prompt_file}} was substituted: {argv}"
+    );
 }

@@ -30,9 +30,15 @@ pub fn cancel(ctx: &Context, args: CancelArgs) -> Result<Exit, CliError> {
     for run in running {
         let dir = RunDir::open(&root, &run.run_id);
         std::fs::write(dir.stop_file(), "stop requested by `hew loop cancel`\n").map_err(|e| {
-            CliError::new(Exit::Failure, format!("failed to write `{}`: {e}", dir.stop_file().display()))
+            CliError::new(
+                Exit::Failure,
+                format!("failed to write `{}`: {e}", dir.stop_file().display()),
+            )
         })?;
-        println!("asked run {} to stop: running agents finish, no new task starts", run.run_id);
+        println!(
+            "asked run {} to stop: running agents finish, no new task starts",
+            run.run_id
+        );
     }
     Ok(Exit::Success)
 }

@@ -84,7 +84,11 @@ pub fn cmd_loop(ctx: &Context, args: LoopArgs) -> Result<Exit, CliError> {
 }
 
 fn run_or_plan(ctx: &Context, run: RunArgs) -> Result<Exit, CliError> {
-    if run.dry_run { dry_run::dry_run(ctx, run) } else { run::run(ctx, run) }
+    if run.dry_run {
+        dry_run::dry_run(ctx, run)
+    } else {
+        run::run(ctx, run)
+    }
 }
 
 /// The filters given on the command line, checked before anything reaches the tracker.
@@ -97,7 +101,12 @@ fn task_filter(run: &RunArgs) -> Result<TaskFilter, CliError> {
         validate_label(t)
             .map_err(|_| usage(&format!("invalid task type `{}`", t.escape_default())))?;
     }
-    let parent = run.parent.as_deref().map(TaskId::parse).transpose().map_err(|e| usage(&e))?;
+    let parent = run
+        .parent
+        .as_deref()
+        .map(TaskId::parse)
+        .transpose()
+        .map_err(|e| usage(&e))?;
     Ok(TaskFilter {
         labels: run.labels.clone(),
         issue_type: run.issue_type.clone(),

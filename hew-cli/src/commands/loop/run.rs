@@ -30,7 +30,12 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::new(Exit::Failure, format!("failed to start the async runtime: {e}")))?;
+        .map_err(|e| {
+            CliError::new(
+                Exit::Failure,
+                format!("failed to start the async runtime: {e}"),
+            )
+        })?;
     let report = rt.block_on(async move {
         let (stop_tx, stop_rx) = watch::channel(Stop::Run);
         let (events_tx, mut events_rx) = mpsc::unbounded_channel();
@@ -61,7 +66,10 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
 
 /// First Ctrl-C or SIGTERM: graceful stop. Second: stop now.
 async fn forward_signals(stop: watch::Sender<Stop>) {
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         return;
     };
     let mut count = 0;
@@ -72,7 +80,9 @@ async fn forward_signals(stop: watch::Sender<Stop>) {
         }
         count += 1;
         if count == 1 {
-            eprintln!("stopping: no new tasks; running agents get SIGINT, then are killed after the grace period (Ctrl-C again to kill now)");
+            eprintln!(
+                "stopping: no new tasks; running agents get SIGINT, then are killed after the grace period (Ctrl-C again to kill now)"
+            );
             let _ = stop.send(Stop::Graceful);
         } else {
             eprintln!("stopping now");
@@ -83,18 +93,29 @@ async fn forward_signals(stop: watch::Sender<Stop>) {
 
 fn print_event(ev: &RunEvent) {
     match ev {
-        RunEvent::RunStarted { run_id, into, jobs, .. } => {
+        RunEvent::RunStarted {
+            run_id, into, jobs, ..
+        } => {
             println!("hew run {run_id}: up to {jobs} agents at once, merging into {into}");
         }
         RunEvent::Diverted { branch, reason } => {
             println!("note: {reason}; merging into {branch} instead");
         }
         RunEvent::TaskSkipped { id, reason } => eprintln!("warning: skipping `{id}`: {reason}"),
-        RunEvent::TaskClaimed { iter, slot, task_id, title, model, rule } => {
+        RunEvent::TaskClaimed {
+            iter,
+            slot,
+            task_id,
+            title,
+            model,
+            rule,
+        } => {
             let model = model.as_deref().unwrap_or("(default)");
             println!("[w{slot}] #{iter} start   {task_id}  {title}  ({model}, rule {rule})");
         }
-        RunEvent::AgentSlow { iter } => println!("       #{iter} is slow (past loop.agent.slow_after)"),
+        RunEvent::AgentSlow { iter } => {
+            println!("       #{iter} is slow (past loop.agent.slow_after)")
+        }
         RunEvent::AgentTerminating { iter } => println!("       #{iter} stopping its agent"),
         RunEvent::IterationFinished(log) => println!("{}", finished_line(log)),
         RunEvent::Warning(w) => eprintln!("warning: {w}"),
@@ -125,7 +146,10 @@ fn finished_line(log: &IterLog) -> String {
 
 fn print_summary(report: &RunReport) {
     let r = &report.record;
-    let secs = r.ended_at.map(|e| e.since(r.started_at).as_secs_f64()).unwrap_or(0.0);
+    let secs = r
+        .ended_at
+        .map(|e| e.since(r.started_at).as_secs_f64())
+        .unwrap_or(0.0);
     let status = match r.status {
         RunStatus::Finished => "finished",
         RunStatus::Cancelled => "cancelled",
@@ -133,7 +157,10 @@ fn print_summary(report: &RunReport) {
         RunStatus::Running | RunStatus::Crashed => "stopped",
     };
     let reason = r.stop_reason.map_or("unknown", StopReason::as_str);
-    println!("\nrun {} {status} ({reason}) after {secs:.1}s, {} iterations", r.run_id, r.iterations);
+    println!(
+        "\nrun {} {status} ({reason}) after {secs:.1}s, {} iterations",
+        r.run_id, r.iterations
+    );
     if let Some(e) = &r.error {
         println!("error: {e}");
     }
@@ -149,7 +176,9 @@ fn print_summary(report: &RunReport) {
     }
     let mut by_model: BTreeMap<String, (u32, Tokens)> = BTreeMap::new();
     for it in &report.iters {
-        let entry = by_model.entry(it.model.clone().unwrap_or_else(|| "(default)".into())).or_default();
+        let entry = by_model
+            .entry(it.model.clone().unwrap_or_else(|| "(default)".into()))
+            .or_default();
         entry.0 += 1;
         add(&mut entry.1, &it.usage.total);
     }

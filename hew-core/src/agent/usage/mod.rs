@@ -85,6 +85,13 @@ pub struct Usage {
     pub source: UsageSource,
 }
 
+/// A record without usage (an older schema) knows nothing: unknown, never zero.
+impl Default for Usage {
+    fn default() -> Self {
+        Self::unknown()
+    }
+}
+
 impl Usage {
     /// No usage known.
     pub fn unknown() -> Self {
