@@ -355,7 +355,12 @@ impl TestRepo {
     /// `hew` started in this repo, with the tracker set and the user's own config and
     /// `HEW_*` environment kept out.
     pub fn hew(&self) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::new(hew_bin());
+        assert_cmd::Command::from_std(self.hew_std())
+    }
+
+    /// [`TestRepo::hew`] as a plain [`Command`], for runs the test signals or waits on.
+    pub fn hew_std(&self) -> Command {
+        let mut cmd = Command::new(hew_bin());
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("HEW_") {
                 cmd.env_remove(&key);

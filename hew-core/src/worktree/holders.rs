@@ -108,9 +108,14 @@ fn on_branch(repo: &Repository, refname: &str) -> Result<bool, WorktreeError> {
     Ok(head.symbolic_target_bytes() == Some(refname.as_bytes()))
 }
 
+/// The tracker's own directory. The tracker rewrites its files (`issues.jsonl`) on every
+/// claim and close, so changes there are its business, never a user's work in progress.
+const TRACKER_DIR: &[u8] = b".beads/";
+
 /// Why hew must not update the working tree of `repo`, if it must not: an operation in
-/// progress (merge, rebase, ...) or uncommitted changes to tracked files, staged or not.
-/// Untracked files do not count here (a checkout that would overwrite one refuses later).
+/// progress (merge, rebase, ...) or uncommitted changes to tracked files, staged or not,
+/// outside the tracker's directory. Untracked files do not count here (a checkout that
+/// would overwrite one refuses later).
 pub(crate) fn why_not_clean(repo: &Repository) -> Result<Option<String>, WorktreeError> {
     let root = repo.workdir().unwrap_or(repo.path()).to_owned();
     let state = repo.state();
@@ -131,16 +136,20 @@ pub(crate) fn why_not_clean(repo: &Repository) -> Result<Option<String>, Worktre
             "read the status of `{}`",
             root.display()
         )))?;
-    if statuses.is_empty() {
+    let changed: Vec<_> = statuses
+        .iter()
+        .filter(|e| !e.path_bytes().starts_with(TRACKER_DIR))
+        .collect();
+    if changed.is_empty() {
         return Ok(None);
     }
-    let mut shown: Vec<String> = statuses
+    let mut shown: Vec<String> = changed
         .iter()
         .take(PATHS_SHOWN)
         .map(|e| format!("`{}`", String::from_utf8_lossy(e.path_bytes())))
         .collect();
-    if statuses.len() > PATHS_SHOWN {
-        shown.push(format!("and {} more", statuses.len() - PATHS_SHOWN));
+    if changed.len() > PATHS_SHOWN {
+        shown.push(format!("and {} more", changed.len() - PATHS_SHOWN));
     }
     Ok(Some(format!(
         "`{}` has uncommitted changes ({})",

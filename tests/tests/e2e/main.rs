@@ -4,4 +4,5 @@
 mod config;
 mod dry_run;
 mod run_loop;
+mod stop;
 mod tracker_faults;

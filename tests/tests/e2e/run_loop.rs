@@ -396,3 +396,119 @@ fn the_command_runtime_runs_a_task_end_to_end() {
         "{{prompt_file}} was substituted: {argv}"
     );
 }
+
+#[test]
+fn a_committed_tracker_database_does_not_stop_merges_into_main() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let id = repo.create_task(NewTask::new("work"));
+    // Users commit .beads/issues.jsonl; the tracker rewrites it on every claim.
+    let git = repo.git();
+    let mut index = git.index().unwrap();
+    index
+        .add_all([".beads"], git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    index.write().unwrap();
+    let tree = git.find_tree(index.write_tree().unwrap()).unwrap();
+    let head = git.head().unwrap().peel_to_commit().unwrap();
+    let sig = git.signature().unwrap();
+    git.commit(
+        Some("HEAD"),
+        &sig,
+        &sig,
+        "track the tracker",
+        &tree,
+        &[&head],
+    )
+    .unwrap();
+
+    let out = run_loop(&repo, &[]);
+    assert!(
+        !stdout(&out).contains("instead"),
+        "merges were diverted: {}",
+        stdout(&out)
+    );
+    assert!(repo.file_on("main", &format!("{id}.txt")).is_some());
+    assert!(repo.run_record()["diverted"].is_null());
+}
+
+#[test]
+fn a_dirty_main_checkout_is_never_touched_and_work_goes_to_a_run_branch() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let id = repo.create_task(NewTask::new("work"));
+    std::fs::write(repo.path().join("README.md"), "# my edit in progress\n").unwrap();
+
+    let out = run_loop(&repo, &[]);
+    let run = repo.run_record();
+    let run_branch = format!("hew/run/{}", run["run_id"].as_str().unwrap());
+    assert!(
+        stdout(&out).contains(&run_branch),
+        "the user is told where the work went: {}",
+        stdout(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.path().join("README.md")).unwrap(),
+        "# my edit in progress\n"
+    );
+    assert!(
+        repo.file_on("main", &format!("{id}.txt")).is_none(),
+        "main must not move"
+    );
+    assert!(
+        repo.file_on(&run_branch, &format!("{id}.txt")).is_some(),
+        "the work is on {run_branch}"
+    );
+    assert!(run["diverted"].is_string());
+    assert_eq!(outcome_of(&repo.iterations(), &id)["outcome"], "closed");
+}
+
+#[test]
+fn max_iters_stops_scheduling() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    for i in 0..3 {
+        repo.create_task(NewTask::new(&format!("task {i}")));
+    }
+    run_loop(&repo, &["--max-iters", "2", "-j", "1"]);
+    assert_eq!(repo.iterations().len(), 2);
+    assert_eq!(repo.run_record()["stop_reason"], "max_iters");
+}
+
+#[test]
+fn a_missing_agent_stops_the_run_with_a_clear_error_and_releases_the_task() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", Path::new("/nonexistent/claude"), "");
+    let id = repo.create_task(NewTask::new("work"));
+    let out = repo.hew().args(["loop"]).assert().code(1);
+    let text = format!(
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.get_output().stderr)
+    );
+    assert!(text.contains("/nonexistent/claude"), "{text}");
+    assert_eq!(repo.run_record()["stop_reason"], "error");
+    let t = repo.show(&id);
+    assert_eq!(t["status"], "open");
+    assert!(t["assignee"].as_str().unwrap_or("").is_empty());
+}
+
+#[test]
+fn run_records_stay_out_of_git() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    repo.create_task(NewTask::new("work"));
+    run_loop(&repo, &[]);
+    let ignore = std::fs::read_to_string(repo.path().join(".hew/.gitignore")).unwrap();
+    assert!(ignore.lines().any(|l| l == "loop/"), "{ignore}");
+    assert!(
+        repo.git()
+            .status_should_ignore(Path::new(".hew/loop/x/run.json"))
+            .unwrap()
+    );
+}

@@ -1,0 +1,137 @@
+//! Stopping a run: Ctrl-C cancels running agents and releases their tasks; `hew loop
+//! cancel` lets running agents finish and starts nothing new. Nothing outlives hew.
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use hew_tests::{NewTask, TestRepo, require_tracker};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::json;
+
+fn fake_agent() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_fake-agent"))
+}
+
+/// Starts `hew loop` in the background with the test's environment.
+fn spawn_loop(repo: &TestRepo, args: &[&str]) -> Child {
+    let mut cmd = repo.hew_std();
+    cmd.arg("loop")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.spawn().expect("start hew")
+}
+
+/// Waits (up to a generous bound) until an agent has started and recorded itself.
+fn wait_for_agent(repo: &TestRepo) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(r) = repo.agent_records().into_iter().next() {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "no agent started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Live (non-zombie) processes in process group `pgid`.
+fn live_members(pgid: i32) -> Vec<i32> {
+    let mut live = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid pgrp ...: split after the last ')'.
+        let Some(rest) = stat.rsplit(')').next() else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.len() > 2 && fields[2] == pgid.to_string() && fields[0] != "Z" {
+            live.push(pid);
+        }
+    }
+    live
+}
+
+#[test]
+fn ctrl_c_cancels_running_agents_and_releases_their_tasks() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let id = repo.create_task(NewTask::new("hangs"));
+    repo.scenario(&json!({ "default": { "hang": true } }));
+
+    let hew = spawn_loop(&repo, &[]);
+    let record = wait_for_agent(&repo);
+    kill(Pid::from_raw(hew.id() as i32), Signal::SIGINT).unwrap();
+    let out = hew.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let run = repo.run_record();
+    assert_eq!(
+        (run["status"].as_str(), run["stop_reason"].as_str()),
+        (Some("cancelled"), Some("interrupted"))
+    );
+    let iters = repo.iterations();
+    assert_eq!(iters[0]["outcome"], "cancelled");
+    let t = repo.show(&id);
+    assert_eq!(t["status"], "open", "the claim was not released");
+    assert!(
+        repo.git().worktrees().unwrap().is_empty(),
+        "worktrees left behind"
+    );
+    let pgid = record["pgid"].as_i64().unwrap() as i32;
+    assert_eq!(
+        live_members(pgid),
+        Vec::<i32>::new(),
+        "the agent's process group outlived hew"
+    );
+}
+
+#[test]
+fn cancel_lets_running_agents_finish_and_starts_nothing_new() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    for i in 0..3 {
+        repo.create_task(NewTask::new(&format!("task {i}")));
+    }
+    repo.scenario(&json!({ "default": { "sleep_ms": 1500 } }));
+
+    let hew = spawn_loop(&repo, &["-j", "1"]);
+    wait_for_agent(&repo);
+    repo.hew().args(["loop", "cancel"]).assert().success();
+    let out = hew.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let run = repo.run_record();
+    assert_eq!(run["stop_reason"], "stop_file");
+    let iters = repo.iterations();
+    assert_eq!(iters.len(), 1, "no task starts after cancel");
+    assert_eq!(
+        iters[0]["outcome"], "closed",
+        "the running agent finished and its work landed"
+    );
+}
+
+#[test]
+fn cancel_without_a_running_loop_says_so() {
+    let repo = TestRepo::new();
+    let out = repo.hew().args(["loop", "cancel"]).assert().code(1);
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("no running loop"));
+}
