@@ -13,3 +13,77 @@ pub use record::{
     IterLog, Outcome, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, VerifyResult,
 };
 pub use store::{RecordError, RunDir, list_runs, loop_dir, new_run_id, write_json_atomic};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::UsageSource;
+    use crate::model::Rule;
+
+    const ITER_V1_MINIMAL: &str =
+        include_str!("../../../tests/fixtures/records/v1/iter-minimal.json");
+    const RUN_V1_MINIMAL: &str =
+        include_str!("../../../tests/fixtures/records/v1/run-minimal.json");
+
+    #[test]
+    fn the_smallest_v1_records_still_parse() {
+        let it: IterLog = serde_json::from_str(ITER_V1_MINIMAL).unwrap();
+        assert_eq!(
+            (it.number, it.outcome, it.attempt, it.rule),
+            (3, Outcome::NoChange, 1, Rule::None)
+        );
+        assert_eq!(
+            it.usage.source,
+            UsageSource::Unknown,
+            "missing usage is unknown, not zero"
+        );
+        let run: RunRecord = serde_json::from_str(RUN_V1_MINIMAL).unwrap();
+        assert_eq!((run.status, run.stop_reason), (RunStatus::Finished, None));
+    }
+
+    #[test]
+    fn unknown_fields_from_newer_versions_are_ignored() {
+        let mut v: serde_json::Value = serde_json::from_str(ITER_V1_MINIMAL).unwrap();
+        v["field_from_the_future"] = serde_json::json!({"x": 1});
+        let it: IterLog = serde_json::from_value(v).unwrap();
+        assert_eq!(it.task_id, "demo-a1");
+    }
+
+    #[test]
+    fn records_round_trip_and_corrupt_files_are_reported_not_fatal() {
+        let repo = tempfile::tempdir().unwrap();
+        let dir = RunDir::create(repo.path(), "20261122-000000-0000").unwrap();
+        let mut first = IterLog::started(1, "demo-1", "one", 1, 1);
+        first.outcome = Outcome::Closed;
+        dir.write_iter(&first).unwrap();
+        let mut second = first.clone();
+        second.number = 2;
+        dir.write_iter(&second).unwrap();
+        std::fs::write(dir.iter_file(3), "{\"schema_version\": 1, \"numb").unwrap();
+        std::fs::write(dir.agent_stdout(1), "not a record").unwrap();
+
+        let (iters, errors) = dir.read_iters();
+        assert_eq!(iters, vec![first, second]);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].to_string().contains("3.json"), "{}", errors[0]);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("iters"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty(), "temp files left behind");
+        let ignore = std::fs::read_to_string(repo.path().join(".hew/.gitignore")).unwrap();
+        assert!(ignore.contains("loop/"));
+    }
+
+    #[test]
+    fn run_ids_are_distinct_and_safe_as_ref_names() {
+        let a = new_run_id();
+        let b = new_run_id();
+        assert_ne!(a, b);
+        assert!(git2::Reference::is_valid_name(&format!(
+            "refs/heads/hew/run/{a}"
+        )));
+        assert_eq!(a.len(), "20261122-052501-a1b2".len());
+    }
+}

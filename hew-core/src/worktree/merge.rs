@@ -14,7 +14,7 @@ use git2::build::CheckoutBuilder;
 use git2::{CheckoutNotificationType, Commit, ErrorCode, Index, Oid, Repository};
 
 use super::holders::{Holder, holder, why_not_clean};
-use super::names::signature;
+use super::names::{local_ref, signature};
 use super::refs::{advance, branch_tip, ensure_branch, open};
 use super::{Integration, WorktreeError};
 
@@ -166,34 +166,51 @@ fn land(
             "`{into}` is checked out in `{}`",
             path.display()
         ))),
-        Holder::Home => {
-            if let Some(reason) = why_not_clean(repo)? {
-                return Ok(Landing::Blocked(reason));
-            }
-            // The checkout starts from HEAD's tree: it must still be the tip merged onto.
-            if branch_tip(repo, into)?.id() != ours.id() {
-                return Ok(Landing::Moved);
-            }
-            let commit = repo
-                .find_commit(merged)
-                .map_err(WorktreeError::git(format!("read merge commit {merged}")))?;
-            if let Some(reason) = checkout_safely(repo, &commit)? {
-                return Ok(Landing::Blocked(reason));
-            }
-            if advance(repo, into, ours.id(), merged, log_message)? {
-                return Ok(Landing::Done);
-            }
-            // Someone moved the branch between the checkout and the ref update: put the
-            // working tree back to what the branch now holds, then merge again.
-            let mut force = CheckoutBuilder::new();
-            force.force();
-            repo.checkout_head(Some(&mut force))
-                .map_err(WorktreeError::git(format!(
-                    "restore the working tree of `{into}` after it moved"
-                )))?;
-            Ok(Landing::Moved)
-        }
+        Holder::Home => land_checked_out(repo, into, ours, merged, log_message),
     }
+}
+
+/// Lands `merged` on `into`, which is checked out in `repo`'s working tree: the branch's
+/// ref is locked (git's own lock file) for the checkout and the update together, so nobody
+/// can move it in between, and the checkout is safe: it never overwrites a change.
+fn land_checked_out(
+    repo: &Repository,
+    into: &str,
+    ours: &Commit<'_>,
+    merged: Oid,
+    log_message: &str,
+) -> Result<Landing, WorktreeError> {
+    if let Some(reason) = why_not_clean(repo)? {
+        return Ok(Landing::Blocked(reason));
+    }
+    let name = local_ref(into);
+    let mut tx = repo
+        .transaction()
+        .map_err(WorktreeError::git(format!("lock branch `{into}`")))?;
+    match tx.lock_ref(&name) {
+        Ok(()) => {}
+        // Another process is moving the branch right now: read its new tip and retry.
+        Err(e) if e.code() == ErrorCode::Locked => return Ok(Landing::Moved),
+        Err(e) => return Err(WorktreeError::git(format!("lock branch `{into}`"))(e)),
+    }
+    // The checkout starts from HEAD's tree: it must still be the tip merged onto.
+    if branch_tip(repo, into)?.id() != ours.id() {
+        return Ok(Landing::Moved);
+    }
+    let commit = repo
+        .find_commit(merged)
+        .map_err(WorktreeError::git(format!("read merge commit {merged}")))?;
+    if let Some(reason) = checkout_safely(repo, &commit)? {
+        return Ok(Landing::Blocked(reason));
+    }
+    let sig = signature(repo.config().ok().as_ref())
+        .map_err(WorktreeError::git("make a signature".to_owned()))?;
+    // The git lock file is held: other writers of this ref (threads or processes) wait
+    // and retry on it.
+    tx.set_target(&name, merged, Some(&sig), log_message)
+        .and_then(|()| tx.commit())
+        .map_err(WorktreeError::git(format!("update branch `{into}`")))?;
+    Ok(Landing::Done)
 }
 
 fn moved_or_done(advanced: bool) -> Landing {
