@@ -65,6 +65,19 @@ fn twelve_independent_tasks_run_four_at_a_time_and_all_land() {
     let iters = repo.iterations();
     assert_eq!(iters.len(), 12);
     assert!(iters.iter().all(|i| i["outcome"] == "closed"), "{iters:#?}");
+    let run_dir = repo
+        .path()
+        .join(".hew/loop")
+        .join(repo.run_record()["run_id"].as_str().unwrap());
+    for i in &iters {
+        let raw = run_dir.join(format!("iters/{}.agent.jsonl", i["number"]));
+        let raw = std::fs::read_to_string(&raw).unwrap();
+        assert!(
+            raw.lines().last().unwrap().contains("\"type\":\"result\""),
+            "raw agent output kept"
+        );
+        assert_eq!(i["usage"]["source"], "result");
+    }
     assert!(iters.iter().all(|i| i["merge_commit"].is_string()));
     let run = repo.run_record();
     assert_eq!(run["status"], "finished");
@@ -188,6 +201,24 @@ fn each_routing_rule_reaches_the_agent_as_flag_and_environment() {
             .expect("--model passed");
         assert_eq!(argv[at + 1], *model, "{id}: {argv:?}");
         assert_eq!(r["env"]["ANTHROPIC_MODEL"], *model);
+        assert_eq!(r["env"]["HEW_ATTEMPT"], "1");
+        assert!(
+            r["env"]["HEW_RUN_ID"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty())
+        );
+        let beads = Path::new(r["env"]["BEADS_DIR"].as_str().unwrap());
+        assert_eq!(
+            beads.canonicalize().unwrap(),
+            repo.path().join(".beads").canonicalize().unwrap()
+        );
+        // (The worktree is gone after the run, so compare the paths as given.)
+        let wt = Path::new(r["env"]["HEW_WORKTREE"].as_str().unwrap());
+        assert_eq!(
+            wt,
+            Path::new(r["cwd"].as_str().unwrap()),
+            "HEW_WORKTREE is the agent's cwd"
+        );
         assert!(
             argv.starts_with(&["-p", "--output-format", "stream-json", "--verbose"]),
             "{argv:?}"
@@ -511,4 +542,49 @@ fn run_records_stay_out_of_git() {
             .status_should_ignore(Path::new(".hew/loop/x/run.json"))
             .unwrap()
     );
+}
+
+#[test]
+fn without_reuse_each_task_gets_a_fresh_worktree_and_none_is_left() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[loop.worktree]\nreuse = false\ndir = \"{}\"\n",
+        dir.path().display()
+    );
+    repo.use_agent("claude", fake_agent(), &extra);
+    let ids: Vec<String> = (0..3)
+        .map(|i| repo.create_task(NewTask::new(&format!("t{i}"))))
+        .collect();
+    run_loop(&repo, &["-j", "1"]);
+    let cwds: std::collections::HashSet<String> = repo
+        .agent_records()
+        .iter()
+        .map(|r| r["cwd"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        cwds.iter()
+            .all(|c| Path::new(c).starts_with(dir.path().canonicalize().unwrap())),
+        "{cwds:?}"
+    );
+    for id in &ids {
+        assert!(repo.file_on("main", &format!("{id}.txt")).is_some());
+    }
+    assert!(repo.git().worktrees().unwrap().is_empty());
+    let left: Vec<_> = walk_files(dir.path());
+    assert!(left.is_empty(), "files left in the worktree dir: {left:?}");
+}
+
+fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk_files(&p))
+        } else {
+            out.push(p)
+        }
+    }
+    out
 }
