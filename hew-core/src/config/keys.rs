@@ -99,7 +99,7 @@ const NONZERO_U32: KeyKind = KeyKind::Integer {
 };
 const PRIORITY_NAMES: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
 
-static KEYS: [KeyDef; 20] = [
+static KEYS: [KeyDef; 21] = [
     key(
         "tracker.command",
         KeyKind::String,
@@ -214,6 +214,12 @@ static KEYS: [KeyDef; 20] = [
         U32,
         "3",
         "attempts after the first before a task is labelled hew:exhausted",
+    ),
+    key(
+        "loop.retry.backoff",
+        KeyKind::Duration,
+        "1m",
+        "the wait before retrying a rate-limited task; doubles per attempt, with jitter",
     ),
 ];
 

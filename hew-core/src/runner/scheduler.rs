@@ -1,10 +1,12 @@
 //! The scheduler: one loop that owns the run's state, fills free slots from one `ready`
 //! call, claims each task atomically with the slot's own actor, and decides when to stop.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinSet;
@@ -201,8 +203,10 @@ struct Scheduler<'a> {
     record: &'a mut RunRecord,
     free_slots: Vec<usize>,
     running: JoinSet<Done>,
-    /// Tasks this run already took: each runs at most once per run.
-    taken: HashSet<String>,
+    /// Tasks this run is done with: closed, exhausted, stopped, or unusable.
+    done_with: HashSet<String>,
+    /// Tasks that failed and may run again in this run once their wait is over.
+    retry_at: HashMap<String, Instant>,
     /// Ask the tracker again: at the start and after each iteration (a merge may have
     /// unblocked tasks), never on a timer.
     ask: bool,
@@ -226,7 +230,8 @@ impl<'a> Scheduler<'a> {
             record,
             free_slots: (1..=jobs).rev().collect(),
             running: JoinSet::new(),
-            taken: HashSet::new(),
+            done_with: HashSet::new(),
+            retry_at: HashMap::new(),
             ask: true,
             excluded: 0,
             iters: Vec::new(),
@@ -247,7 +252,7 @@ impl<'a> Scheduler<'a> {
                 self.ask = false;
                 match self.fill_slots().await {
                     Ok(claimed) => {
-                        if claimed == 0 && self.running.is_empty() {
+                        if claimed == 0 && self.running.is_empty() && self.retry_at.is_empty() {
                             self.stop_with(StopReason::ReadyEmpty);
                         }
                     }
@@ -257,16 +262,19 @@ impl<'a> Scheduler<'a> {
                     }
                 }
             }
-            if self.running.is_empty() {
-                // Either stopping, or the next pass asks the tracker again.
+            if self.running.is_empty() && (self.stopping || self.retry_at.is_empty()) {
+                // Stopping, or (after a tracker error was survived) nothing to wait for: the
+                // next pass asks the tracker again.
                 if self.stopping {
                     break;
                 }
                 self.ask = true;
                 continue;
             }
+            let next_retry = self.retry_at.values().min().copied();
             tokio::select! {
-                done = self.running.join_next() => {
+                _ = sleep_until_opt(next_retry) => self.ask = true,
+                done = self.running.join_next(), if !self.running.is_empty() => {
                     if let Some(done) = done {
                         match done {
                             Ok(done) => self.finished(done),
@@ -310,7 +318,9 @@ impl<'a> Scheduler<'a> {
     /// One `ready` call for every free slot; claims until the slots are full or the
     /// candidates run out. Returns how many tasks were claimed.
     async fn fill_slots(&mut self) -> Result<usize, RunError> {
-        let limit = self.free_slots.len() + self.taken.len() + self.excluded + 8;
+        let now = Instant::now();
+        let limit =
+            self.free_slots.len() + self.done_with.len() + self.retry_at.len() + self.excluded + 8;
         let plan = plan(
             &self.sh.tracker,
             &self.sh.config.looping,
@@ -321,7 +331,7 @@ impl<'a> Scheduler<'a> {
         self.excluded = plan.skipped.len();
         for s in &plan.skipped {
             if let SkipReason::InvalidId(e) = &s.reason
-                && self.taken.insert(s.raw_id.clone())
+                && self.done_with.insert(s.raw_id.clone())
             {
                 let _ = self.sh.events.send(RunEvent::TaskSkipped {
                     id: s.raw_id.escape_default().to_string(),
@@ -334,7 +344,12 @@ impl<'a> Scheduler<'a> {
             if self.free_slots.is_empty() || self.max_iters.is_some_and(|m| self.next_iter > m) {
                 break;
             }
-            if self.taken.contains(planned.id.as_str()) {
+            if self.done_with.contains(planned.id.as_str())
+                || self
+                    .retry_at
+                    .get(planned.id.as_str())
+                    .is_some_and(|t| *t > now)
+            {
                 continue;
             }
             let Some(&slot) = self.free_slots.last() else {
@@ -343,18 +358,16 @@ impl<'a> Scheduler<'a> {
             let actor = format!("{}/w{slot}", self.actor_prefix);
             match self.sh.tracker.claim(&planned.id, &actor).await {
                 Ok(_) => {}
-                Err(TrackerError::AlreadyClaimed { .. }) => {
-                    self.taken.insert(planned.id.to_string());
-                    continue;
-                }
+                // Another worker or runner got there first: normal under concurrency.
+                Err(TrackerError::AlreadyClaimed { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
             self.free_slots.pop();
-            self.taken.insert(planned.id.to_string());
+            self.retry_at.remove(planned.id.as_str());
             let iter = self.next_iter;
             self.next_iter += 1;
             claimed += 1;
-            let attempt = attempt_of(planned.task.labels());
+            let attempt = planned.attempt;
             let _ = self.sh.events.send(RunEvent::TaskClaimed {
                 iter,
                 slot,
@@ -373,12 +386,24 @@ impl<'a> Scheduler<'a> {
                 },
             ));
         }
+        // A retry whose time has come was either claimed above or is no longer ready: either
+        // way nothing is left to wait for.
+        self.retry_at.retain(|_, t| *t > now);
         Ok(claimed)
     }
 
     fn finished(&mut self, done: Done) {
         self.free_slots.push(done.slot);
         self.ask = true;
+        match done.retry {
+            Some(wait) => {
+                self.retry_at
+                    .insert(done.log.task_id.clone(), Instant::now() + wait);
+            }
+            None => {
+                self.done_with.insert(done.log.task_id.clone());
+            }
+        }
         self.record.iterations += 1;
         *self.record.outcomes.entry(done.log.outcome).or_default() += 1;
         match &done.fatal {
@@ -403,15 +428,6 @@ impl<'a> Scheduler<'a> {
     }
 }
 
-/// The attempt a task is on: one more than its highest `hew:retry-N` label.
-fn attempt_of(labels: &[String]) -> u32 {
-    labels
-        .iter()
-        .filter_map(|l| l.strip_prefix("hew:retry-")?.parse::<u32>().ok())
-        .max()
-        .map_or(1, |n| n + 1)
-}
-
 fn host_name() -> String {
     nix::unistd::gethostname()
         .ok()
@@ -425,16 +441,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn attempts_follow_retry_labels() {
-        let labels = |ls: &[&str]| ls.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(attempt_of(&labels(&[])), 1);
-        assert_eq!(attempt_of(&labels(&["hew:retry-1"])), 2);
-        assert_eq!(attempt_of(&labels(&["hew:retry-1", "hew:retry-2", "x"])), 3);
-        assert_eq!(attempt_of(&labels(&["hew:retry-x"])), 1);
-    }
-
-    #[test]
     fn actor_names_are_valid_for_the_tracker() {
         crate::tracker::validate_actor("hew/host-1/1234/20261122-052501-a1b2/w3").unwrap();
+    }
+}
+
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

@@ -3,6 +3,7 @@
 
 mod config;
 mod dry_run;
+mod retries;
 mod run_loop;
 mod stop;
 mod tracker_faults;
