@@ -15,6 +15,7 @@ pub mod iterlog;
 pub mod model;
 pub mod plan;
 pub(crate) mod process;
+pub mod recover;
 pub mod repo;
 pub mod runner;
 pub mod time;

@@ -184,6 +184,9 @@ mod tests {
         async fn ready(&self, q: &ReadyQuery) -> Result<Vec<Task>, TrackerError> {
             Ok(self.ready.iter().take(q.limit).cloned().collect())
         }
+        async fn in_progress(&self) -> Result<Vec<Task>, TrackerError> {
+            unreachable!("planning never lists claimed tasks")
+        }
         async fn show(&self, id: &TaskId) -> Result<Task, TrackerError> {
             self.shown.lock().unwrap().push(id.to_string());
             let mut t = self

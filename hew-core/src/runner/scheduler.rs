@@ -19,6 +19,7 @@ use crate::iterlog::{
     IterLog, RecordError, RunDir, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, new_run_id,
 };
 use crate::plan::{SkipReason, TaskFilter, plan};
+use crate::recover::recover;
 use crate::time::Timestamp;
 use crate::tracker::{CliTracker, Tracker, TrackerError};
 use crate::worktree::{Integration, SlotOptions, Slots, WorktreeError};
@@ -81,6 +82,8 @@ pub async fn run_loop(
 ) -> Result<RunReport, RunError> {
     let run_id = new_run_id();
     let run_dir = RunDir::create(&opts.repo_root, &run_id)?;
+    // Held until this function returns: other hews see this run as alive.
+    let _lock = run_dir.lock()?;
     let jobs = opts.config.looping.jobs.get();
     let mut record = RunRecord {
         schema_version: SCHEMA_VERSION,
@@ -100,11 +103,30 @@ pub async fn run_loop(
         runtime: opts.config.looping.agent.runtime,
         iterations: 0,
         outcomes: BTreeMap::new(),
+        kept_branches: Vec::new(),
     };
     run_dir.write_run(&record)?;
 
     match start(&opts, &run_id, &run_dir, stop, events.clone()) {
         Ok(shared) => {
+            let recovered = recover(
+                &shared.repo_root,
+                &shared.tracker,
+                &record.host,
+                shared.config.looping.worktree.dir.clone(),
+            )
+            .await;
+            match recovered {
+                Ok(r) if !r.is_empty() => {
+                    let _ = events.send(RunEvent::Recovered(r));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = events.send(RunEvent::Warning(format!(
+                        "could not check for crashed runs: {e}"
+                    )));
+                }
+            }
             record.into = shared.integration.lock().await.branch().to_owned();
             run_dir.write_run(&record)?;
             let _ = events.send(RunEvent::RunStarted {
@@ -428,7 +450,8 @@ impl<'a> Scheduler<'a> {
     }
 }
 
-fn host_name() -> String {
+/// This machine's name, as it appears in hew's actors.
+pub fn host_name() -> String {
     nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())

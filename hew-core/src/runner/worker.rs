@@ -332,10 +332,15 @@ async fn run_agent(
 ) -> Result<AgentRun, agent::AgentError> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let events = sh.events.clone();
+    let pid_file = sh.run_dir.agent_pid_file(iter);
     let forward = tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {
             let ev = match ev {
-                AgentEvent::Started { pid } => RunEvent::AgentStarted { iter, pid },
+                AgentEvent::Started { pid } => {
+                    // The agent's process group, for a later hew to stop if this one dies.
+                    let _ = std::fs::write(&pid_file, format!("{pid}\n"));
+                    RunEvent::AgentStarted { iter, pid }
+                }
                 AgentEvent::Usage(usage) => RunEvent::AgentUsage { iter, usage },
                 AgentEvent::Slow => RunEvent::AgentSlow { iter },
                 AgentEvent::Terminating { .. } => RunEvent::AgentTerminating { iter },
@@ -345,6 +350,7 @@ async fn run_agent(
     });
     let result = agent::run(launch, sh.stop.clone(), tx).await;
     let _ = forward.await;
+    let _ = std::fs::remove_file(sh.run_dir.agent_pid_file(iter));
     result
 }
 

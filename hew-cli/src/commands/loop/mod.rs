@@ -3,6 +3,7 @@
 
 mod cancel;
 mod dry_run;
+mod recover;
 mod run;
 
 use clap::{Args, Subcommand};
@@ -30,6 +31,10 @@ enum LoopCommand {
     /// Ask running loops in this repository to stop: no new tasks start; running agents
     /// finish and are merged as usual.
     Cancel(cancel::CancelArgs),
+    /// Put right what runs that died left behind: release their tasks, stop their agents,
+    /// remove their worktrees, keep branches with unmerged work (every `hew loop` does this
+    /// first).
+    Recover(recover::RecoverArgs),
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +83,7 @@ pub struct RunArgs {
 pub fn cmd_loop(ctx: &Context, args: LoopArgs) -> Result<Exit, CliError> {
     match args.command {
         Some(LoopCommand::Cancel(cancel)) => cancel::cancel(ctx, cancel),
+        Some(LoopCommand::Recover(args)) => recover::recover_cmd(ctx, args),
         Some(LoopCommand::Run(run)) => run_or_plan(ctx, run),
         None => run_or_plan(ctx, args.run),
     }

@@ -98,6 +98,11 @@ fn print_event(ev: &RunEvent) {
         } => {
             println!("hew run {run_id}: up to {jobs} agents at once, merging into {into}");
         }
+        RunEvent::Recovered(r) => {
+            for line in super::recover::report_lines(r) {
+                println!("{line}");
+            }
+        }
         RunEvent::Diverted { branch, reason } => {
             println!("note: {reason}; merging into {branch} instead");
         }
