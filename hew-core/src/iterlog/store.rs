@@ -298,7 +298,8 @@ pub fn list_runs(repo_root: &Path) -> (Vec<RunRecord>, Vec<RecordError>) {
     let mut runs = Vec::new();
     let mut errors = Vec::new();
     for entry in entries.flatten() {
-        if entry.path().is_dir() {
+        // A directory without run.json is a run in its first instant: not a record yet.
+        if entry.path().join("run.json").exists() {
             let id = entry.file_name().to_string_lossy().into_owned();
             match RunDir::open(repo_root, &id).read_run() {
                 Ok(r) => runs.push(r),

@@ -5,5 +5,6 @@ mod config;
 mod dry_run;
 mod retries;
 mod run_loop;
+mod runners;
 mod stop;
 mod tracker_faults;
