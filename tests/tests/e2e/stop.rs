@@ -248,3 +248,121 @@ fn recover_leaves_a_live_run_alone() {
     let out = hew.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
 }
+
+fn iteration_after(
+    repo: &TestRepo,
+    args: &[&str],
+    scenario: serde_json::Value,
+) -> (serde_json::Value, i32) {
+    repo.scenario(&scenario);
+    repo.hew().arg("loop").args(args).assert().success();
+    let it = repo.iterations().into_iter().next().expect("one iteration");
+    let pgid = repo.agent_records()[0]["pgid"].as_i64().unwrap() as i32;
+    (it, pgid)
+}
+
+#[test]
+fn a_hanging_agent_times_out_and_its_group_is_gone() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let id = repo.create_task(NewTask::new("hangs"));
+    let (it, pgid) = iteration_after(
+        &repo,
+        &["--timeout", "1s"],
+        json!({ "default": { "hang": true } }),
+    );
+    assert_eq!(it["outcome"], "timed_out");
+    assert!(
+        it["error"]
+            .as_str()
+            .unwrap()
+            .contains("loop.agent.timeout (1s)"),
+        "names the limit: {it:#}"
+    );
+    assert_eq!(
+        it["usage"]["source"], "partial",
+        "usage before the kill is kept, marked partial"
+    );
+    assert_eq!(live_members(pgid), Vec::<i32>::new());
+    assert_eq!(repo.show(&id)["status"], "open");
+}
+
+#[test]
+fn an_agent_ignoring_sigterm_is_killed_after_the_grace() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    repo.create_task(NewTask::new("stubborn"));
+    let (it, pgid) = iteration_after(
+        &repo,
+        &["--timeout", "1s"],
+        json!({ "default": { "hang": true, "ignore_sigterm": true } }),
+    );
+    assert_eq!(it["outcome"], "timed_out");
+    assert_eq!(it["signal"], 9, "SIGKILL ended it: {it:#}");
+    assert_eq!(live_members(pgid), Vec::<i32>::new());
+}
+
+#[test]
+fn a_grandchild_holding_the_output_is_killed_and_noted() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let id = repo.create_task(NewTask::new("leaks"));
+    let (it, pgid) = iteration_after(&repo, &[], json!({ "default": { "grandchild": true } }));
+    assert_eq!(it["outcome"], "closed", "the work itself was fine");
+    assert_eq!(it["leaked"], true);
+    assert_eq!(
+        live_members(pgid),
+        Vec::<i32>::new(),
+        "the grandchild outlived hew"
+    );
+    assert_eq!(repo.show(&id)["status"], "closed");
+}
+
+#[test]
+fn ctrl_c_with_four_agents_leaves_no_process_and_no_claim() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let ids: Vec<String> = (0..6)
+        .map(|i| repo.create_task(NewTask::new(&format!("t{i}"))))
+        .collect();
+    repo.scenario(&json!({ "default": { "hang": true } }));
+    let hew = spawn_loop(&repo, &["-j", "4"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while repo.agent_records().len() < 4 {
+        assert!(Instant::now() < deadline, "four agents did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    kill(Pid::from_raw(hew.id() as i32), Signal::SIGINT).unwrap();
+    let out = hew.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+
+    for r in repo.agent_records() {
+        let pgid = r["pgid"].as_i64().unwrap() as i32;
+        assert_eq!(
+            live_members(pgid),
+            Vec::<i32>::new(),
+            "an agent outlived hew"
+        );
+    }
+    let in_progress = repo.tracker_json(&["list", "--status", "in_progress"]);
+    assert_eq!(
+        in_progress["issues"].as_array().map_or(0, Vec::len),
+        0,
+        "{in_progress}"
+    );
+    assert_eq!(repo.run_record()["status"], "cancelled");
+    let iters = repo.iterations();
+    assert_eq!(iters.len(), 4);
+    assert!(iters.iter().all(|i| i["outcome"] == "cancelled"));
+    for id in &ids {
+        let labels = repo.show(id)["labels"].to_string();
+        assert!(
+            !labels.contains("hew:retry"),
+            "a cancel is not the task's failure: {labels}"
+        );
+    }
+}

@@ -59,6 +59,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "MODEL")]
     model: Option<String>,
 
+    /// Longest an agent may run, like `45m` (loop.agent.timeout).
+    #[arg(long, value_name = "DURATION")]
+    timeout: Option<String>,
+
     /// Stop after this many iterations.
     #[arg(long, value_name = "N")]
     max_iters: Option<u32>,
@@ -129,6 +133,9 @@ fn overrides(run: &RunArgs) -> Vec<(String, String)> {
     }
     if let Some(r) = &run.runtime {
         o.push(("loop.agent.runtime".to_owned(), r.clone()));
+    }
+    if let Some(t) = &run.timeout {
+        o.push(("loop.agent.timeout".to_owned(), t.clone()));
     }
     o
 }
