@@ -11,6 +11,8 @@
 
 pub mod agent;
 pub mod config;
+#[cfg(test)]
+mod fuzz;
 pub mod iterlog;
 pub mod model;
 pub mod plan;

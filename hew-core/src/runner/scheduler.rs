@@ -64,6 +64,18 @@ pub enum RunError {
     },
 }
 
+impl RunError {
+    /// How to fix it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Worktree(e) => e.hint(),
+            Self::Tracker(e) => e.hint(),
+            Self::Record(_) => Some("check that `.hew/` in the repository is writable".into()),
+            Self::Skill { .. } => Some(format!("fix or remove `{}`", super::PROJECT_SKILL)),
+        }
+    }
+}
+
 /// A finished run: its final record and every iteration.
 #[derive(Debug, Clone)]
 pub struct RunReport {
@@ -459,20 +471,18 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn actor_names_are_valid_for_the_tracker() {
-        crate::tracker::validate_actor("hew/host-1/1234/20261122-052501-a1b2/w3").unwrap();
-    }
-}
-
 /// Sleeps until `at`, or forever when there is nothing to wait for.
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn actor_names_are_valid_for_the_tracker() {
+        crate::tracker::validate_actor("hew/host-1/1234/20261122-052501-a1b2/w3").unwrap();
     }
 }

@@ -3,6 +3,7 @@
 
 mod config;
 mod dry_run;
+mod hostile;
 mod retries;
 mod run_loop;
 mod runners;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use hew_core::agent::{Stop, Tokens};
 use hew_core::iterlog::{IterLog, Outcome, RunStatus, StopReason};
-use hew_core::runner::{RunEvent, RunOptions, RunReport, run_loop};
+use hew_core::runner::{RunError, RunEvent, RunOptions, RunReport, run_loop};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
@@ -50,7 +50,15 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
         signals.abort();
         report
     });
-    let report = report.map_err(|e| CliError::new(Exit::Failure, e))?;
+    let report = report.map_err(|e| {
+        let exit = match e {
+            RunError::Tracker(_) => Exit::Tracker,
+            RunError::Worktree(_) => Exit::Repo,
+            RunError::Record(_) | RunError::Skill { .. } => Exit::Failure,
+        };
+        let hint = e.hint();
+        CliError::new(exit, e).with_hint_opt(hint)
+    })?;
     if args.json {
         let json = serde_json::json!({ "run": report.record, "iterations": report.iters });
         println!("{json:#}");
