@@ -2,14 +2,9 @@
 //! and repositories hew cannot run in. Each gets an honest outcome or a clear message, and
 //! nothing is left inconsistent.
 
-use std::path::Path;
-
+use crate::fake_agent;
 use hew_tests::{NewTask, TestRepo, require_tracker};
 use serde_json::json;
-
-fn fake_agent() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_fake-agent"))
-}
 
 fn stderr(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&a.get_output().stderr).into_owned()

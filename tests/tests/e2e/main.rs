@@ -9,3 +9,8 @@ mod run_loop;
 mod runners;
 mod stop;
 mod tracker_faults;
+
+/// The fake agent binary built with these tests.
+pub fn fake_agent() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_BIN_EXE_fake-agent"))
+}

@@ -2,14 +2,9 @@
 //! `hew:exhausted`; a retry may move to a stronger model; deterministic failures are not
 //! retried and an authentication failure stops the run.
 
-use std::path::Path;
-
+use crate::fake_agent;
 use hew_tests::{NewTask, TestRepo, require_tracker};
-use serde_json::{Value, json};
-
-fn fake_agent() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_fake-agent"))
-}
+use serde_json::json;
 
 fn labels(repo: &TestRepo, id: &str) -> Vec<String> {
     let mut l: Vec<String> = repo.show(id)["labels"]
@@ -18,25 +13,6 @@ fn labels(repo: &TestRepo, id: &str) -> Vec<String> {
         .unwrap_or_default();
     l.sort();
     l
-}
-
-fn all_iterations(repo: &TestRepo) -> Vec<Value> {
-    let mut all = Vec::new();
-    for run in std::fs::read_dir(repo.path().join(".hew/loop"))
-        .unwrap()
-        .flatten()
-    {
-        for it in std::fs::read_dir(run.path().join("iters"))
-            .unwrap()
-            .flatten()
-        {
-            let name = it.file_name().to_string_lossy().into_owned();
-            if name.trim_end_matches(".json").parse::<u32>().is_ok() && name.ends_with(".json") {
-                all.push(serde_json::from_slice(&std::fs::read(it.path()).unwrap()).unwrap());
-            }
-        }
-    }
-    all
 }
 
 #[test]
@@ -67,7 +43,8 @@ fn attempts_survive_restarts_and_end_exhausted() {
         "{:?}",
         labels(&repo, &id)
     );
-    let attempts: Vec<u64> = all_iterations(&repo)
+    let attempts: Vec<u64> = repo
+        .all_iterations()
         .iter()
         .map(|i| i["attempt"].as_u64().unwrap())
         .collect();
@@ -81,7 +58,7 @@ fn attempts_survive_restarts_and_end_exhausted() {
 
     // A fourth run does not pick it again; the dry run says why.
     repo.hew().args(["loop"]).assert().success();
-    assert_eq!(all_iterations(&repo).len(), 3);
+    assert_eq!(repo.all_iterations().len(), 3);
     let out = repo.hew().args(["loop", "--dry-run"]).assert().success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(

@@ -3,12 +3,9 @@
 
 use std::path::Path;
 
+use crate::fake_agent;
 use hew_tests::{NewTask, TestRepo, require_tracker};
 use serde_json::{Value, json};
-
-fn fake_agent() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_fake-agent"))
-}
 
 fn stdout(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&a.get_output().stdout).into_owned()

@@ -2,17 +2,16 @@
 //! their merges never step on each other.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Stdio;
 
 use hew_tests::{NewTask, TestRepo, require_tracker};
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[test]
 fn three_runners_share_thirty_tasks_and_run_each_exactly_once() {
     require_tracker!();
     let repo = TestRepo::with_tracker();
-    repo.use_agent("claude", Path::new(env!("CARGO_BIN_EXE_fake-agent")), "");
+    repo.use_agent("claude", crate::fake_agent(), "");
     repo.scenario(&json!({ "default": { "sleep_ms": 150 } }));
     let ids: Vec<String> = (0..30)
         .map(|i| repo.create_task(NewTask::new(&format!("task {i}"))))
@@ -38,27 +37,16 @@ fn three_runners_share_thirty_tasks_and_run_each_exactly_once() {
 
     // Count agent runs per task over every run's records.
     let mut runs_per_task: BTreeMap<String, usize> = BTreeMap::new();
-    let mut runs = 0;
-    for run in std::fs::read_dir(repo.path().join(".hew/loop"))
-        .unwrap()
-        .flatten()
-    {
-        runs += 1;
-        for it in std::fs::read_dir(run.path().join("iters"))
-            .unwrap()
-            .flatten()
-        {
-            let name = it.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".json") && name.trim_end_matches(".json").parse::<u32>().is_ok() {
-                let v: Value = serde_json::from_slice(&std::fs::read(it.path()).unwrap()).unwrap();
-                assert_eq!(v["outcome"], "closed", "{v:#}");
-                *runs_per_task
-                    .entry(v["task_id"].as_str().unwrap().to_owned())
-                    .or_default() += 1;
-            }
-        }
+    for it in repo.all_iterations() {
+        assert_eq!(it["outcome"], "closed", "{it:#}");
+        *runs_per_task
+            .entry(it["task_id"].as_str().unwrap().to_owned())
+            .or_default() += 1;
     }
-    assert_eq!(runs, 3);
+    let runs = std::fs::read_dir(repo.path().join(".hew/loop"))
+        .unwrap()
+        .count();
+    assert_eq!(runs, 3, "three runs");
     assert_eq!(runs_per_task.len(), 30, "{runs_per_task:?}");
     assert!(
         runs_per_task.values().all(|n| *n == 1),

@@ -1,18 +1,14 @@
 //! Stopping a run: Ctrl-C cancels running agents and releases their tasks; `hew loop
 //! cancel` lets running agents finish and starts nothing new. Nothing outlives hew.
 
-use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::fake_agent;
 use hew_tests::{NewTask, TestRepo, require_tracker};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::json;
-
-fn fake_agent() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_fake-agent"))
-}
 
 /// Starts `hew loop` in the background with the test's environment.
 fn spawn_loop(repo: &TestRepo, args: &[&str]) -> Child {

@@ -27,16 +27,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
         into: args.into.clone(),
         max_iters: args.max_iters,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            CliError::new(
-                Exit::Failure,
-                format!("failed to start the async runtime: {e}"),
-            )
-        })?;
-    let report = rt.block_on(async move {
+    let report = crate::commands::run_async(true, async move {
         let (stop_tx, stop_rx) = watch::channel(Stop::Run);
         let (events_tx, mut events_rx) = mpsc::unbounded_channel();
         let signals = tokio::spawn(forward_signals(stop_tx));
@@ -49,7 +40,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
         let _ = printer.await;
         signals.abort();
         report
-    });
+    })?;
     let report = report.map_err(|e| {
         let exit = match e {
             RunError::Tracker(_) => Exit::Tracker,
