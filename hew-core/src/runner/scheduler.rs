@@ -125,9 +125,9 @@ pub async fn run_loop(
                 }
             };
             if let Err(e) = shared.slots.close() {
-                let _ = events.send(RunEvent::Warning(format!(
-                    "could not remove worktrees: {e}"
-                )));
+                let _ = events.send(RunEvent::Warning {
+                    message: format!("could not remove worktrees: {e}"),
+                });
             }
             record.diverted = shared
                 .integration
@@ -393,7 +393,9 @@ impl<'a> Scheduler<'a> {
             None => {}
         }
         if let Err(e) = self.sh.run_dir.write_run(self.record) {
-            let _ = self.sh.events.send(RunEvent::Warning(e.to_string()));
+            let _ = self.sh.events.send(RunEvent::Warning {
+                message: e.to_string(),
+            });
         }
         let _ = self
             .sh

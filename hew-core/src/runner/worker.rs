@@ -369,7 +369,9 @@ fn note_err<E: std::fmt::Display>(log: &mut IterLog, what: &str, r: Result<(), E
 fn finish(sh: &Shared, slot: usize, mut log: IterLog, fatal: Option<Fatal>) -> Done {
     log.ended_at = Timestamp::now();
     if let Err(e) = sh.run_dir.write_iter(&log) {
-        let _ = sh.events.send(RunEvent::Warning(e.to_string()));
+        let _ = sh.events.send(RunEvent::Warning {
+            message: e.to_string(),
+        });
     }
     Done { slot, log, fatal }
 }
