@@ -17,6 +17,7 @@ pub mod plan;
 pub(crate) mod process;
 pub mod repo;
 pub mod runner;
+pub mod skills;
 pub mod time;
 pub mod tracker;
 pub mod worktree;
