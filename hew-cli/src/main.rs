@@ -5,6 +5,7 @@ mod commands;
 mod context;
 mod error;
 mod exit;
+mod progress;
 mod table;
 
 use std::process::ExitCode;

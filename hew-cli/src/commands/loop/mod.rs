@@ -38,9 +38,15 @@ pub struct RunArgs {
     #[arg(long)]
     dry_run: bool,
 
-    /// Print machine-readable JSON.
+    /// Print machine-readable JSON. While running: each of the run's events as one JSON
+    /// line, as it happens.
     #[arg(long)]
     json: bool,
+
+    /// No live progress lines, even on a terminal: whole lines only, as when the output
+    /// is not a terminal.
+    #[arg(short, long)]
+    quiet: bool,
 
     /// How many agents run at once (loop.jobs).
     #[arg(short = 'j', long, value_name = "N")]
