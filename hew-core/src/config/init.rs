@@ -71,12 +71,19 @@ pub fn init_project(
     let config_action = if config.exists() {
         FileAction::Kept
     } else {
-        write(&config, &project_config_text())?;
+        let mut text = project_config_text();
         if let Some(cmd) = tracker_command {
-            let mut file = ConfigFile::open(&config)?;
-            file.set("tracker.command", cmd)?;
-            file.save()?;
+            // In place of the commented default, so it sits with its documentation.
+            let quoted = toml_edit::Value::from(cmd).to_string();
+            text = text.replacen(
+                "# command = \"bd\"",
+                &format!("command = {}", quoted.trim()),
+                1,
+            );
         }
+        write(&config, &text)?;
+        // What was written must load, like every file `hew config set` saves.
+        ConfigFile::open(&config)?;
         FileAction::Created
     };
 
