@@ -1,10 +1,12 @@
 //! The `hew` binary: parses the command line, runs one command, exits with its code.
 //! Behaviour lives in hew-core; this crate renders.
 
+mod agent_log;
 mod commands;
 mod context;
 mod error;
 mod exit;
+mod program;
 mod progress;
 mod table;
 

@@ -17,4 +17,5 @@ mod terminal;
 #[cfg(test)]
 mod tests;
 
+pub use format::{cost, tokens};
 pub use terminal::{Mode, show};
