@@ -3,6 +3,9 @@
 
 mod config;
 mod dry_run;
+mod logs;
+mod prune;
 mod run_loop;
+mod setup;
 mod stop;
 mod tracker_faults;
