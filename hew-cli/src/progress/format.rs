@@ -8,7 +8,7 @@ use hew_core::iterlog::{IterLog, Outcome};
 use super::state::{AgentState, Progress, Worker};
 
 /// The longest title shown on a finished line.
-const FINISHED_TITLE: usize = 40;
+const FINISHED_TITLE: usize = 32;
 /// The widest the title column of live lines gets, however wide the terminal.
 const LIVE_TITLE_MAX: usize = 48;
 /// Narrower than this, the title column is dropped.
@@ -146,7 +146,7 @@ pub fn overall_line(p: &Progress, now: Duration, style: &Style) -> String {
 }
 
 /// A finished iteration, printed once as a whole line:
-/// `✓ #3 closed  demo-9s1  Fix the crash  opus  18.6k tok  $0.0277  1m05s  merged 1a2b3c4d5e`.
+/// `✓ #3   closed     demo-9s1  Fix the crash  opus  18.6k tok  $0.0277  1m05s  merged 1a2b3c4d`.
 pub fn finished_line(log: &IterLog, style: &Style) -> String {
     let (mark, color) = match log.outcome {
         Outcome::Closed => ("✓", GREEN),
@@ -155,10 +155,10 @@ pub fn finished_line(log: &IterLog, style: &Style) -> String {
         _ => ("✗", RED),
     };
     let mut line = format!(
-        "{} #{} {}  {}  {}  {}  {} tok",
+        "{} {}  {}  {}  {}  {}  {} tok",
         style.paint(color, mark),
-        log.number,
-        style.paint(color, &pad(log.outcome.as_str(), 13)),
+        pad(&format!("#{}", log.number), 3),
+        style.paint(color, &pad(log.outcome.as_str(), 9)),
         log.task_id,
         cut(&log.title, FINISHED_TITLE),
         model_name(log.model.as_deref()),
@@ -172,7 +172,7 @@ pub fn finished_line(log: &IterLog, style: &Style) -> String {
         elapsed(log.ended_at.since(log.started_at))
     ));
     if let Some(c) = &log.merge_commit {
-        line.push_str(&format!("  merged {}", &c[..c.len().min(10)]));
+        line.push_str(&format!("  merged {}", &c[..c.len().min(8)]));
     }
     if let Some(b) = &log.kept_branch {
         line.push_str(&format!("  work kept on {b}"));
@@ -185,12 +185,12 @@ pub fn finished_line(log: &IterLog, style: &Style) -> String {
 }
 
 /// A task claimed, for plain output:
-/// `  #3 started        demo-9s1  Fix the crash  opus (rule priority), worker 1`.
+/// `  #3   started    demo-9s1  Fix the crash  opus (rule priority), worker 1`.
 pub fn started_line(w: &Worker, rule: &str) -> String {
     format!(
-        "  #{} {}  {}  {}  {} (rule {rule}), worker {}",
-        w.iter,
-        pad("started", 13),
+        "  {}  {}  {}  {}  {} (rule {rule}), worker {}",
+        pad(&format!("#{}", w.iter), 3),
+        pad("started", 9),
         w.task_id,
         cut(&w.title, FINISHED_TITLE),
         model_name(w.model.as_deref()),
@@ -199,12 +199,12 @@ pub fn started_line(w: &Worker, rule: &str) -> String {
 }
 
 /// A change of a running agent's state, for plain output:
-/// `  #3 slow           demo-9s1  past loop.agent.slow_after`.
+/// `  #3   slow       demo-9s1  past loop.agent.slow_after`.
 pub fn state_line(w: &Worker, what: &str) -> String {
     format!(
-        "  #{} {}  {}  {what}",
-        w.iter,
-        pad(w.state.as_str(), 13),
+        "  {}  {}  {}  {what}",
+        pad(&format!("#{}", w.iter), 3),
+        pad(w.state.as_str(), 9),
         w.task_id
     )
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use hew_core::agent::Stop;
 use hew_core::runner::RunEvent;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use nix::sys::termios::{LocalFlags, SetArg, Termios, tcgetattr, tcsetattr};
 use tokio::sync::{mpsc, watch};
 
 use super::format::Style;
@@ -117,6 +118,7 @@ async fn live(
     start: Instant,
 ) {
     let color = color_wanted();
+    let _tty = TtyGuard::new();
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout_with_hz(REFRESH_HZ));
     let mut bars: Vec<ProgressBar> = Vec::new();
     let mut progress = Progress::new();
@@ -127,15 +129,12 @@ async fn live(
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
                 let style = style_now(color);
+                // Warnings too go through indicatif, above the live lines: a line written
+                // to stderr meanwhile reaches the screen in no fixed order with the
+                // redraws and leaves stale copies of live lines behind.
                 for line in progress.apply(&ev, start.elapsed(), &style) {
-                    if line.plain_only {
-                        continue;
-                    }
-                    match line.stream {
-                        Stream::Out => {
-                            let _ = multi.println(&line.text);
-                        }
-                        Stream::Err => multi.suspend(|| eprintln!("{}", line.text)),
+                    if !line.plain_only {
+                        let _ = multi.println(&line.text);
                     }
                 }
             }
@@ -156,7 +155,7 @@ async fn live(
                 };
                 if let Some(m) = message {
                     progress.stopping = true;
-                    multi.suspend(|| eprintln!("{m}"));
+                    let _ = multi.println(m);
                 }
             }
         }
@@ -190,5 +189,38 @@ fn redraw(multi: &MultiProgress, bars: &mut Vec<ProgressBar>, frame: &[String]) 
     }
     for (bar, line) in bars.iter().zip(frame) {
         bar.set_message(line.clone());
+    }
+}
+
+/// While live lines are drawn, Ctrl-C must not disturb them. By default the terminal
+/// discards output it has not yet shown when it sends SIGINT (a redraw cut in half, so
+/// the screen no longer matches what indicatif drew and a stale line stays behind) and
+/// echoes `^C` into the lines. This sets `NOFLSH` and clears `ECHOCTL` on the terminal,
+/// and puts the settings back when dropped.
+struct TtyGuard {
+    saved: Option<Termios>,
+}
+
+impl TtyGuard {
+    fn new() -> Self {
+        let stdout = std::io::stdout();
+        let saved = tcgetattr(&stdout).ok();
+        if let Some(old) = &saved {
+            let mut quiet = old.clone();
+            quiet.local_flags.insert(LocalFlags::NOFLSH);
+            quiet.local_flags.remove(LocalFlags::ECHOCTL);
+            if tcsetattr(&stdout, SetArg::TCSANOW, &quiet).is_err() {
+                return Self { saved: None };
+            }
+        }
+        Self { saved }
+    }
+}
+
+impl Drop for TtyGuard {
+    fn drop(&mut self) {
+        if let Some(old) = &self.saved {
+            let _ = tcsetattr(std::io::stdout(), SetArg::TCSANOW, old);
+        }
     }
 }

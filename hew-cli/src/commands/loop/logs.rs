@@ -162,16 +162,22 @@ fn print_stream(mut input: impl BufRead, raw: bool, log: &mut AgentLog) -> std::
     }
 }
 
+/// Writes one line of output, raw or rendered. A reader that went away (`| head`) ends
+/// hew quietly, with SIGPIPE's exit code.
 fn emit(out: &mut impl Write, line: &[u8], raw: bool, log: &mut AgentLog) -> std::io::Result<()> {
-    if raw {
-        out.write_all(line)?;
+    let written = if raw {
+        out.write_all(line).and_then(|()| out.flush())
     } else {
         let body = line.strip_suffix(b"\n").unwrap_or(line);
-        for l in log.line(body) {
-            writeln!(out, "{l}")?;
-        }
+        log.line(body)
+            .iter()
+            .try_for_each(|l| writeln!(out, "{l}"))
+            .and_then(|()| out.flush())
+    };
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(141),
+        other => other,
     }
-    out.flush()
 }
 
 /// Prints iteration `n`'s output as it grows, until its record exists (the iteration
