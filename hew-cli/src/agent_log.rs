@@ -214,7 +214,10 @@ fn codex_item(item: &Value) -> Vec<String> {
             } else {
                 "←"
             };
-            let code = exit.map_or(String::new(), |c| format!(" (exit {c})"));
+            let code = match exit {
+                Some(c) if c != 0 => format!(" (exit {c})"),
+                _ => String::new(),
+            };
             out.push(format!("  {mark} {}{code}", summary(output)));
             out
         }
@@ -267,7 +270,7 @@ fn summary(text: &str) -> String {
         return "(empty)".to_owned();
     }
     let more = text.lines().count().saturating_sub(1);
-    let first = cut(&first_line(text), ARG_MAX);
+    let first = cut(text.lines().next().unwrap_or(""), ARG_MAX);
     match more {
         0 => first,
         1 => format!("{first}  (+1 line)"),
