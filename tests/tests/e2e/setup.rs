@@ -137,3 +137,51 @@ fn init_without_a_tracker_database_says_what_is_missing() {
     assert!(stdout.contains("✗ tracker database"), "{stdout}");
     assert!(stdout.contains("br init"), "{stdout}");
 }
+
+#[test]
+fn skills_install_where_claude_code_finds_them() {
+    let repo = TestRepo::new();
+    let out = repo.hew().args(["skills", "install"]).assert().success();
+    let stdout = text(&out.get_output().stdout);
+    for name in ["hew-execute", "hew-plan", "hew-decompose"] {
+        let file = repo
+            .path()
+            .join(".claude/skills")
+            .join(name)
+            .join("SKILL.md");
+        let body = std::fs::read_to_string(&file).unwrap();
+        assert!(body.starts_with(&format!("---\nname: {name}\n")), "{body}");
+        assert!(
+            stdout.contains(&format!("installed      {}", file.display())),
+            "{stdout}"
+        );
+    }
+    // An edited skill is kept unless forced.
+    let plan = repo.path().join(".claude/skills/hew-plan/SKILL.md");
+    std::fs::write(&plan, "ours\n").unwrap();
+    let out = repo
+        .hew()
+        .args(["skills", "install", "--project"])
+        .assert()
+        .success();
+    assert!(text(&out.get_output().stdout).contains("kept (edited)"));
+    assert_eq!(std::fs::read_to_string(&plan).unwrap(), "ours\n");
+    repo.hew()
+        .args(["skills", "install", "--project", "--force"])
+        .assert()
+        .success();
+    assert_ne!(std::fs::read_to_string(&plan).unwrap(), "ours\n");
+
+    // --user: under $HOME.
+    let home = tempfile::tempdir().unwrap();
+    repo.hew()
+        .env("HOME", home.path())
+        .args(["skills", "install", "--user"])
+        .assert()
+        .success();
+    assert!(
+        home.path()
+            .join(".claude/skills/hew-decompose/SKILL.md")
+            .exists()
+    );
+}
