@@ -2,9 +2,10 @@
 # demo-agent.sh: a stand-in coding agent for demos of hew's `command` runtime, for machines
 # with no model to call. It reads the prompt on stdin, writes docs/<task-id>.md with the
 # task's title (taken from the prompt's `id:` and `title:` lines, or $HEW_TASK_ID), commits
-# it with the task id in the message, waits about a second so parallel workers are visible,
-# and prints a Claude-style stream-json (init, one assistant event, a result with usage,
-# modelUsage and total_cost_usd) so hew can count its tokens.
+# it with the task id in the message, works for $DEMO_AGENT_SECONDS seconds (default 1) so
+# parallel workers are visible, printing one assistant event per second, and prints a
+# Claude-style stream-json (init, the assistant events, a result with usage, modelUsage and
+# total_cost_usd) so hew can count its tokens, live and in total.
 #
 # Use it from .hew/config.toml (an absolute path: hew runs it inside each task's worktree):
 #
@@ -52,10 +53,21 @@ output=$((180 + ${#title} * 3))
 cache_read=12000
 cache_write=2000
 text=$(json "Wrote docs/$id.md for \"$title\" and committed it.")
-printf '{"type":"assistant","message":{"id":"msg_demo_%s","type":"message","role":"assistant","model":"%s","content":[{"type":"text","text":"%s"}],"usage":{"input_tokens":%d,"cache_creation_input_tokens":%d,"cache_read_input_tokens":%d,"output_tokens":1}},"session_id":"%s"}\n' \
-  "$(json "$id")" "$(json "$model")" "$text" "$input" "$cache_write" "$cache_read" "$session"
-
-sleep 1
+# One assistant message per second, each with its share of the input (the cache write on
+# the first), as a real session's turns would report them.
+steps=${DEMO_AGENT_SECONDS:-1}
+case $steps in '' | *[!0-9]*) steps=1 ;; esac
+[ "$steps" -ge 1 ] || steps=1
+step=1
+while [ "$step" -le "$steps" ]; do
+  write=0
+  [ "$step" -eq 1 ] && write=$cache_write
+  printf '{"type":"assistant","message":{"id":"msg_demo_%s_%d","type":"message","role":"assistant","model":"%s","content":[{"type":"text","text":"%s"}],"usage":{"input_tokens":%d,"cache_creation_input_tokens":%d,"cache_read_input_tokens":%d,"output_tokens":1}},"session_id":"%s"}\n' \
+    "$(json "$id")" "$step" "$(json "$model")" "$text" $((input / steps)) "$write" \
+    $((cache_read / steps)) "$session"
+  sleep 1
+  step=$((step + 1))
+done
 
 # Cost in hundredths of a micro-dollar: list prices in USD per million tokens
 # (input, output, cache write, cache read) times 100.

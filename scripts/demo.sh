@@ -51,7 +51,8 @@ echo "\$ hew loop --dry-run"
 "$hew" loop --dry-run
 echo
 echo "\$ hew loop -j 3"
-"$hew" loop -j 3
+# The demo agent works this many seconds per task, so the live progress lines are visible.
+DEMO_AGENT_SECONDS=${DEMO_AGENT_SECONDS:-3} "$hew" loop -j 3
 echo
 echo "\$ git log --oneline --graph"
 git --no-pager log --oneline --graph -n 12

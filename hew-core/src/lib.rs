@@ -20,6 +20,7 @@ pub(crate) mod process;
 pub mod recover;
 pub mod repo;
 pub mod runner;
+pub mod skills;
 pub mod time;
 pub mod tracker;
 pub mod worktree;

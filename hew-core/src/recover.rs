@@ -21,7 +21,7 @@ use crate::tracker::{TaskId, Tracker, TrackerError};
 use crate::worktree::{SlotOptions, Slots};
 
 /// What a recovery did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Recovery {
     /// Runs found dead and marked `crashed`.
     pub crashed_runs: Vec<String>,

@@ -1,7 +1,12 @@
 //! The command line: one enum of commands, one file per command.
 
+mod completions;
 mod config;
+mod doctor;
+mod init;
 mod r#loop;
+mod man;
+mod skills;
 
 pub use config::config_error;
 
@@ -31,18 +36,35 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Set this repository up for hew: `.hew/config.toml` and `.hew/.gitignore`, then check
+    /// the tracker.
+    Init(init::InitArgs),
     /// Run agents over the ready tasks (`hew loop --dry-run` shows what would run).
     Loop(r#loop::LoopArgs),
     /// Read and change settings (`hew config keys` lists them all).
     Config(config::ConfigArgs),
+    /// Check everything a run needs, and what earlier runs left behind.
+    Doctor(doctor::DoctorArgs),
+    /// Install the skills hew ships (planning, decomposing, working a task) for Claude
+    /// Code.
+    Skills(skills::SkillsArgs),
+    /// Print a shell completion script.
+    Completions(completions::CompletionsArgs),
+    /// Print the manual page (roff), or write one per command with `--dir`.
+    Man(man::ManArgs),
 }
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<Exit, CliError> {
     let ctx = Context::new(cli.dir.as_deref())?;
     match cli.command {
+        Command::Init(args) => init::cmd_init(&ctx, args),
         Command::Loop(args) => r#loop::cmd_loop(&ctx, args),
         Command::Config(args) => config::cmd_config(&ctx, args),
+        Command::Doctor(args) => doctor::cmd_doctor(&ctx, args),
+        Command::Skills(args) => skills::cmd_skills(&ctx, args),
+        Command::Completions(args) => completions::cmd_completions(&ctx, args),
+        Command::Man(args) => man::cmd_man(&ctx, args),
     }
 }
 

@@ -5,6 +5,7 @@ mod defaults;
 mod duration;
 mod edit;
 mod error;
+mod init;
 mod keys;
 mod layer;
 mod load;
@@ -15,6 +16,7 @@ pub use defaults::DEFAULT_CONFIG;
 pub use duration::{HumanDuration, InvalidDuration};
 pub use edit::ConfigFile;
 pub use error::{ConfigError, Origin, Position};
+pub use init::{FileAction, init_project, project_config_text};
 pub use keys::{KeyDef, KeyKind, KeyListing, MapKeys, find_key, key_listing, keys};
 pub use load::{ConfigPaths, LoadOptions, Loaded, Scope, load};
 pub use schema::{

@@ -6,9 +6,11 @@
 //! every write is a temp file renamed into place, so a crash at any instant leaves the last
 //! complete version readable. Readers report a corrupt file and move on.
 
+mod liveness;
 mod record;
 mod store;
 
+pub use liveness::{Liveness, liveness, this_host};
 pub use record::{
     IterLog, Outcome, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, VerifyResult,
 };

@@ -1,6 +1,12 @@
 //! What the runner tells its subscribers (the progress display, tests) as a run goes.
+//!
+//! Events serialize as one JSON object each, tagged by `event` in snake case
+//! (`{"event":"task_claimed","iter":3,...}`): `hew loop --json` streams them for other
+//! tools, and recorded sequences replay them in tests.
 
 use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
 
 use crate::agent::Usage;
 use crate::iterlog::{IterLog, RunRecord};
@@ -9,7 +15,8 @@ use crate::recover::Recovery;
 
 /// One thing that happened in a run. Sent in order on one channel; the runner never
 /// prints.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum RunEvent {
     /// The run started and wrote its `run.json`.
     RunStarted {
@@ -80,7 +87,10 @@ pub enum RunEvent {
     /// An iteration ended and its record was written.
     IterationFinished(Box<IterLog>),
     /// Something worth telling the user that does not stop the run.
-    Warning(String),
+    Warning {
+        /// What to tell.
+        message: String,
+    },
     /// The run ended; this is its final record.
     RunFinished(Box<RunRecord>),
 }

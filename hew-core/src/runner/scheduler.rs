@@ -134,9 +134,9 @@ pub async fn run_loop(
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    let _ = events.send(RunEvent::Warning(format!(
-                        "could not check for crashed runs: {e}"
-                    )));
+                    let _ = events.send(RunEvent::Warning {
+                        message: format!("could not check for crashed runs: {e}"),
+                    });
                 }
             }
             record.into = shared.integration.lock().await.branch().to_owned();
@@ -161,9 +161,9 @@ pub async fn run_loop(
                 }
             };
             if let Err(e) = shared.slots.close() {
-                let _ = events.send(RunEvent::Warning(format!(
-                    "could not remove worktrees: {e}"
-                )));
+                let _ = events.send(RunEvent::Warning {
+                    message: format!("could not remove worktrees: {e}"),
+                });
             }
             record.diverted = shared
                 .integration
@@ -452,7 +452,9 @@ impl<'a> Scheduler<'a> {
             None => {}
         }
         if let Err(e) = self.sh.run_dir.write_run(self.record) {
-            let _ = self.sh.events.send(RunEvent::Warning(e.to_string()));
+            let _ = self.sh.events.send(RunEvent::Warning {
+                message: e.to_string(),
+            });
         }
         let _ = self
             .sh

@@ -457,7 +457,9 @@ fn finish(
 ) -> Done {
     log.ended_at = Timestamp::now();
     if let Err(e) = sh.run_dir.write_iter(&log) {
-        let _ = sh.events.send(RunEvent::Warning(e.to_string()));
+        let _ = sh.events.send(RunEvent::Warning {
+            message: e.to_string(),
+        });
     }
     Done {
         slot,

@@ -83,6 +83,39 @@ impl CliTracker {
         &self.program
     }
 
+    /// The tracker's own version line (`<program> --version`), for `hew doctor`.
+    pub async fn version(&self) -> Result<String, TrackerError> {
+        let args = vec!["--version".to_owned()];
+        let command = command_line(&self.program, &args);
+        let out = match Run::new(&self.program, self.timeout)
+            .args(&args)
+            .cwd(&self.cwd)
+            .output()
+            .await
+        {
+            Ok(out) => out,
+            Err(RunError::NotFound) => {
+                return Err(TrackerError::Missing {
+                    program: self.program.clone(),
+                });
+            }
+            Err(RunError::TimedOut(after)) => {
+                return Err(TrackerError::TimedOut { command, after });
+            }
+            Err(RunError::Io(source)) => return Err(TrackerError::Io { command, source }),
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        if !out.status.success() || line.is_empty() {
+            return Err(TrackerError::Malformed {
+                command,
+                reason: format!("no version printed (exit status {})", out.status),
+                excerpt: excerpt(&out.stderr, out.stderr_truncated),
+            });
+        }
+        Ok(line.trim().to_owned())
+    }
+
     async fn run(&self, call: Call<'_>, args: Vec<String>) -> Result<Answer, TrackerError> {
         let command = command_line(&self.program, &args);
         let mut run = Run::new(&self.program, self.timeout)

@@ -82,7 +82,7 @@ pub(crate) fn holder(repo: &Repository, branch: &str) -> Result<Holder, Worktree
 
 /// The names of the entries in `<common dir>/worktrees`, read directly: libgit2's own
 /// listing skips the entry after one it cannot read.
-fn worktree_names(repo: &Repository) -> Result<Vec<String>, WorktreeError> {
+pub(crate) fn worktree_names(repo: &Repository) -> Result<Vec<String>, WorktreeError> {
     let admin = repo.commondir().join("worktrees");
     let entries = match std::fs::read_dir(&admin) {
         Ok(entries) => entries,

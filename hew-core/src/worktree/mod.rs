@@ -4,7 +4,8 @@
 //! never see each other's half-done changes, and a task's work is one branch to merge or
 //! keep. [`Slots`] prepares, inspects and hands back the worker slots' worktrees;
 //! [`Integration`] decides the branch a run merges into; [`merge`] brings a finished branch
-//! back without ever touching a working tree that has someone's uncommitted changes.
+//! back without ever touching a working tree that has someone's uncommitted changes;
+//! [`find_leftovers`] finds what runs that died left behind.
 //!
 //! Every public type is plain data (paths and names, no open repository), so it is
 //! `Send + Sync` and the functions can run on blocking threads concurrently.
@@ -17,6 +18,7 @@ mod integration;
 mod locks;
 mod merge;
 mod names;
+mod prune;
 mod refs;
 mod slots;
 
@@ -24,5 +26,9 @@ pub use error::WorktreeError;
 pub use inspect::{Commit, WorkLeft};
 pub use integration::Integration;
 pub use merge::{MergeResult, merge};
+pub use prune::{
+    BranchFate, BranchVerdict, LeftoverRun, Leftovers, PruneFailure, PruneOptions, find_leftovers,
+    remove_leftovers,
+};
 pub use refs::settle_task_branches;
 pub use slots::{SlotOptions, Slots, TaskWorktree};

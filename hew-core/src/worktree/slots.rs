@@ -64,10 +64,7 @@ impl Slots {
         };
         // git2 gives the workdir with a trailing separator; normalise it.
         let workdir: PathBuf = workdir.components().collect();
-        let dir = match opts.dir {
-            None => repo.commondir().join("hew").join("worktrees"),
-            Some(dir) => lexical(&workdir.join(dir)),
-        };
+        let dir = root_of(&repo, &workdir, opts.dir.as_deref());
         let run_dir = dir.join(&opts.run_id);
         fs::create_dir_all(&run_dir).map_err(WorktreeError::io("create directory", &run_dir))?;
         Ok(Self {
@@ -175,6 +172,15 @@ impl Slots {
             }
         }
         checkout::remove_dir(&self.run_dir)
+    }
+}
+
+/// Where every run's worktrees live: `loop.worktree.dir` (`dir`, relative to the working
+/// tree `workdir`), or `<git common dir>/hew/worktrees`.
+pub(super) fn root_of(repo: &git2::Repository, workdir: &Path, dir: Option<&Path>) -> PathBuf {
+    match dir {
+        None => repo.commondir().join("hew").join("worktrees"),
+        Some(dir) => lexical(&workdir.join(dir)),
     }
 }
 

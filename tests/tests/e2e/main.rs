@@ -4,9 +4,12 @@
 mod config;
 mod dry_run;
 mod hostile;
+mod logs;
+mod prune;
 mod retries;
 mod run_loop;
 mod runners;
+mod setup;
 mod stop;
 mod tracker_faults;
 

@@ -1,13 +1,20 @@
 //! `hew loop`: run agents over the ready tasks (`run`, the default), see what would run
-//! (`--dry-run`), or ask running loops to stop (`cancel`).
+//! (`--dry-run`), ask running loops to stop (`cancel`), read an agent's output (`logs`),
+//! or clean up after ended runs (`prune`).
 
 mod cancel;
 mod dry_run;
+mod logs;
+mod prune;
 mod recover;
 mod run;
 
+use std::path::Path;
+
 use clap::{Args, Subcommand};
+use hew_core::iterlog::{RunDir, liveness};
 use hew_core::plan::TaskFilter;
+use hew_core::repo::working_trees;
 use hew_core::tracker::{TaskId, validate_label};
 
 use crate::context::Context;
@@ -35,6 +42,12 @@ enum LoopCommand {
     /// remove their worktrees, keep branches with unmerged work (every `hew loop` does this
     /// first).
     Recover(recover::RecoverArgs),
+    /// Show what an agent did, from its raw output: assistant text, tool calls, results
+    /// and the final tokens and cost.
+    Logs(logs::LogsArgs),
+    /// List (and with --apply remove) what ended runs left: worktrees, and hew/* branches
+    /// already merged. A dry run by default; unmerged work is never removed.
+    Prune(prune::PruneArgs),
 }
 
 #[derive(Debug, Args)]
@@ -43,9 +56,15 @@ pub struct RunArgs {
     #[arg(long)]
     dry_run: bool,
 
-    /// Print machine-readable JSON.
+    /// Print machine-readable JSON. While running: each of the run's events as one JSON
+    /// line, as it happens.
     #[arg(long)]
     json: bool,
+
+    /// No live progress lines, even on a terminal: whole lines only, as when the output
+    /// is not a terminal.
+    #[arg(short, long)]
+    quiet: bool,
 
     /// How many agents run at once (loop.jobs).
     #[arg(short = 'j', long, value_name = "N")]
@@ -88,6 +107,8 @@ pub fn cmd_loop(ctx: &Context, args: LoopArgs) -> Result<Exit, CliError> {
     match args.command {
         Some(LoopCommand::Cancel(cancel)) => cancel::cancel(ctx, cancel),
         Some(LoopCommand::Recover(args)) => recover::recover_cmd(ctx, args),
+        Some(LoopCommand::Logs(logs)) => logs::logs(ctx, logs),
+        Some(LoopCommand::Prune(prune)) => prune::prune(ctx, prune),
         Some(LoopCommand::Run(run)) => run_or_plan(ctx, run),
         None => run_or_plan(ctx, args.run),
     }
@@ -138,4 +159,21 @@ fn overrides(run: &RunArgs) -> Vec<(String, String)> {
         o.push(("loop.agent.timeout".to_owned(), t.clone()));
     }
     o
+}
+
+/// Whether the run `run_id` may still be going, judged from its `run.json` in any working
+/// tree of the repository at `root` (runs started in linked worktrees share the worktree
+/// directory). No record anywhere: it is over. A record that cannot be read: it may be
+/// going (leave it alone).
+pub fn run_may_be_running(root: &Path) -> impl Fn(&str) -> bool + use<> {
+    let trees = working_trees(root);
+    move |run_id: &str| {
+        trees.iter().any(|tree| {
+            let dir = RunDir::open(tree, run_id);
+            dir.run_file().exists()
+                && dir
+                    .read_run()
+                    .map_or(true, |run| liveness(&run).may_be_running())
+        })
+    }
 }

@@ -2,7 +2,9 @@
 //! same check every `hew loop` makes before it starts.
 
 use clap::Args;
-use hew_core::recover::{Recovery, recover};
+use hew_core::recover::recover;
+
+use crate::progress::recovery_lines;
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -21,41 +23,8 @@ pub fn recover_cmd(ctx: &Context, _args: RecoverArgs) -> Result<Exit, CliError> 
     if report.is_empty() {
         println!("nothing to recover: no run died with work in flight");
     }
-    for line in report_lines(&report) {
+    for line in recovery_lines(&report) {
         println!("{line}");
     }
     Ok(Exit::Success)
-}
-
-/// A recovery, as lines for the user.
-pub fn report_lines(r: &Recovery) -> Vec<String> {
-    let mut lines = Vec::new();
-    let list = |v: &[String]| v.join(", ");
-    if !r.crashed_runs.is_empty() {
-        lines.push(format!(
-            "recovered crashed run(s): {}",
-            list(&r.crashed_runs)
-        ));
-    }
-    if !r.stopped_agents.is_empty() {
-        let pids: Vec<String> = r.stopped_agents.iter().map(u32::to_string).collect();
-        lines.push(format!(
-            "stopped orphaned agent process group(s): {}",
-            pids.join(", ")
-        ));
-    }
-    if !r.released.is_empty() {
-        lines.push(format!(
-            "released task(s) left in progress: {}",
-            list(&r.released)
-        ));
-    }
-    if !r.kept_branches.is_empty() {
-        lines.push(format!(
-            "kept branch(es) with unmerged work: {}",
-            list(&r.kept_branches)
-        ));
-    }
-    lines.extend(r.warnings.iter().map(|w| format!("warning: {w}")));
-    lines
 }

@@ -1,12 +1,13 @@
-//! `hew loop`: runs the loop, printing a line as each task starts and ends, then a short
-//! summary. Ctrl-C (or SIGTERM) once stops scheduling and lets agents wind down within
+//! `hew loop`: runs the loop, showing its progress (live lines on a terminal, whole lines
+//! otherwise, JSON lines with `--json`: see `crate::progress`), then a short summary.
+//! Ctrl-C (or SIGTERM) once stops scheduling and lets agents wind down within
 //! `loop.agent.grace`; twice stops them at once.
 
 use std::collections::BTreeMap;
 
 use hew_core::agent::{Stop, Tokens};
-use hew_core::iterlog::{IterLog, Outcome, RunStatus, StopReason};
-use hew_core::runner::{RunError, RunEvent, RunOptions, RunReport, run_loop};
+use hew_core::iterlog::{Outcome, RunStatus, StopReason};
+use hew_core::runner::{RunError, RunOptions, RunReport, run_loop};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
@@ -14,6 +15,7 @@ use super::{RunArgs, overrides, task_filter};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::exit::Exit;
+use crate::progress::{Mode, show};
 use crate::table::Table;
 
 pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
@@ -27,15 +29,14 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
         into: args.into.clone(),
         max_iters: args.max_iters,
     };
+    let mode = Mode::choose(args.json, args.quiet);
     let report = crate::commands::run_async(true, async move {
         let (stop_tx, stop_rx) = watch::channel(Stop::Run);
-        let (events_tx, mut events_rx) = mpsc::unbounded_channel();
-        let signals = tokio::spawn(forward_signals(stop_tx));
-        let printer = tokio::spawn(async move {
-            while let Some(ev) = events_rx.recv().await {
-                print_event(&ev);
-            }
-        });
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        // The live display says "stopping" itself: a line printed behind its back would
+        // break it.
+        let signals = tokio::spawn(forward_signals(stop_tx, mode != Mode::Live));
+        let printer = tokio::spawn(show(mode, events_rx, stop_rx.clone()));
         let report = run_loop(opts, stop_rx, events_tx).await;
         let _ = printer.await;
         signals.abort();
@@ -63,8 +64,9 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
     })
 }
 
-/// First Ctrl-C or SIGTERM: graceful stop. Second: stop now.
-async fn forward_signals(stop: watch::Sender<Stop>) {
+/// First Ctrl-C or SIGTERM: graceful stop. Second: stop now. With `announce`, says so on
+/// stderr.
+async fn forward_signals(stop: watch::Sender<Stop>, announce: bool) {
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
@@ -79,73 +81,19 @@ async fn forward_signals(stop: watch::Sender<Stop>) {
         }
         count += 1;
         if count == 1 {
-            eprintln!(
-                "stopping: no new tasks; running agents get SIGINT, then are killed after the grace period (Ctrl-C again to kill now)"
-            );
+            if announce {
+                eprintln!(
+                    "stopping: no new tasks; running agents get SIGINT, then are killed after the grace period (Ctrl-C again to kill now)"
+                );
+            }
             let _ = stop.send(Stop::Graceful);
         } else {
-            eprintln!("stopping now");
+            if announce {
+                eprintln!("stopping now");
+            }
             let _ = stop.send(Stop::Now);
         }
     }
-}
-
-fn print_event(ev: &RunEvent) {
-    match ev {
-        RunEvent::RunStarted {
-            run_id, into, jobs, ..
-        } => {
-            println!("hew run {run_id}: up to {jobs} agents at once, merging into {into}");
-        }
-        RunEvent::Recovered(r) => {
-            for line in super::recover::report_lines(r) {
-                println!("{line}");
-            }
-        }
-        RunEvent::Diverted { branch, reason } => {
-            println!("note: {reason}; merging into {branch} instead");
-        }
-        RunEvent::TaskSkipped { id, reason } => eprintln!("warning: skipping `{id}`: {reason}"),
-        RunEvent::TaskClaimed {
-            iter,
-            slot,
-            task_id,
-            title,
-            model,
-            rule,
-        } => {
-            let model = model.as_deref().unwrap_or("(default)");
-            println!("[w{slot}] #{iter} start   {task_id}  {title}  ({model}, rule {rule})");
-        }
-        RunEvent::AgentSlow { iter } => {
-            println!("       #{iter} is slow (past loop.agent.slow_after)")
-        }
-        RunEvent::AgentTerminating { iter } => println!("       #{iter} stopping its agent"),
-        RunEvent::IterationFinished(log) => println!("{}", finished_line(log)),
-        RunEvent::Warning(w) => eprintln!("warning: {w}"),
-        RunEvent::AgentStarted { .. } | RunEvent::AgentUsage { .. } | RunEvent::RunFinished(_) => {}
-    }
-}
-
-fn finished_line(log: &IterLog) -> String {
-    let mut line = format!(
-        "[w{}] #{} {:<8} {}  {} tokens",
-        log.slot,
-        log.number,
-        log.outcome.as_str(),
-        log.task_id,
-        human(log.usage.total.total())
-    );
-    if let Some(c) = &log.merge_commit {
-        line.push_str(&format!("  merged {}", &c[..c.len().min(10)]));
-    }
-    if let Some(b) = &log.kept_branch {
-        line.push_str(&format!("  work kept on {b}"));
-    }
-    if let Some(e) = &log.error {
-        line.push_str(&format!("  ({})", e.lines().next().unwrap_or_default()));
-    }
-    line
 }
 
 fn print_summary(report: &RunReport) {

@@ -1,0 +1,260 @@
+//! `hew doctor`: checks everything a run needs — the git repository, the tracker and its
+//! database, the agent program, the configuration — and what earlier runs left behind.
+//! One line per check, with the fix under each failure; exits non-zero if any failed.
+
+use std::path::Path;
+
+use clap::Args;
+use hew_core::config::Config;
+use hew_core::iterlog::{Liveness, RunStatus, list_runs, liveness};
+use hew_core::repo::current_branch;
+use hew_core::tracker::{ReadyQuery, Tracker, TrackerError};
+use hew_core::worktree::{PruneOptions, find_leftovers};
+
+use crate::context::Context;
+use crate::error::CliError;
+use crate::exit::Exit;
+use crate::program::{agent_program, find_program};
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {}
+
+/// One check's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: &'static str,
+    pub passed: bool,
+    /// What was found.
+    pub detail: String,
+    /// How to fix a failure.
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn pass(name: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            name,
+            passed: true,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+
+    fn fail(name: &'static str, detail: impl Into<String>, fix: Option<String>) -> Self {
+        Self {
+            name,
+            passed: false,
+            detail: detail.into(),
+            fix,
+        }
+    }
+
+    /// `✓ tracker     br 0.7.6`, and `      fix: ...` under a failure.
+    pub fn print(&self) {
+        let mark = if self.passed { "✓" } else { "✗" };
+        println!("{mark} {:<18} {}", self.name, self.detail);
+        if let Some(fix) = &self.fix {
+            println!("  {:<18} fix: {fix}", "");
+        }
+    }
+}
+
+pub fn cmd_doctor(ctx: &Context, _args: DoctorArgs) -> Result<Exit, CliError> {
+    let mut checks = Vec::new();
+    let root = match ctx.repo_root() {
+        Ok(root) => {
+            let branch = match current_branch(&root) {
+                Ok(Some(b)) => format!("on branch {b}"),
+                Ok(None) => "HEAD detached (pass --into BRANCH to hew loop)".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            checks.push(Check::pass(
+                "git repository",
+                format!("{} ({branch})", root.display()),
+            ));
+            Some(root)
+        }
+        Err(e) => {
+            checks.push(Check::fail(
+                "git repository",
+                e.message.clone(),
+                e.hints.first().cloned(),
+            ));
+            None
+        }
+    };
+    let config = match ctx.load_config_values(Vec::new()) {
+        Ok(loaded) => {
+            let files: Vec<String> = loaded
+                .files()
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect();
+            let detail = if files.is_empty() {
+                "built-in defaults (no config file)".to_owned()
+            } else {
+                format!("valid: {}", files.join(", "))
+            };
+            checks.push(Check::pass("config", detail));
+            Some(loaded.into_config())
+        }
+        Err(e) => {
+            checks.push(Check::fail(
+                "config",
+                e.message.clone(),
+                e.hints.first().cloned(),
+            ));
+            None
+        }
+    };
+    // Without a valid config, check what the defaults would use.
+    let config = config.unwrap_or_default();
+    let dir = root.as_deref().unwrap_or(&ctx.cwd);
+    checks.extend(super::block_on(tracker_checks(ctx, &config, dir))?);
+    checks.push(agent_check(&config));
+    if let Some(root) = &root {
+        checks.push(stale_runs_check(root));
+        checks.push(leftovers_check(root, &config));
+    }
+
+    for c in &checks {
+        c.print();
+    }
+    let failed = checks.iter().filter(|c| !c.passed).count();
+    if failed == 0 {
+        println!("\nall {} checks passed", checks.len());
+        Ok(Exit::Success)
+    } else {
+        println!("\n{failed} of {} checks failed", checks.len());
+        Ok(Exit::Failure)
+    }
+}
+
+/// The tracker program (and its version), then its database in `dir`.
+pub async fn tracker_checks(ctx: &Context, config: &Config, dir: &Path) -> Vec<Check> {
+    let tracker = ctx.tracker(config, dir);
+    let program = tracker.program().to_owned();
+    let version = match tracker.version().await {
+        Ok(v) => {
+            let at = find_program(&program)
+                .map(|p| format!(" ({})", p.display()))
+                .unwrap_or_default();
+            Check::pass("tracker", format!("{v}{at}"))
+        }
+        Err(e) => {
+            let detail = match &e {
+                TrackerError::Missing { .. } => {
+                    format!("`{program}` (tracker.command) is not installed or not on PATH")
+                }
+                other => other.to_string(),
+            };
+            let mut fix = e.hint();
+            if matches!(e, TrackerError::Missing { .. })
+                && program != "br"
+                && find_program("br").is_some()
+            {
+                fix = Some("br is installed: `hew config set tracker.command br`".into());
+            }
+            return vec![Check::fail("tracker", detail, fix)];
+        }
+    };
+    let query = ReadyQuery {
+        limit: 1,
+        ..ReadyQuery::default()
+    };
+    let database = match tracker.ready(&query).await {
+        Ok(_) => Check::pass("tracker database", "answers (`ready` works)"),
+        Err(e @ TrackerError::NotInitialized { .. }) => Check::fail(
+            "tracker database",
+            format!("no beads database in {}", dir.display()),
+            e.hint(),
+        ),
+        Err(e) => Check::fail("tracker database", e.to_string(), e.hint()),
+    };
+    vec![version, database]
+}
+
+fn agent_check(config: &Config) -> Check {
+    let runtime = config.looping.agent.runtime.as_str();
+    let Some(program) = agent_program(config) else {
+        return Check::fail(
+            "agent",
+            format!("runtime `{runtime}` has no command"),
+            Some(
+                "set the argv to run: `hew config set loop.agent.command '[\"my-agent\", \"{prompt_file}\"]'`"
+                    .into(),
+            ),
+        );
+    };
+    match find_program(&program) {
+        Some(path) => Check::pass("agent", format!("{runtime}: {}", path.display())),
+        None => Check::fail(
+            "agent",
+            format!("{runtime}: `{program}` is not installed or not on PATH"),
+            Some(format!(
+                "install it, or point at it with `hew config set loop.agent.binary /path/to/{}` \
+                 (or choose another runtime: `hew config set loop.agent.runtime codex`)",
+                Path::new(&program)
+                    .file_name()
+                    .map_or(program.clone(), |n| n.to_string_lossy().into_owned())
+            )),
+        ),
+    }
+}
+
+/// Runs recorded as running whose process is gone from this host.
+fn stale_runs_check(root: &Path) -> Check {
+    let (runs, errors) = list_runs(root);
+    let stale: Vec<String> = runs
+        .iter()
+        .filter(|r| liveness(r) == Liveness::Stale)
+        .map(|r| format!("{} (pid {})", r.run_id, r.pid))
+        .collect();
+    let running = runs
+        .iter()
+        .filter(|r| r.status == RunStatus::Running && liveness(r).may_be_running())
+        .count();
+    if !stale.is_empty() {
+        return Check::fail(
+            "stale runs",
+            format!("recorded as running but dead: {}", stale.join(", ")),
+            Some(
+                "`hew loop prune --apply` marks them crashed and removes their worktrees; \
+                 tasks they claimed stay in_progress until released \
+                 (`br update <id> --status open --assignee \"\"`)"
+                    .into(),
+            ),
+        );
+    }
+    let mut detail = match running {
+        0 => "none".to_owned(),
+        n => format!("none ({n} running now)"),
+    };
+    if !errors.is_empty() {
+        detail.push_str(&format!("; {} unreadable run records", errors.len()));
+    }
+    Check::pass("stale runs", detail)
+}
+
+/// Worktrees of runs that are over.
+fn leftovers_check(root: &Path, config: &Config) -> Check {
+    let may_be_running = super::r#loop::run_may_be_running(root);
+    let opts = PruneOptions {
+        dir: config.looping.worktree.dir.as_deref(),
+        into: "",
+        branches: false,
+    };
+    match find_leftovers(root, &opts, &may_be_running) {
+        Ok(found) if found.runs.is_empty() => Check::pass("leftover worktrees", "none"),
+        Ok(found) => {
+            let n: usize = found.runs.iter().map(|r| r.worktrees.len().max(1)).sum();
+            let ids: Vec<&str> = found.runs.iter().map(|r| r.run_id.as_str()).collect();
+            Check::fail(
+                "leftover worktrees",
+                format!("{n} from ended runs: {}", ids.join(", ")),
+                Some("`hew loop prune` lists them; `hew loop prune --apply` removes them".into()),
+            )
+        }
+        Err(e) => Check::fail("leftover worktrees", e.to_string(), None),
+    }
+}

@@ -1,0 +1,154 @@
+//! `hew loop prune [--apply]`: lists, and with `--apply` removes, what ended runs left
+//! behind: their worktrees (directories and git's entries for them) and `hew/*` branches
+//! whose commits are all on the integration branch. A dry run by default. A branch with a
+//! commit the integration branch lacks is never removed, and nothing of a run that may
+//! still be going is touched.
+
+use clap::Args;
+use hew_core::iterlog::{Liveness, RunDir, RunStatus, list_runs, liveness};
+use hew_core::repo::current_branch;
+use hew_core::worktree::{BranchFate, PruneOptions, find_leftovers, remove_leftovers};
+
+use super::run_may_be_running;
+use crate::context::Context;
+use crate::error::CliError;
+use crate::exit::Exit;
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove what is listed (without it, only list).
+    #[arg(long)]
+    apply: bool,
+
+    /// The branch work is merged into (default: the branch checked out now). Only `hew/*`
+    /// branches fully merged into it are removed.
+    #[arg(long, value_name = "BRANCH")]
+    into: Option<String>,
+}
+
+pub fn prune(ctx: &Context, args: PruneArgs) -> Result<Exit, CliError> {
+    let root = ctx.repo_root()?;
+    let config = ctx.load_config(Vec::new())?;
+    let into = match args.into {
+        Some(b) => b,
+        None => current_branch(&root)
+            .map_err(|e| CliError::new(Exit::Repo, e))?
+            .ok_or_else(|| {
+                CliError::new(
+                    Exit::Usage,
+                    "HEAD is detached: no branch to judge merges by",
+                )
+                .with_hint("name it: `hew loop prune --into main`")
+            })?,
+    };
+    let (runs, _) = list_runs(&root);
+    let stale: Vec<_> = runs
+        .iter()
+        .filter(|r| liveness(r) == Liveness::Stale)
+        .collect();
+    let live: Vec<String> = runs
+        .iter()
+        .filter(|r| liveness(r).may_be_running())
+        .map(|r| r.run_id.clone())
+        .collect();
+    let may_be_running = run_may_be_running(&root);
+    let opts = PruneOptions {
+        dir: config.looping.worktree.dir.as_deref(),
+        into: &into,
+        // A live run creates task branches at the integration tip: one could look merged
+        // a moment before its worktree is added. Branches wait until no run is going.
+        branches: live.is_empty(),
+    };
+    let found =
+        find_leftovers(&root, &opts, &may_be_running).map_err(|e| CliError::new(Exit::Repo, e))?;
+
+    let verb = if args.apply {
+        "removing"
+    } else {
+        "would remove"
+    };
+    let mut any = false;
+    for run in &stale {
+        any = true;
+        println!(
+            "{} run {} as crashed (recorded running, pid {} is gone)",
+            if args.apply { "marking" } else { "would mark" },
+            run.run_id,
+            run.pid
+        );
+    }
+    for run in &found.runs {
+        for (name, path) in &run.worktrees {
+            any = true;
+            println!("{verb} worktree {name} at {}", path.display());
+        }
+        if let Some(dir) = &run.dir {
+            any = true;
+            println!("{verb} directory {}", dir.display());
+        }
+    }
+    let mut kept = Vec::new();
+    for b in &found.branches {
+        match &b.fate {
+            BranchFate::Merged => {
+                any = true;
+                println!("{verb} branch {} (merged into {into})", b.branch);
+            }
+            BranchFate::Unmerged(n) => kept.push(format!(
+                "keeping branch {} ({n} commit{} not on {into})",
+                b.branch,
+                if *n == 1 { "" } else { "s" }
+            )),
+            BranchFate::CheckedOut(path) => kept.push(format!(
+                "keeping branch {} (checked out at {})",
+                b.branch,
+                path.display()
+            )),
+        }
+    }
+    for k in &kept {
+        println!("{k}");
+    }
+    if !live.is_empty() {
+        println!(
+            "leaving branches alone while {} running: {}",
+            if live.len() == 1 {
+                "a run is"
+            } else {
+                "runs are"
+            },
+            live.join(", ")
+        );
+    }
+    if !any {
+        println!("nothing to prune");
+        return Ok(Exit::Success);
+    }
+    if !args.apply {
+        println!("\n(dry run: `hew loop prune --apply` does it)");
+        return Ok(Exit::Success);
+    }
+
+    let mut failed = 0;
+    for run in stale {
+        let mut record = run.clone();
+        record.status = RunStatus::Crashed;
+        if let Err(e) = RunDir::open(&root, &run.run_id).write_run(&record) {
+            eprintln!("error: {e}");
+            failed += 1;
+        }
+    }
+    let failures =
+        remove_leftovers(&root, &found, &into).map_err(|e| CliError::new(Exit::Repo, e))?;
+    for f in &failures {
+        eprintln!("error: failed to remove {}: {}", f.what, f.error);
+    }
+    failed += failures.len();
+    if failed > 0 {
+        return Err(CliError::new(
+            Exit::Failure,
+            format!("{failed} things could not be removed"),
+        ));
+    }
+    Ok(Exit::Success)
+}
