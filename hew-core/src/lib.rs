@@ -3,7 +3,8 @@
 //! The `hew` binary (hew-cli) parses arguments and renders; this crate holds the behaviour:
 //! layered configuration, the beads tracker adapter, model routing and task selection, the
 //! git worktrees tasks run in, the agents that run there, the scheduler that drives them,
-//! and the records every run leaves.
+//! the records every run leaves, the prices that turn tokens into dollars, and the
+//! summaries read back from the records.
 //! Nothing here prints: results and errors are values the caller renders.
 
 #![warn(missing_docs)]
@@ -14,6 +15,7 @@ pub mod config;
 pub mod iterlog;
 pub mod model;
 pub mod plan;
+pub mod prices;
 pub(crate) mod process;
 pub mod repo;
 pub mod runner;
