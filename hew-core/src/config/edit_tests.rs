@@ -272,3 +272,34 @@ fn save_writes_through_a_symlink_and_keeps_permissions() {
         0o600
     );
 }
+
+#[test]
+fn prices_are_set_and_removed_one_by_one_with_dotted_model_names() {
+    let (_dir, mut file) = file_with("");
+    file.set("prices.claude-opus-4-5.input", "5").unwrap();
+    file.set("prices.\"gpt-5.1\".cache_read", "0.125").unwrap();
+    assert_eq!(
+        file.text(),
+        "[prices.claude-opus-4-5]\ninput = 5.0\n\n[prices.\"gpt-5.1\"]\ncache_read = 0.125\n"
+    );
+    assert_eq!(
+        file.get("prices.gpt-5.1.cache_read").unwrap(),
+        Some("0.125".into())
+    );
+    assert!(file.set("prices.opus.input", "-1").is_err());
+    assert!(file.set("prices.opus.inputs", "1").is_err());
+    assert!(file.unset("prices.\"gpt-5.1\".cache_read").unwrap());
+    file.set("prices.claude-opus-4-5.input", "").unwrap();
+    let config: crate::config::Config = toml::from_str(&file.text()).unwrap();
+    assert!(
+        config
+            .prices
+            .values()
+            .all(|p| p.input.is_none() && p.cache_read.is_none())
+    );
+
+    file.set("prices", "opus.output=20").unwrap();
+    let config: crate::config::Config = toml::from_str(&file.text()).unwrap();
+    assert_eq!(config.prices.len(), 1);
+    assert_eq!(config.prices["opus"].output, Some(20.0));
+}

@@ -18,6 +18,6 @@ pub use error::{ConfigError, Origin, Position};
 pub use keys::{KeyDef, KeyKind, KeyListing, MapKeys, find_key, key_listing, keys};
 pub use load::{ConfigPaths, LoadOptions, Loaded, Scope, load};
 pub use schema::{
-    AgentConfig, Config, InvalidPriority, LoopConfig, LoopModelConfig, Priority, RetryConfig,
-    Runtime, TrackerConfig, VerifyConfig, WorktreeConfig,
+    AgentConfig, BudgetConfig, Config, InvalidPriority, LoopConfig, LoopModelConfig, Priority,
+    RetryConfig, Runtime, TrackerConfig, VerifyConfig, WorktreeConfig,
 };
