@@ -19,6 +19,7 @@ pub mod prices;
 pub(crate) mod process;
 pub mod repo;
 pub mod runner;
+pub mod summary;
 pub mod time;
 pub mod tracker;
 pub mod worktree;

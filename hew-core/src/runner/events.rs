@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::agent::Usage;
-use crate::iterlog::{IterLog, RunRecord};
+use crate::iterlog::{IterLog, RunRecord, StopReason};
 use crate::model::Rule;
 
 /// One thing that happened in a run. Sent in order on one channel; the runner never
@@ -76,6 +76,15 @@ pub enum RunEvent {
     },
     /// An iteration ended and its record was written.
     IterationFinished(Box<IterLog>),
+    /// A budget was crossed: no new task starts.
+    BudgetCrossed {
+        /// Which budget.
+        reason: StopReason,
+        /// What was spent against what was allowed.
+        message: String,
+        /// Running agents are being stopped (`--budget-hard`), not left to finish.
+        stopping_agents: bool,
+    },
     /// Something worth telling the user that does not stop the run.
     Warning(String),
     /// The run ended; this is its final record.

@@ -1,9 +1,12 @@
 //! `hew loop`: run agents over the ready tasks (`run`, the default), see what would run
-//! (`--dry-run`), or ask running loops to stop (`cancel`).
+//! (`--dry-run`), ask running loops to stop (`cancel`), and read back what runs did and
+//! spent (`summary`, `list`).
 
 mod cancel;
 mod dry_run;
+mod list;
 mod run;
+mod summary;
 
 use clap::{Args, Subcommand};
 use hew_core::plan::TaskFilter;
@@ -30,6 +33,13 @@ enum LoopCommand {
     /// Ask running loops in this repository to stop: no new tasks start; running agents
     /// finish and are merged as usual.
     Cancel(cancel::CancelArgs),
+    /// What a run did and spent: outcomes, tokens and cost in total, by requested model
+    /// and by the models that consumed them (the latest run by default; works while it
+    /// runs).
+    Summary(summary::SummaryArgs),
+    /// The runs in this repository: when, how long, iterations, tasks closed, cost, and
+    /// why each stopped.
+    List(list::ListArgs),
 }
 
 #[derive(Debug, Args)]
@@ -73,11 +83,32 @@ pub struct RunArgs {
     /// The branch to merge work into (default: the branch checked out now).
     #[arg(long, value_name = "BRANCH")]
     into: Option<String>,
+
+    /// Stop starting tasks once the run has used this many tokens (loop.budget.tokens).
+    #[arg(long, value_name = "N")]
+    budget_tokens: Option<u64>,
+
+    /// Stop starting tasks once the run has cost this many US dollars at hew's prices
+    /// (loop.budget.usd).
+    #[arg(long, value_name = "USD")]
+    budget_usd: Option<f64>,
+
+    /// Stop starting tasks once the run has gone on this long, like `2h` or `90m`
+    /// (loop.budget.wall).
+    #[arg(long, value_name = "DURATION")]
+    budget_wall: Option<String>,
+
+    /// When a budget is crossed, stop running agents too instead of letting them finish
+    /// (loop.budget.hard).
+    #[arg(long)]
+    budget_hard: bool,
 }
 
 pub fn cmd_loop(ctx: &Context, args: LoopArgs) -> Result<Exit, CliError> {
     match args.command {
         Some(LoopCommand::Cancel(cancel)) => cancel::cancel(ctx, cancel),
+        Some(LoopCommand::Summary(args)) => summary::summary(ctx, args),
+        Some(LoopCommand::List(args)) => list::list(ctx, args),
         Some(LoopCommand::Run(run)) => run_or_plan(ctx, run),
         None => run_or_plan(ctx, args.run),
     }
@@ -123,6 +154,18 @@ fn overrides(run: &RunArgs) -> Vec<(String, String)> {
     }
     if let Some(r) = &run.runtime {
         o.push(("loop.agent.runtime".to_owned(), r.clone()));
+    }
+    if let Some(n) = run.budget_tokens {
+        o.push(("loop.budget.tokens".to_owned(), n.to_string()));
+    }
+    if let Some(usd) = run.budget_usd {
+        o.push(("loop.budget.usd".to_owned(), usd.to_string()));
+    }
+    if let Some(wall) = &run.budget_wall {
+        o.push(("loop.budget.wall".to_owned(), wall.clone()));
+    }
+    if run.budget_hard {
+        o.push(("loop.budget.hard".to_owned(), "true".to_owned()));
     }
     o
 }
