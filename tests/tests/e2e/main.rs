@@ -4,5 +4,6 @@
 mod config;
 mod dry_run;
 mod run_loop;
+mod spend;
 mod stop;
 mod tracker_faults;

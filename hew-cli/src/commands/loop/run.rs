@@ -167,6 +167,7 @@ fn finished_line(log: &IterLog) -> String {
 /// What the summary does not say: where the work and the records went.
 fn print_footer(report: &RunReport) {
     let r = &report.record;
+    println!();
     if let Some(d) = &r.diverted {
         println!("note: work was merged into hew/run/{} ({d})", r.run_id);
     }
