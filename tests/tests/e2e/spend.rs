@@ -129,12 +129,18 @@ fn a_mixed_model_run_is_summed_by_requested_and_by_billed_model() {
     let per_model = &s["per_model"];
     assert_eq!(per_model.as_array().unwrap().len(), 3, "{per_model:#}");
     let opus = row(per_model, "opus");
-    assert_eq!((opus["iters"].as_u64(), opus["tasks_closed"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(
+        (opus["iters"].as_u64(), opus["tasks_closed"].as_u64()),
+        (Some(2), Some(2))
+    );
     assert_eq!(opus["total"], 2 * (MAIN + SECOND));
     assert_eq!(opus["input"], 2 * (1200 + 800));
     assert!(close(usd(&opus["cost_usd"]), 2.0 * (0.0435 + 0.0016)));
     let sonnet = row(per_model, "sonnet");
-    assert_eq!((sonnet["iters"].as_u64(), sonnet["tasks_closed"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (sonnet["iters"].as_u64(), sonnet["tasks_closed"].as_u64()),
+        (Some(1), Some(1))
+    );
     let default = row(per_model, "(default)");
     assert_eq!(default["iters"], 1);
     assert_eq!(per_model[2]["model"], "(default)", "(default) comes last");
@@ -142,7 +148,11 @@ fn a_mixed_model_run_is_summed_by_requested_and_by_billed_model() {
     // Billed by the models that consumed the tokens.
     let billed = &s["billed"];
     assert_eq!(row(billed, OPUS)["total"], 2 * MAIN);
-    assert_eq!(row(billed, SONNET)["total"], 2 * MAIN, "sonnet: asked for, and the default");
+    assert_eq!(
+        row(billed, SONNET)["total"],
+        2 * MAIN,
+        "sonnet: asked for, and the default"
+    );
     assert_eq!(row(billed, HAIKU)["total"], 4 * SECOND);
     assert_eq!(row(billed, HAIKU)["cache_read"], 4 * 2000);
     assert!(close(usd(&row(billed, HAIKU)["cost_usd"]), 4.0 * 0.0016));
@@ -151,17 +161,33 @@ fn a_mixed_model_run_is_summed_by_requested_and_by_billed_model() {
     let table = hew_ok(&repo, &["loop", "summary"]);
     let by_model = block(&table, "by model");
     assert!(by_model.contains("(default)"), "{table}");
-    assert!(by_model.lines().any(|l| l.starts_with("opus ") && l.contains("45,140")), "{table}");
+    assert!(
+        by_model
+            .lines()
+            .any(|l| l.starts_with("opus ") && l.contains("45,140")),
+        "{table}"
+    );
     assert!(table.contains("billed"), "{table}");
     assert!(table.contains("$0.1456"), "{table}");
     assert_eq!(block(&run_out, "by model"), by_model, "{run_out}");
     assert_eq!(block(&run_out, "billed"), block(&table, "billed"));
 
     // Markdown, ready for a pull request.
-    let md = hew_ok(&repo, &["loop", "summary", "--last", "--format", "markdown"]);
+    let md = hew_ok(
+        &repo,
+        &["loop", "summary", "--last", "--format", "markdown"],
+    );
     assert!(md.contains("#### By model"), "{md}");
-    assert!(md.contains("| opus | 2 | 2 | 4,000 | 40,000 | 1,140 | 45,140 | $0.0902 |"), "{md}");
-    assert!(md.contains(&format!("| {HAIKU} | 3,200 | 8,000 | 0 | 480 | 11,680 | $0.0064 |")), "{md}");
+    assert!(
+        md.contains("| opus | 2 | 2 | 4,000 | 40,000 | 1,140 | 45,140 | $0.0902 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!(
+            "| {HAIKU} | 3,200 | 8,000 | 0 | 480 | 11,680 | $0.0064 |"
+        )),
+        "{md}"
+    );
     assert!(md.contains("|---|---:|"), "{md}");
 
     // Per iteration, on request.
@@ -204,7 +230,10 @@ fn budget_tokens_stops_the_run_after_the_crossing_iteration() {
 
     let iters = repo.iterations();
     assert_eq!(iters.len(), 2, "{iters:#?}");
-    assert!(iters.iter().all(|i| i["outcome"] == "closed"), "the crossing iteration finished");
+    assert!(
+        iters.iter().all(|i| i["outcome"] == "closed"),
+        "the crossing iteration finished"
+    );
     let run = repo.run_record();
     assert_eq!(run["stop_reason"], "budget_tokens");
     assert_eq!(run["status"], "finished");
@@ -230,7 +259,10 @@ fn budget_usd_stops_the_run_after_the_crossing_iteration() {
     assert_eq!(repo.iterations().len(), 2);
     assert_eq!(repo.run_record()["stop_reason"], "budget_usd");
     let list = hew_ok(&repo, &["loop", "list"]);
-    assert!(list.contains("budget_usd") && list.contains("$0.0554"), "{list}");
+    assert!(
+        list.contains("budget_usd") && list.contains("$0.0554"),
+        "{list}"
+    );
 }
 
 #[test]
@@ -243,13 +275,27 @@ fn a_hard_budget_stops_running_agents_too() {
     repo.create_task(NewTask::new("never starts"));
 
     // The first assistant message already reports more than 1000 tokens.
-    hew_ok(&repo, &["loop", "-j", "1", "--budget-tokens", "1000", "--budget-hard"]);
+    hew_ok(
+        &repo,
+        &[
+            "loop",
+            "-j",
+            "1",
+            "--budget-tokens",
+            "1000",
+            "--budget-hard",
+        ],
+    );
     let iters = repo.iterations();
     assert_eq!(iters.len(), 1);
     assert_eq!(iters[0]["outcome"], "cancelled");
     assert_eq!(iters[0]["usage"]["source"], "partial");
     assert_eq!(repo.run_record()["stop_reason"], "budget_tokens");
-    assert_eq!(repo.show(&id)["status"], "open", "released, to run again later");
+    assert_eq!(
+        repo.show(&id)["status"],
+        "open",
+        "released, to run again later"
+    );
 }
 
 #[test]
@@ -308,7 +354,11 @@ fn summary_reads_a_run_in_progress_and_skips_corrupt_records() {
     assert_eq!(repo.show(&first)["status"], "closed");
 
     // An unknown or hostile run id is refused.
-    let out = repo.hew().args(["loop", "summary", "--run-id", "nope"]).assert().failure();
+    let out = repo
+        .hew()
+        .args(["loop", "summary", "--run-id", "nope"])
+        .assert()
+        .failure();
     assert!(text(&out.get_output().stderr).contains("hew loop list"));
     repo.hew()
         .args(["loop", "summary", "--run-id", "../x"])

@@ -16,6 +16,8 @@ mod json;
 
 #[cfg(test)]
 mod fuzz_tests;
+#[cfg(test)]
+mod property_tests;
 
 use std::collections::BTreeMap;
 
