@@ -12,11 +12,14 @@
 
 pub mod agent;
 pub mod config;
+#[cfg(test)]
+mod fuzz;
 pub mod iterlog;
 pub mod model;
 pub mod plan;
 pub mod prices;
 pub(crate) mod process;
+pub mod recover;
 pub mod repo;
 pub mod runner;
 pub mod summary;

@@ -7,6 +7,7 @@
 
 use crate::config::LoopConfig;
 use crate::model::{Resolved, Rule, resolve_model};
+use crate::runner::{attempt_of, is_exhausted};
 use crate::tracker::{InvalidId, ReadyQuery, Task, TaskId, Tracker, TrackerError};
 
 /// What narrows the tasks a run takes, beyond what the tracker says is ready.
@@ -33,6 +34,8 @@ pub struct PlannedTask {
     pub model: Option<String>,
     /// Why that model.
     pub rule: Rule,
+    /// The attempt it would be: one more than its `hew:retry-N` labels.
+    pub attempt: u32,
 }
 
 /// A ready task the loop would not run, and why.
@@ -51,6 +54,8 @@ pub enum SkipReason {
     SkippedType(String),
     /// Its id cannot be used safely as an argument, path or branch name.
     InvalidId(InvalidId),
+    /// It carries `hew:exhausted`: retries used up, until a person removes the label.
+    Exhausted,
 }
 
 /// The result of planning: tasks in the order the loop takes them, and what was left out.
@@ -98,25 +103,65 @@ pub async fn plan<T: Tracker>(
         if task.labels.is_none() {
             task.labels = tracker.show(&id).await?.labels.or(Some(Vec::new()));
         }
-        let (model, rule) = choose_model(&task, cfg, filter.model.as_deref());
+        if is_exhausted(task.labels()) {
+            plan.skipped.push(SkippedTask {
+                raw_id: task.id,
+                reason: SkipReason::Exhausted,
+            });
+            continue;
+        }
+        let attempt = attempt_of(task.labels());
+        let (model, rule) = choose_model(&task, cfg, filter.model.as_deref(), attempt);
         plan.tasks.push(PlannedTask {
             id,
             task,
             model,
             rule,
+            attempt,
         });
     }
     Ok(plan)
 }
 
-/// The model for `task`: the run's `--model` if given, else the routing rules.
-pub fn choose_model(task: &Task, cfg: &LoopConfig, forced: Option<&str>) -> (Option<String>, Rule) {
+/// The model for `task` on `attempt`: the run's `--model` if given, else the routing
+/// rules; a retry (attempt 2 and up) climbs `loop.model.escalate` one step per earlier
+/// attempt, from the routed model (or from the bottom of the ladder if the routed model is
+/// not on it), and stays at the top.
+pub fn choose_model(
+    task: &Task,
+    cfg: &LoopConfig,
+    forced: Option<&str>,
+    attempt: u32,
+) -> (Option<String>, Rule) {
     if let Some(m) = forced.map(str::trim).filter(|m| !m.is_empty()) {
         return (Some(m.to_owned()), Rule::Flag);
     }
-    match resolve_model(task, &cfg.model) {
+    let routed = match resolve_model(task, &cfg.model) {
         Some(Resolved { model, rule }) => (Some(model), rule),
         None => (None, Rule::None),
+    };
+    let ladder: Vec<&str> = cfg
+        .model
+        .escalate
+        .iter()
+        .map(|m| m.trim())
+        .filter(|m| !m.is_empty())
+        .collect();
+    if attempt < 2 || ladder.is_empty() {
+        return routed;
+    }
+    let mut at = routed
+        .0
+        .as_deref()
+        .and_then(|m| ladder.iter().position(|l| *l == m));
+    for _ in 1..attempt {
+        at = Some(at.map_or(0, |i| (i + 1).min(ladder.len() - 1)));
+    }
+    match at {
+        Some(i) if Some(ladder[i]) != routed.0.as_deref() => {
+            (Some(ladder[i].to_owned()), Rule::Escalate)
+        }
+        _ => routed,
     }
 }
 
@@ -138,6 +183,9 @@ mod tests {
     impl Tracker for Memory {
         async fn ready(&self, q: &ReadyQuery) -> Result<Vec<Task>, TrackerError> {
             Ok(self.ready.iter().take(q.limit).cloned().collect())
+        }
+        async fn in_progress(&self) -> Result<Vec<Task>, TrackerError> {
+            unreachable!("planning never lists claimed tasks")
         }
         async fn show(&self, id: &TaskId) -> Result<Task, TrackerError> {
             self.shown.lock().unwrap().push(id.to_string());
@@ -243,6 +291,45 @@ mod tests {
         assert_eq!(p.tasks[0].model.as_deref(), Some("opus"));
         assert_eq!(p.tasks[0].rule, Rule::Label);
         assert_eq!(p.tasks[1].rule, Rule::None);
+    }
+
+    #[test]
+    fn exhausted_tasks_are_skipped_and_retries_know_their_attempt() {
+        let m = memory(vec![
+            task("d-1", "task", Some(&["hew:exhausted", "hew:retry-2"])),
+            task("d-2", "task", Some(&["hew:retry-1"])),
+        ]);
+        let p = run(&m, &LoopConfig::default(), &TaskFilter::default());
+        assert_eq!(p.skipped[0].reason, SkipReason::Exhausted);
+        assert_eq!((p.tasks[0].id.as_str(), p.tasks[0].attempt), ("d-2", 2));
+    }
+
+    #[test]
+    fn retries_climb_the_escalation_ladder_and_stay_at_the_top() {
+        let mut cfg = LoopConfig::default();
+        cfg.model.default = Some("haiku".into());
+        cfg.model.escalate = vec!["sonnet".into(), "opus".into()];
+        let t = task("d-1", "task", Some(&[]));
+        let pick = |attempt| choose_model(&t, &cfg, None, attempt);
+        assert_eq!(pick(1), (Some("haiku".into()), Rule::Default));
+        assert_eq!(pick(2), (Some("sonnet".into()), Rule::Escalate));
+        assert_eq!(pick(3), (Some("opus".into()), Rule::Escalate));
+        assert_eq!(pick(9), (Some("opus".into()), Rule::Escalate));
+        // Routed to a rung already: the next one up.
+        cfg.model.default = Some("sonnet".into());
+        let pick = |attempt| choose_model(&t, &cfg, None, attempt);
+        assert_eq!(pick(2), (Some("opus".into()), Rule::Escalate));
+        // At the top: nothing to climb, the routing rule stands.
+        cfg.model.default = Some("opus".into());
+        assert_eq!(
+            choose_model(&t, &cfg, None, 3),
+            (Some("opus".into()), Rule::Default)
+        );
+        // --model beats escalation.
+        assert_eq!(
+            choose_model(&t, &cfg, Some("x"), 3),
+            (Some("x".into()), Rule::Flag)
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@ fn run(status: RunStatus, ended: Option<u64>) -> RunRecord {
         runtime: Default::default(),
         iterations: 0,
         outcomes: BTreeMap::new(),
+        kept_branches: Vec::new(),
     }
 }
 

@@ -397,3 +397,17 @@ async fn a_directory_without_a_database_says_so() {
     );
     assert!(err.hint().unwrap().contains("init"), "{:?}", err.hint());
 }
+
+#[tokio::test]
+async fn in_progress_lists_claimed_tasks_with_their_assignee() {
+    let Some(repo) = Repo::new() else { return };
+    let a = repo.create("a", 2, "task");
+    let b = repo.create("b", 2, "task");
+    let tracker = repo.tracker();
+    assert!(tracker.in_progress().await.unwrap().is_empty());
+    tracker.claim(&a, "hew/host/1/run/w1").await.unwrap();
+    let claimed = tracker.in_progress().await.unwrap();
+    assert_eq!(ids(&claimed), [a.as_str()]);
+    assert_eq!(claimed[0].assignee.as_deref(), Some("hew/host/1/run/w1"));
+    assert!(!ids(&claimed).contains(&b.as_str()));
+}

@@ -294,6 +294,28 @@ impl TestRepo {
         iters
     }
 
+    /// The iteration records of every run so far, in no particular order.
+    pub fn all_iterations(&self) -> Vec<Value> {
+        let mut all = Vec::new();
+        let Ok(runs) = std::fs::read_dir(self.path().join(".hew/loop")) else {
+            return all;
+        };
+        for run in runs.flatten() {
+            let Ok(iters) = std::fs::read_dir(run.path().join("iters")) else {
+                continue;
+            };
+            for it in iters.flatten() {
+                let name = it.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".json") && name.trim_end_matches(".json").parse::<u32>().is_ok()
+                {
+                    let bytes = std::fs::read(it.path()).expect("read");
+                    all.push(serde_json::from_slice(&bytes).expect("iteration json"));
+                }
+            }
+        }
+        all
+    }
+
     /// `run.json` of the only run so far.
     pub fn run_record(&self) -> Value {
         serde_json::from_slice(

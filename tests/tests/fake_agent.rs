@@ -27,7 +27,14 @@ fn fake(dir: &Path, args: &[&str], env: &[(&str, &str)], prompt: &str) -> Output
         .spawn()
         .expect("start the fake agent");
     let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(prompt.as_bytes()).expect("write prompt");
+    // An agent that refuses its scenario exits before reading: a broken pipe is its answer.
+    if let Err(e) = stdin.write_all(prompt.as_bytes()) {
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "write prompt: {e}"
+        );
+    }
     drop(stdin);
     child.wait_with_output().expect("wait for the fake agent")
 }

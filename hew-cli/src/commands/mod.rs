@@ -46,16 +46,24 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
     }
 }
 
-/// A single-threaded runtime for commands that wait on a few child processes.
-fn block_on<F: std::future::Future>(fut: F) -> Result<F::Output, CliError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            CliError::new(
-                Exit::Failure,
-                format!("failed to start the async runtime: {e}"),
-            )
-        })?;
+/// Runs `fut` to completion: on one thread for commands that wait on a few child
+/// processes, on a thread pool (`parallel`) for the loop's concurrent workers.
+pub fn run_async<F: std::future::Future>(parallel: bool, fut: F) -> Result<F::Output, CliError> {
+    let mut builder = if parallel {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let rt = builder.enable_all().build().map_err(|e| {
+        CliError::new(
+            Exit::Failure,
+            format!("failed to start the async runtime: {e}"),
+        )
+    })?;
     Ok(rt.block_on(fut))
+}
+
+/// [`run_async`] on one thread.
+fn block_on<F: std::future::Future>(fut: F) -> Result<F::Output, CliError> {
+    run_async(false, fut)
 }

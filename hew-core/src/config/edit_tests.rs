@@ -303,3 +303,72 @@ fn prices_are_set_and_removed_one_by_one_with_dotted_model_names() {
     assert_eq!(config.prices.len(), 1);
     assert_eq!(config.prices["opus"].output, Some(20.0));
 }
+
+/// Random keys, values and file contents never panic `set`, `get`, `unset` or loading, and
+/// a refused `set` leaves the file as it was.
+#[test]
+fn fuzz_config_paths_values_and_files_never_panic() {
+    use crate::fuzz::{Rng, iterations};
+    const KEYS: [&str; 14] = [
+        "prices.opus.input",
+        "prices.\"gpt-5.1\".cache_read",
+        "prices",
+        "loop.budget.usd",
+        "loop.model.by_priority.P1",
+        "loop.model.by_priority",
+        "loop.model.by_type.bug",
+        "loop.agent.timeout",
+        "loop.jobs",
+        "loop.skip_types",
+        "tracker.command",
+        "loop..model",
+        "loop.model.by_priority.P9.x",
+        "",
+    ];
+    const VALUES: [&str; 10] = [
+        "opus.input=5,\"gpt-5.1\".output=10",
+        "0.125",
+        "P0=opus,P1=sonnet",
+        "45m",
+        "4",
+        "[\"a\", \"b\"]",
+        "epic,chore",
+        "",
+        "=,=",
+        "true",
+    ];
+    const FILES: [&str; 6] = [
+        "[prices.opus]\ninput = 5.0\n[prices.\"gpt-5.1\"]\noutput = 10\n[loop.budget]\nusd = 2.5\n",
+        "[loop]\njobs = 3 # three\n[loop.model]\nby_priority = { P0 = \"opus\" }\n",
+        "[loop.agent]\ntimeout = \"45m\"\nruntime = \"codex\"\n",
+        "[tracker]\ncommand = \"br\"\n",
+        "loop = 3\n",
+        "[loop\n",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    for seed in 0..iterations(400) {
+        let mut rng = Rng::new(seed);
+        let text = rng.mutate(&FILES);
+        std::fs::write(&path, &text).unwrap();
+        let _ = crate::config::load(&crate::config::LoadOptions {
+            paths: crate::config::ConfigPaths {
+                user: None,
+                project: Some(path.clone()),
+            },
+            env: vec![],
+            overrides: vec![],
+        });
+        let Ok(mut file) = ConfigFile::open(&path) else {
+            continue;
+        };
+        let key = String::from_utf8_lossy(&rng.mutate(&KEYS)).into_owned();
+        let value = String::from_utf8_lossy(&rng.mutate(&VALUES)).into_owned();
+        let _ = file.get(&key);
+        let before = file.text();
+        if file.set(&key, &value).is_err() {
+            assert_eq!(file.text(), before, "a refused set changed the document");
+        }
+        let _ = file.unset(&key);
+    }
+}

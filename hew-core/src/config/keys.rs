@@ -111,7 +111,7 @@ const POSITIVE_U64: KeyKind = KeyKind::Integer {
 };
 const PRIORITY_NAMES: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
 
-static KEYS: [KeyDef; 25] = [
+static KEYS: [KeyDef; 26] = [
     key(
         "tracker.command",
         KeyKind::String,
@@ -226,6 +226,12 @@ static KEYS: [KeyDef; 25] = [
         U32,
         "3",
         "attempts after the first before a task is labelled hew:exhausted",
+    ),
+    key(
+        "loop.retry.backoff",
+        KeyKind::Duration,
+        "1m",
+        "the wait before retrying a rate-limited task; doubles per attempt, with jitter",
     ),
     optional(
         "loop.budget.tokens",

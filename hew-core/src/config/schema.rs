@@ -249,11 +249,16 @@ pub struct VerifyConfig {
 pub struct RetryConfig {
     /// Attempts after the first before a task is labelled `hew:exhausted`.
     pub max: u32,
+    /// The wait before retrying a rate-limited task; doubles per attempt, with jitter.
+    pub backoff: HumanDuration,
 }
 
 impl Default for RetryConfig {
     fn default() -> Self {
-        Self { max: 2 }
+        Self {
+            max: 2,
+            backoff: HumanDuration::from_secs(30),
+        }
     }
 }
 

@@ -12,7 +12,7 @@ mod store;
 pub use record::{
     IterLog, Outcome, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, VerifyResult,
 };
-pub use store::{RecordError, RunDir, list_runs, loop_dir, new_run_id, write_json_atomic};
+pub use store::{RecordError, RunDir, RunLock, list_runs, loop_dir, new_run_id, write_json_atomic};
 
 #[cfg(test)]
 mod tests {
@@ -105,6 +105,18 @@ mod tests {
         assert!(leftovers.is_empty(), "temp files left behind");
         let ignore = std::fs::read_to_string(repo.path().join(".hew/.gitignore")).unwrap();
         assert!(ignore.contains("loop/"));
+    }
+
+    #[test]
+    fn a_run_is_live_while_its_lock_is_held() {
+        let repo = tempfile::tempdir().unwrap();
+        let dir = RunDir::create(repo.path(), "20261122-000000-0001").unwrap();
+        assert!(!dir.is_live(), "no lock file yet");
+        let lock = dir.lock().unwrap();
+        assert!(dir.is_live());
+        assert!(dir.lock().is_err(), "a second holder is refused");
+        drop(lock);
+        assert!(!dir.is_live());
     }
 
     #[test]

@@ -300,6 +300,10 @@ pub struct RunRecord {
     /// Iterations per outcome so far.
     #[serde(default)]
     pub outcomes: BTreeMap<Outcome, u32>,
+    /// Branches with an agent's unmerged commits that a recovery kept (the run died before
+    /// it could record them in an iteration).
+    #[serde(default)]
+    pub kept_branches: Vec<String>,
 }
 
 impl IterLog {

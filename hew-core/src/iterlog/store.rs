@@ -5,6 +5,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -98,6 +100,12 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, RecordError> {
     })
 }
 
+/// A held run lock; dropping it releases the lock (so does the process dying).
+#[derive(Debug)]
+pub struct RunLock {
+    _lock: Flock<fs::File>,
+}
+
 /// One run's directory: `.hew/loop/<run-id>/`.
 #[derive(Debug, Clone)]
 pub struct RunDir {
@@ -158,6 +166,49 @@ impl RunDir {
     /// The file `hew loop cancel` creates to stop the run after its running agents finish.
     pub fn stop_file(&self) -> PathBuf {
         self.path.join("stop")
+    }
+
+    /// `iters/<n>.pid`: the process group of a running agent, so a later hew can stop it
+    /// if this one dies.
+    pub fn agent_pid_file(&self, n: u32) -> PathBuf {
+        self.path.join("iters").join(format!("{n}.pid"))
+    }
+
+    /// Takes the run's lock for as long as the returned guard lives: the sign, for any
+    /// other hew on this machine, that the run is alive (no pid guessing, no pid reuse).
+    pub fn lock(&self) -> Result<RunLock, RecordError> {
+        let path = self.path.join("lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| RecordError::Io {
+                action: "create",
+                path: path.clone(),
+                source,
+            })?;
+        Flock::lock(file, FlockArg::LockExclusiveNonblock)
+            .map(|lock| RunLock { _lock: lock })
+            .map_err(|(_, errno)| RecordError::Io {
+                action: "lock",
+                path,
+                source: errno.into(),
+            })
+    }
+
+    /// Whether a live hew holds this run's lock.
+    pub fn is_live(&self) -> bool {
+        let Ok(file) = fs::OpenOptions::new()
+            .write(true)
+            .open(self.path.join("lock"))
+        else {
+            return false;
+        };
+        matches!(
+            Flock::lock(file, FlockArg::LockExclusiveNonblock),
+            Err((_, Errno::EWOULDBLOCK))
+        )
     }
 
     /// Whether a stop was requested.
@@ -256,7 +307,8 @@ pub fn list_runs(repo_root: &Path) -> (Vec<RunRecord>, Vec<RecordError>) {
     let mut runs = Vec::new();
     let mut errors = Vec::new();
     for entry in entries.flatten() {
-        if entry.path().is_dir() {
+        // A directory without run.json is a run in its first instant: not a record yet.
+        if entry.path().join("run.json").exists() {
             let id = entry.file_name().to_string_lossy().into_owned();
             match RunDir::open(repo_root, &id).read_run() {
                 Ok(r) => runs.push(r),

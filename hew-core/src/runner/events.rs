@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use crate::agent::Usage;
 use crate::iterlog::{IterLog, RunRecord, StopReason};
 use crate::model::Rule;
+use crate::recover::Recovery;
 
 /// One thing that happened in a run. Sent in order on one channel; the runner never
 /// prints.
@@ -21,6 +22,8 @@ pub enum RunEvent {
         /// Workers.
         jobs: u32,
     },
+    /// What earlier runs that died left behind was put right.
+    Recovered(Recovery),
     /// The integration branch could not be updated in place; merges go to another branch.
     Diverted {
         /// The branch merges now go to.

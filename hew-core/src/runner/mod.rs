@@ -11,13 +11,16 @@ mod budget;
 mod events;
 mod outcome;
 mod prompt;
+mod retry;
 mod scheduler;
 mod verify;
 mod worker;
 
 pub use events::RunEvent;
 pub use prompt::{BUILTIN_SKILL, PROJECT_SKILL, build_prompt, worker_skill};
-pub use scheduler::{RunError, RunOptions, RunReport, run_loop};
+pub use retry::{EXHAUSTED_LABEL, RETRY_PREFIX};
+pub(crate) use retry::{attempt_of, is_exhausted};
+pub use scheduler::{RunError, RunOptions, RunReport, host_name, run_loop};
 
 use std::path::PathBuf;
 

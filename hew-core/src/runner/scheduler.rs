@@ -1,10 +1,12 @@
 //! The scheduler: one loop that owns the run's state, fills free slots from one `ready`
 //! call, claims each task atomically with the slot's own actor, and decides when to stop.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinSet;
@@ -19,6 +21,7 @@ use crate::iterlog::{
 };
 use crate::plan::{SkipReason, TaskFilter, plan};
 use crate::prices::Prices;
+use crate::recover::recover;
 use crate::time::Timestamp;
 use crate::tracker::{CliTracker, Tracker, TrackerError};
 use crate::worktree::{Integration, SlotOptions, Slots, WorktreeError};
@@ -63,6 +66,18 @@ pub enum RunError {
     },
 }
 
+impl RunError {
+    /// How to fix it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Worktree(e) => e.hint(),
+            Self::Tracker(e) => e.hint(),
+            Self::Record(_) => Some("check that `.hew/` in the repository is writable".into()),
+            Self::Skill { .. } => Some(format!("fix or remove `{}`", super::PROJECT_SKILL)),
+        }
+    }
+}
+
 /// A finished run: its final record and every iteration.
 #[derive(Debug, Clone)]
 pub struct RunReport {
@@ -81,6 +96,8 @@ pub async fn run_loop(
 ) -> Result<RunReport, RunError> {
     let run_id = new_run_id();
     let run_dir = RunDir::create(&opts.repo_root, &run_id)?;
+    // Held until this function returns: other hews see this run as alive.
+    let _lock = run_dir.lock()?;
     let jobs = opts.config.looping.jobs.get();
     let mut record = RunRecord {
         schema_version: SCHEMA_VERSION,
@@ -100,9 +117,10 @@ pub async fn run_loop(
         runtime: opts.config.looping.agent.runtime,
         iterations: 0,
         outcomes: BTreeMap::new(),
+        kept_branches: Vec::new(),
     };
     run_dir.write_run(&record)?;
-    let started = Instant::now();
+    let started = std::time::Instant::now();
 
     // Agents follow the caller's stop, and a hard budget's: their own channel, fed by both.
     let (agent_stop, agent_stop_rx) = watch::channel(*stop.borrow());
@@ -120,6 +138,24 @@ pub async fn run_loop(
     );
     let result = match shared {
         Ok(shared) => {
+            let recovered = recover(
+                &shared.repo_root,
+                &shared.tracker,
+                &record.host,
+                shared.config.looping.worktree.dir.clone(),
+            )
+            .await;
+            match recovered {
+                Ok(r) if !r.is_empty() => {
+                    let _ = events.send(RunEvent::Recovered(r));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = events.send(RunEvent::Warning(format!(
+                        "could not check for crashed runs: {e}"
+                    )));
+                }
+            }
             record.into = shared.integration.lock().await.branch().to_owned();
             run_dir.write_run(&record)?;
             let _ = events.send(RunEvent::RunStarted {
@@ -265,8 +301,10 @@ struct Scheduler<'a> {
     record: &'a mut RunRecord,
     free_slots: Vec<usize>,
     running: JoinSet<Done>,
-    /// Tasks this run already took: each runs at most once per run.
-    taken: HashSet<String>,
+    /// Tasks this run is done with: closed, exhausted, stopped, or unusable.
+    done_with: HashSet<String>,
+    /// Tasks that failed and may run again in this run once their wait is over.
+    retry_at: HashMap<String, Instant>,
     /// Ask the tracker again: at the start and after each iteration (a merge may have
     /// unblocked tasks), never on a timer.
     ask: bool,
@@ -296,7 +334,8 @@ impl<'a> Scheduler<'a> {
             record,
             free_slots: (1..=jobs).rev().collect(),
             running: JoinSet::new(),
-            taken: HashSet::new(),
+            done_with: HashSet::new(),
+            retry_at: HashMap::new(),
             ask: true,
             excluded: 0,
             iters: Vec::new(),
@@ -318,7 +357,7 @@ impl<'a> Scheduler<'a> {
                 self.ask = false;
                 match self.fill_slots().await {
                     Ok(claimed) => {
-                        if claimed == 0 && self.running.is_empty() {
+                        if claimed == 0 && self.running.is_empty() && self.retry_at.is_empty() {
                             self.stop_with(StopReason::ReadyEmpty);
                         }
                     }
@@ -328,16 +367,19 @@ impl<'a> Scheduler<'a> {
                     }
                 }
             }
-            if self.running.is_empty() {
-                // Either stopping, or the next pass asks the tracker again.
+            if self.running.is_empty() && (self.stopping || self.retry_at.is_empty()) {
+                // Stopping, or (after a tracker error was survived) nothing to wait for: the
+                // next pass asks the tracker again.
                 if self.stopping {
                     break;
                 }
                 self.ask = true;
                 continue;
             }
+            let next_retry = self.retry_at.values().min().copied();
             tokio::select! {
-                done = self.running.join_next() => {
+                _ = sleep_until_opt(next_retry) => self.ask = true,
+                done = self.running.join_next(), if !self.running.is_empty() => {
                     if let Some(done) = done {
                         match done {
                             Ok(done) => self.finished(done),
@@ -380,7 +422,7 @@ impl<'a> Scheduler<'a> {
         } else if self.max_iters.is_some_and(|m| self.next_iter > m) {
             self.stop_with(StopReason::MaxIters);
         } else {
-            let crossed = self.control.budget.check_wall(Instant::now());
+            let crossed = self.control.budget.check_wall(std::time::Instant::now());
             self.budget_check(crossed);
         }
     }
@@ -412,7 +454,9 @@ impl<'a> Scheduler<'a> {
     /// One `ready` call for every free slot; claims until the slots are full or the
     /// candidates run out. Returns how many tasks were claimed.
     async fn fill_slots(&mut self) -> Result<usize, RunError> {
-        let limit = self.free_slots.len() + self.taken.len() + self.excluded + 8;
+        let now = Instant::now();
+        let limit =
+            self.free_slots.len() + self.done_with.len() + self.retry_at.len() + self.excluded + 8;
         let plan = plan(
             &self.sh.tracker,
             &self.sh.config.looping,
@@ -423,7 +467,7 @@ impl<'a> Scheduler<'a> {
         self.excluded = plan.skipped.len();
         for s in &plan.skipped {
             if let SkipReason::InvalidId(e) = &s.reason
-                && self.taken.insert(s.raw_id.clone())
+                && self.done_with.insert(s.raw_id.clone())
             {
                 let _ = self.sh.events.send(RunEvent::TaskSkipped {
                     id: s.raw_id.escape_default().to_string(),
@@ -436,7 +480,12 @@ impl<'a> Scheduler<'a> {
             if self.free_slots.is_empty() || self.max_iters.is_some_and(|m| self.next_iter > m) {
                 break;
             }
-            if self.taken.contains(planned.id.as_str()) {
+            if self.done_with.contains(planned.id.as_str())
+                || self
+                    .retry_at
+                    .get(planned.id.as_str())
+                    .is_some_and(|t| *t > now)
+            {
                 continue;
             }
             let Some(&slot) = self.free_slots.last() else {
@@ -445,18 +494,16 @@ impl<'a> Scheduler<'a> {
             let actor = format!("{}/w{slot}", self.actor_prefix);
             match self.sh.tracker.claim(&planned.id, &actor).await {
                 Ok(_) => {}
-                Err(TrackerError::AlreadyClaimed { .. }) => {
-                    self.taken.insert(planned.id.to_string());
-                    continue;
-                }
+                // Another worker or runner got there first: normal under concurrency.
+                Err(TrackerError::AlreadyClaimed { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
             self.free_slots.pop();
-            self.taken.insert(planned.id.to_string());
+            self.retry_at.remove(planned.id.as_str());
             let iter = self.next_iter;
             self.next_iter += 1;
             claimed += 1;
-            let attempt = attempt_of(planned.task.labels());
+            let attempt = planned.attempt;
             let _ = self.sh.events.send(RunEvent::TaskClaimed {
                 iter,
                 slot,
@@ -475,12 +522,24 @@ impl<'a> Scheduler<'a> {
                 },
             ));
         }
+        // A retry whose time has come was either claimed above or is no longer ready: either
+        // way nothing is left to wait for.
+        self.retry_at.retain(|_, t| *t > now);
         Ok(claimed)
     }
 
     fn finished(&mut self, done: Done) {
         self.free_slots.push(done.slot);
         self.ask = true;
+        match done.retry {
+            Some(wait) => {
+                self.retry_at
+                    .insert(done.log.task_id.clone(), Instant::now() + wait);
+            }
+            None => {
+                self.done_with.insert(done.log.task_id.clone());
+            }
+        }
         self.record.iterations += 1;
         *self.record.outcomes.entry(done.log.outcome).or_default() += 1;
         match &done.fatal {
@@ -507,16 +566,8 @@ impl<'a> Scheduler<'a> {
     }
 }
 
-/// The attempt a task is on: one more than its highest `hew:retry-N` label.
-fn attempt_of(labels: &[String]) -> u32 {
-    labels
-        .iter()
-        .filter_map(|l| l.strip_prefix("hew:retry-")?.parse::<u32>().ok())
-        .max()
-        .map_or(1, |n| n + 1)
-}
-
-fn host_name() -> String {
+/// This machine's name, as it appears in hew's actors.
+pub fn host_name() -> String {
     nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())
@@ -524,18 +575,17 @@ fn host_name() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn attempts_follow_retry_labels() {
-        let labels = |ls: &[&str]| ls.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(attempt_of(&labels(&[])), 1);
-        assert_eq!(attempt_of(&labels(&["hew:retry-1"])), 2);
-        assert_eq!(attempt_of(&labels(&["hew:retry-1", "hew:retry-2", "x"])), 3);
-        assert_eq!(attempt_of(&labels(&["hew:retry-x"])), 1);
-    }
 
     #[test]
     fn stops_are_raised_never_lowered() {

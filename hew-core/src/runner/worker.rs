@@ -5,11 +5,13 @@
 //! merge.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use super::outcome::{Decision, Observed};
 use super::prompt::build_prompt;
+use super::retry::{AfterFailure, EXHAUSTED_LABEL, after_failure, labels_to_strip};
 use super::verify::verify;
 use super::{RunEvent, Shared};
 use crate::agent::{self, AgentEvent, AgentRun, ErrorClass, Launch, Limits};
@@ -37,6 +39,8 @@ pub(crate) struct Done {
     pub log: IterLog,
     /// Set when this failure means every other task would fail the same way.
     pub fatal: Option<Fatal>,
+    /// The task may run again in this run after this wait (a retryable failure).
+    pub retry: Option<Duration>,
 }
 
 /// A failure that stops the run.
@@ -74,7 +78,7 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
                 log.error = Some(format!("could not prepare the worktree: {e}"));
                 log.cost_usd = Some(0.0);
                 release_task(&sh, &planned, &mut log).await;
-                return finish(&sh, slot, log, None);
+                return finish(&sh, slot, log, None, None);
             }
         }
     };
@@ -93,7 +97,7 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
             log.cost_usd = Some(0.0);
             release_task(&sh, &planned, &mut log).await;
             release_slot(&sh, wt, false, &mut log).await;
-            return finish(&sh, slot, log, Some(Fatal::Agent(e.to_string())));
+            return finish(&sh, slot, log, Some(Fatal::Agent(e.to_string())), None);
         }
     };
     record_agent(&mut log, &run, &sh.prices);
@@ -148,14 +152,29 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
 
     let decision = observed.decide();
     let mut keep_branch = !log.commits.is_empty();
+    let mut retry = None;
     match decision {
         Decision::Finish(outcome) => {
             log.outcome = outcome;
+            match outcome {
+                Outcome::AgentFailed => {
+                    log.error_class =
+                        Some(run.error.as_ref().map_or(ErrorClass::Other, |f| f.class));
+                    log.error = run.error.as_ref().map(|f| f.message.clone());
+                }
+                Outcome::TimedOut => {
+                    let limit = sh.config.looping.agent.timeout;
+                    log.error = Some(format!("stopped after loop.agent.timeout ({limit})"));
+                }
+                Outcome::VerifyFailed => log.error = Some("the verify command failed".into()),
+                _ => {}
+            }
             if outcome == Outcome::Closed {
                 // The agent closed the task with nothing to merge.
                 keep_branch = false;
+                strip_retry_labels(&sh, &planned, &mut log).await;
             } else {
-                release_task(&sh, &planned, &mut log).await;
+                retry = settle_failure(&sh, &planned, &mut log).await;
             }
         }
         Decision::Merge => {
@@ -187,6 +206,7 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
                     let short = &commit[..commit.len().min(10)];
                     let reason = format!("merged {short} into {into} (hew run {})", sh.run_id);
                     close_task(&sh, &planned, &mut log, &reason).await;
+                    strip_retry_labels(&sh, &planned, &mut log).await;
                     keep_branch = false;
                     log.outcome = Outcome::Closed;
                     log.merge_commit = Some(commit);
@@ -198,6 +218,7 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
                     let reason =
                         format!("work already on {into} at {short} (hew run {})", sh.run_id);
                     close_task(&sh, &planned, &mut log, &reason).await;
+                    strip_retry_labels(&sh, &planned, &mut log).await;
                     keep_branch = false;
                     log.outcome = Outcome::Closed;
                     log.notes.push(format!(
@@ -225,30 +246,85 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
                         "comment on the task",
                         sh.tracker.add_comment(&planned.id, &comment).await,
                     );
-                    release_task(&sh, &planned, &mut log).await;
+                    retry = settle_failure(&sh, &planned, &mut log).await;
                 }
                 Err(e) => {
                     log.outcome = Outcome::MergeConflict;
                     log.error = Some(format!("merge failed: {e}"));
-                    release_task(&sh, &planned, &mut log).await;
+                    retry = settle_failure(&sh, &planned, &mut log).await;
                 }
             }
         }
-    }
-    if log.outcome == Outcome::AgentFailed {
-        log.error_class = run
-            .error
-            .as_ref()
-            .map(|f| f.class)
-            .or(Some(ErrorClass::Other));
-        log.error = run.error.as_ref().map(|f| f.message.clone());
     }
     let fatal = match &run.error {
         Some(f) if f.class == ErrorClass::Auth => Some(Fatal::Auth(f.message.clone())),
         _ => None,
     };
     release_slot(&sh, wt, keep_branch, &mut log).await;
-    finish(&sh, slot, log, fatal)
+    finish(&sh, slot, log, fatal, retry)
+}
+
+/// After an attempt that did not close the task: counts the attempt on the task (a
+/// `hew:retry-N` label, or `hew:exhausted` with a comment saying why) and releases it.
+/// Returns how long to wait before it may run again in this run, if it may.
+async fn settle_failure(sh: &Shared, planned: &PlannedTask, log: &mut IterLog) -> Option<Duration> {
+    let retry = &sh.config.looping.retry;
+    let salt = u64::from(log.number)
+        ^ planned
+            .id
+            .as_str()
+            .bytes()
+            .fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
+    let decision = after_failure(
+        log.outcome,
+        log.error_class,
+        log.attempt,
+        retry.max,
+        retry.backoff.get(),
+        salt,
+    );
+    let wait = match decision {
+        AfterFailure::Retry { label, wait } => {
+            note_err(
+                log,
+                "count the attempt",
+                sh.tracker.add_label(&planned.id, &label).await,
+            );
+            Some(wait)
+        }
+        AfterFailure::Exhausted { reason } => {
+            let comment = format!(
+                "hew: not trying this task again: {reason}. Remove the label {EXHAUSTED_LABEL} to let hew retry it."
+            );
+            note_err(
+                log,
+                "label the task",
+                sh.tracker.add_label(&planned.id, EXHAUSTED_LABEL).await,
+            );
+            note_err(
+                log,
+                "comment on the task",
+                sh.tracker.add_comment(&planned.id, &comment).await,
+            );
+            log.notes
+                .push(format!("labelled {EXHAUSTED_LABEL}: {reason}"));
+            None
+        }
+        AfterFailure::NotCounted => None,
+    };
+    release_task(sh, planned, log).await;
+    wait
+}
+
+/// After a success: the retry counters and the conflict mark go.
+async fn strip_retry_labels(sh: &Shared, planned: &PlannedTask, log: &mut IterLog) {
+    for label in labels_to_strip(planned.task.labels()) {
+        note_err(
+            log,
+            "remove a label",
+            sh.tracker.remove_label(&planned.id, label).await,
+        );
+    }
 }
 
 /// Runs the agent, forwarding its events as run events for iteration `iter`.
@@ -260,10 +336,15 @@ async fn run_agent(
     let (tx, mut rx) = mpsc::unbounded_channel();
     let events = sh.events.clone();
     let live_usage = sh.live_usage.clone();
+    let pid_file = sh.run_dir.agent_pid_file(iter);
     let forward = tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {
             let ev = match ev {
-                AgentEvent::Started { pid } => RunEvent::AgentStarted { iter, pid },
+                AgentEvent::Started { pid } => {
+                    // The agent's process group, for a later hew to stop if this one dies.
+                    let _ = std::fs::write(&pid_file, format!("{pid}\n"));
+                    RunEvent::AgentStarted { iter, pid }
+                }
                 AgentEvent::Usage(usage) => {
                     let _ = live_usage.send((iter, usage.clone()));
                     RunEvent::AgentUsage { iter, usage }
@@ -276,6 +357,7 @@ async fn run_agent(
     });
     let result = agent::run(launch, sh.stop.clone(), tx).await;
     let _ = forward.await;
+    let _ = std::fs::remove_file(sh.run_dir.agent_pid_file(iter));
     result
 }
 
@@ -376,12 +458,23 @@ fn note_err<E: std::fmt::Display>(log: &mut IterLog, what: &str, r: Result<(), E
     }
 }
 
-fn finish(sh: &Shared, slot: usize, mut log: IterLog, fatal: Option<Fatal>) -> Done {
+fn finish(
+    sh: &Shared,
+    slot: usize,
+    mut log: IterLog,
+    fatal: Option<Fatal>,
+    retry: Option<Duration>,
+) -> Done {
     log.ended_at = Timestamp::now();
     if let Err(e) = sh.run_dir.write_iter(&log) {
         let _ = sh.events.send(RunEvent::Warning(e.to_string()));
     }
-    Done { slot, log, fatal }
+    Done {
+        slot,
+        log,
+        fatal,
+        retry,
+    }
 }
 
 /// Runs blocking git work off the async threads.

@@ -244,6 +244,13 @@ impl Tracker for CliTracker {
             .map_err(|reason| answer.malformed(reason))
     }
 
+    async fn in_progress(&self) -> Result<Vec<Task>, TrackerError> {
+        let args = strings(["list", "--status", "in_progress", "--json", "--limit", "0"]);
+        let mut answer = self.run(Call::Ready(None), args).await?;
+        parse::task_list(std::mem::take(&mut answer.values))
+            .map_err(|reason| answer.malformed(reason))
+    }
+
     async fn show(&self, id: &TaskId) -> Result<Task, TrackerError> {
         let mut answer = self
             .run(Call::On(id), strings(["show", id.as_str(), "--json"]))

@@ -29,6 +29,9 @@ pub trait Tracker: Send + Sync {
         query: &ReadyQuery,
     ) -> impl Future<Output = Result<Vec<Task>, TrackerError>> + Send;
 
+    /// Every task in progress (claimed), whoever holds it.
+    fn in_progress(&self) -> impl Future<Output = Result<Vec<Task>, TrackerError>> + Send;
+
     /// One task, with its labels (`Some`, empty when it has none).
     fn show(&self, id: &TaskId) -> impl Future<Output = Result<Task, TrackerError>> + Send;
 

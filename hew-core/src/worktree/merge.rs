@@ -8,7 +8,10 @@
 //! [`Integration`]).
 
 use std::collections::BTreeSet;
+use std::fs::File;
 use std::path::Path;
+
+use nix::fcntl::{Flock, FlockArg};
 
 use git2::build::CheckoutBuilder;
 use git2::{CheckoutNotificationType, Commit, ErrorCode, Index, Oid, Repository};
@@ -77,6 +80,9 @@ pub fn merge(
     message: &str,
 ) -> Result<MergeResult, WorktreeError> {
     let repo = open(repo_root)?;
+    // Several hews may share the repository: their merges take turns (the lock is held for
+    // the merge only, never across an agent run).
+    let _turn = merge_lock(&repo)?;
     let theirs = branch_tip(&repo, branch)?;
     let config = repo.config().ok();
     let sig = signature(config.as_ref()).map_err(WorktreeError::git("make a signature"))?;
@@ -211,6 +217,26 @@ fn land_checked_out(
         .and_then(|()| tx.commit())
         .map_err(WorktreeError::git(format!("update branch `{into}`")))?;
     Ok(Landing::Done)
+}
+
+/// The repository-wide merge lock, `<git dir>/hew/merge.lock`, held until dropped. Blocks
+/// while another process merges.
+fn merge_lock(repo: &Repository) -> Result<Flock<File>, WorktreeError> {
+    let dir = repo.commondir().join("hew");
+    let path = dir.join("merge.lock");
+    let io = |source| WorktreeError::Io {
+        what: "take the merge lock",
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| io(errno.into()))
 }
 
 fn moved_or_done(advanced: bool) -> Landing {

@@ -24,4 +24,5 @@ pub use error::WorktreeError;
 pub use inspect::{Commit, WorkLeft};
 pub use integration::Integration;
 pub use merge::{MergeResult, merge};
+pub use refs::settle_task_branches;
 pub use slots::{SlotOptions, Slots, TaskWorktree};

@@ -109,6 +109,53 @@ pub(crate) fn advance(
     }
 }
 
+/// After a crash: the task branches of `tasks` (`hew/<id>`, `hew/<id>-<n>`) whose commits
+/// are all on one of `targets` are deleted; the others are kept and returned, so no commit
+/// an agent made is lost. With no targets known, every branch is kept.
+pub fn settle_task_branches(
+    repo_root: &Path,
+    tasks: &[&str],
+    targets: &[&str],
+) -> Result<Vec<String>, WorktreeError> {
+    let repo = open(repo_root)?;
+    let tips: Vec<Oid> = targets
+        .iter()
+        .filter_map(|t| branch_tip(&repo, t).ok().map(|c| c.id()))
+        .collect();
+    let branches = repo
+        .branches(Some(BranchType::Local))
+        .map_err(WorktreeError::git("list branches".to_owned()))?;
+    let mut kept = Vec::new();
+    for (branch, _) in branches.flatten() {
+        let Some(name) = branch.name().ok().flatten().map(str::to_owned) else {
+            continue;
+        };
+        let Some(rest) = name.strip_prefix("hew/") else {
+            continue;
+        };
+        let ours = tasks.iter().any(|t| {
+            rest == *t
+                || rest
+                    .strip_prefix(*t)
+                    .and_then(|r| r.strip_prefix('-'))
+                    .is_some_and(|n| n.parse::<u32>().is_ok())
+        });
+        let Some(tip) = branch.get().target().filter(|_| ours) else {
+            continue;
+        };
+        let merged = tips
+            .iter()
+            .any(|t| *t == tip || repo.graph_descendant_of(*t, tip).unwrap_or(false));
+        if merged {
+            delete_branch(&repo, &name)?;
+        } else {
+            kept.push(name);
+        }
+    }
+    kept.sort();
+    Ok(kept)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

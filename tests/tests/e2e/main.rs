@@ -3,7 +3,15 @@
 
 mod config;
 mod dry_run;
+mod hostile;
+mod retries;
 mod run_loop;
+mod runners;
 mod spend;
 mod stop;
 mod tracker_faults;
+
+/// The fake agent binary built with these tests.
+pub fn fake_agent() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_BIN_EXE_fake-agent"))
+}

@@ -3,12 +3,9 @@
 
 use std::path::Path;
 
+use crate::fake_agent;
 use hew_tests::{NewTask, TestRepo, require_tracker};
 use serde_json::{Value, json};
-
-fn fake_agent() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_fake-agent"))
-}
 
 fn stdout(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&a.get_output().stdout).into_owned()
@@ -294,7 +291,8 @@ fn a_merge_conflict_keeps_the_work_and_releases_the_task_labelled() {
             b.clone(): { "files": { "shared.txt": "from the second task\n" } }
         }
     }));
-    run_loop(&repo, &["-j", "2"]);
+    // Both start from the same base; whichever merges second conflicts. Stop there.
+    run_loop(&repo, &["-j", "2", "--max-iters", "2"]);
 
     let iters = repo.iterations();
     let mut outcomes: Vec<&str> = iters
@@ -307,17 +305,18 @@ fn a_merge_conflict_keeps_the_work_and_releases_the_task_labelled() {
         .iter()
         .find(|i| i["outcome"] == "merge_conflict")
         .unwrap();
-    let id = lost["task_id"].as_str().unwrap();
+    let id = lost["task_id"].as_str().unwrap().to_owned();
     let kept = lost["kept_branch"]
         .as_str()
-        .expect("the conflicting branch is kept");
-    assert_eq!(repo.branches("hew/"), vec![kept.to_owned()]);
+        .expect("the conflicting branch is kept")
+        .to_owned();
+    assert_eq!(repo.branches("hew/"), vec![kept.clone()]);
     let content = repo
-        .file_on(kept, "shared.txt")
+        .file_on(&kept, "shared.txt")
         .expect("the work is on the kept branch");
     assert!(content.starts_with("from the"), "{content}");
 
-    let task = repo.show(id);
+    let task = repo.show(&id);
     assert_eq!(task["status"], "open");
     let labels: Vec<&str> = task["labels"]
         .as_array()
@@ -325,11 +324,30 @@ fn a_merge_conflict_keeps_the_work_and_releases_the_task_labelled() {
         .iter()
         .map(|l| l.as_str().unwrap())
         .collect();
-    assert!(labels.contains(&"hew:conflict"), "{labels:?}");
+    assert!(
+        labels.contains(&"hew:conflict") && labels.contains(&"hew:retry-1"),
+        "{labels:?}"
+    );
     let comments = task["comments"].to_string();
     assert!(
-        comments.contains(kept),
+        comments.contains(&kept),
         "the comment names the branch: {comments}"
+    );
+
+    // The next run retries it on a fresh base: it lands, the marks go, the first attempt's
+    // branch stays.
+    let again = repo.hew().args(["loop"]).assert();
+    assert!(again.get_output().status.success());
+    let task = repo.show(&id);
+    assert_eq!(task["status"], "closed");
+    assert!(
+        task["labels"]
+            .as_array()
+            .is_none_or(|l| l.iter().all(|x| !x.as_str().unwrap().starts_with("hew:")))
+    );
+    assert!(
+        repo.branches("hew/").contains(&kept),
+        "nothing an agent committed is deleted"
     );
 }
 

@@ -1,18 +1,14 @@
 //! Stopping a run: Ctrl-C cancels running agents and releases their tasks; `hew loop
 //! cancel` lets running agents finish and starts nothing new. Nothing outlives hew.
 
-use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::fake_agent;
 use hew_tests::{NewTask, TestRepo, require_tracker};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::json;
-
-fn fake_agent() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_fake-agent"))
-}
 
 /// Starts `hew loop` in the background with the test's environment.
 fn spawn_loop(repo: &TestRepo, args: &[&str]) -> Child {
@@ -134,4 +130,235 @@ fn cancel_without_a_running_loop_says_so() {
     let repo = TestRepo::new();
     let out = repo.hew().args(["loop", "cancel"]).assert().code(1);
     assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("no running loop"));
+}
+
+#[test]
+fn after_hew_is_killed_the_next_run_recovers_and_loses_nothing() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let a = repo.create_task(NewTask::new("commits then hangs").priority(0));
+    let b = repo.create_task(NewTask::new("hangs").priority(0));
+    let c = repo.create_task(NewTask::new("waits its turn").priority(3));
+    repo.scenario(&json!({ "tasks": {
+        a.clone(): { "hang_after_work": true },
+        b.clone(): { "hang": true }
+    }}));
+
+    let mut hew = spawn_loop(&repo, &["-j", "2"]);
+    // Wait until both agents run and the first has committed on its branch.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !(repo.agent_records().len() == 2
+        && repo
+            .file_on(&format!("hew/{a}"), &format!("{a}.txt"))
+            .is_some())
+    {
+        assert!(Instant::now() < deadline, "agents did not get going");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pgids: Vec<i32> = repo
+        .agent_records()
+        .iter()
+        .map(|r| r["pgid"].as_i64().unwrap() as i32)
+        .collect();
+    hew.kill().unwrap(); // SIGKILL: no cleanup at all
+    hew.wait().unwrap();
+    assert!(
+        pgids.iter().all(|p| !live_members(*p).is_empty()),
+        "the agents outlive a killed hew (precondition)"
+    );
+
+    // The next run puts it right, then does the work.
+    repo.scenario(&json!({}));
+    let out = repo.hew().args(["loop", "-j", "2"]).assert().success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(stdout.contains("recovered crashed run"), "{stdout}");
+
+    for p in &pgids {
+        assert_eq!(
+            live_members(*p),
+            Vec::<i32>::new(),
+            "orphaned agent group {p} still alive"
+        );
+    }
+    let in_progress = repo.tracker_json(&["list", "--status", "in_progress"]);
+    assert_eq!(
+        in_progress["issues"].as_array().map_or(0, Vec::len),
+        0,
+        "{in_progress}"
+    );
+    for id in [&a, &b, &c] {
+        assert_eq!(repo.show(id)["status"], "closed", "{id}");
+    }
+    // The crashed run is marked so, and names the branch with its agent's unmerged commit.
+    let runs: Vec<serde_json::Value> = std::fs::read_dir(repo.path().join(".hew/loop"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| {
+            serde_json::from_slice(&std::fs::read(e.path().join("run.json")).unwrap()).unwrap()
+        })
+        .collect();
+    let crashed = runs
+        .iter()
+        .find(|r| r["status"] == "crashed")
+        .expect("a crashed run");
+    let kept = format!("hew/{a}");
+    assert!(
+        crashed["kept_branches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| *b == kept.as_str()),
+        "{crashed:#}"
+    );
+    assert!(
+        repo.file_on(&kept, &format!("{a}.txt")).is_some(),
+        "the first attempt's commit is kept"
+    );
+    assert!(
+        repo.git().worktrees().unwrap().is_empty(),
+        "the dead run's worktrees were removed"
+    );
+}
+
+#[test]
+fn recover_leaves_a_live_run_alone() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let id = repo.create_task(NewTask::new("hangs"));
+    repo.scenario(&json!({ "default": { "hang": true } }));
+    let hew = spawn_loop(&repo, &[]);
+    wait_for_agent(&repo);
+
+    let out = repo.hew().args(["loop", "recover"]).assert().success();
+    assert!(String::from_utf8_lossy(&out.get_output().stdout).contains("nothing to recover"));
+    assert_eq!(
+        repo.show(&id)["status"],
+        "in_progress",
+        "a live run's task was touched"
+    );
+
+    kill(Pid::from_raw(hew.id() as i32), Signal::SIGINT).unwrap();
+    let out = hew.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+}
+
+fn iteration_after(
+    repo: &TestRepo,
+    args: &[&str],
+    scenario: serde_json::Value,
+) -> (serde_json::Value, i32) {
+    repo.scenario(&scenario);
+    repo.hew().arg("loop").args(args).assert().success();
+    let it = repo.iterations().into_iter().next().expect("one iteration");
+    let pgid = repo.agent_records()[0]["pgid"].as_i64().unwrap() as i32;
+    (it, pgid)
+}
+
+#[test]
+fn a_hanging_agent_times_out_and_its_group_is_gone() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let id = repo.create_task(NewTask::new("hangs"));
+    let (it, pgid) = iteration_after(
+        &repo,
+        &["--timeout", "1s"],
+        json!({ "default": { "hang": true } }),
+    );
+    assert_eq!(it["outcome"], "timed_out");
+    assert!(
+        it["error"]
+            .as_str()
+            .unwrap()
+            .contains("loop.agent.timeout (1s)"),
+        "names the limit: {it:#}"
+    );
+    assert_eq!(
+        it["usage"]["source"], "partial",
+        "usage before the kill is kept, marked partial"
+    );
+    assert_eq!(live_members(pgid), Vec::<i32>::new());
+    assert_eq!(repo.show(&id)["status"], "open");
+}
+
+#[test]
+fn an_agent_ignoring_sigterm_is_killed_after_the_grace() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    repo.create_task(NewTask::new("stubborn"));
+    let (it, pgid) = iteration_after(
+        &repo,
+        &["--timeout", "1s"],
+        json!({ "default": { "hang": true, "ignore_sigterm": true } }),
+    );
+    assert_eq!(it["outcome"], "timed_out");
+    assert_eq!(it["signal"], 9, "SIGKILL ended it: {it:#}");
+    assert_eq!(live_members(pgid), Vec::<i32>::new());
+}
+
+#[test]
+fn a_grandchild_holding_the_output_is_killed_and_noted() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let id = repo.create_task(NewTask::new("leaks"));
+    let (it, pgid) = iteration_after(&repo, &[], json!({ "default": { "grandchild": true } }));
+    assert_eq!(it["outcome"], "closed", "the work itself was fine");
+    assert_eq!(it["leaked"], true);
+    assert_eq!(
+        live_members(pgid),
+        Vec::<i32>::new(),
+        "the grandchild outlived hew"
+    );
+    assert_eq!(repo.show(&id)["status"], "closed");
+}
+
+#[test]
+fn ctrl_c_with_four_agents_leaves_no_process_and_no_claim() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let ids: Vec<String> = (0..6)
+        .map(|i| repo.create_task(NewTask::new(&format!("t{i}"))))
+        .collect();
+    repo.scenario(&json!({ "default": { "hang": true } }));
+    let hew = spawn_loop(&repo, &["-j", "4"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while repo.agent_records().len() < 4 {
+        assert!(Instant::now() < deadline, "four agents did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    kill(Pid::from_raw(hew.id() as i32), Signal::SIGINT).unwrap();
+    let out = hew.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+
+    for r in repo.agent_records() {
+        let pgid = r["pgid"].as_i64().unwrap() as i32;
+        assert_eq!(
+            live_members(pgid),
+            Vec::<i32>::new(),
+            "an agent outlived hew"
+        );
+    }
+    let in_progress = repo.tracker_json(&["list", "--status", "in_progress"]);
+    assert_eq!(
+        in_progress["issues"].as_array().map_or(0, Vec::len),
+        0,
+        "{in_progress}"
+    );
+    assert_eq!(repo.run_record()["status"], "cancelled");
+    let iters = repo.iterations();
+    assert_eq!(iters.len(), 4);
+    assert!(iters.iter().all(|i| i["outcome"] == "cancelled"));
+    for id in &ids {
+        let labels = repo.show(id)["labels"].to_string();
+        assert!(
+            !labels.contains("hew:retry"),
+            "a cancel is not the task's failure: {labels}"
+        );
+    }
 }

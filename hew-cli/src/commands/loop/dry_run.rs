@@ -87,10 +87,22 @@ fn print_plan(plan: &Plan, jobs: u32) {
         .iter()
         .filter_map(|s| match &s.reason {
             SkipReason::SkippedType(t) => Some(format!("{} ({t})", s.raw_id)),
-            SkipReason::InvalidId(_) => None,
+            SkipReason::InvalidId(_) | SkipReason::Exhausted => None,
         })
         .collect();
     if !skipped_types.is_empty() {
         println!("\nSkipped by loop.skip_types: {}", skipped_types.join(", "));
+    }
+    let exhausted: Vec<&str> = plan
+        .skipped
+        .iter()
+        .filter(|s| s.reason == SkipReason::Exhausted)
+        .map(|s| s.raw_id.as_str())
+        .collect();
+    if !exhausted.is_empty() {
+        println!(
+            "Skipped, retries used up (remove the label hew:exhausted to retry): {}",
+            exhausted.join(", ")
+        );
     }
 }

@@ -1,10 +1,11 @@
 //! `hew loop`: run agents over the ready tasks (`run`, the default), see what would run
-//! (`--dry-run`), ask running loops to stop (`cancel`), and read back what runs did and
-//! spent (`summary`, `list`).
+//! (`--dry-run`), ask running loops to stop (`cancel`), clean up after dead ones
+//! (`recover`), and read back what runs did and spent (`summary`, `list`).
 
 mod cancel;
 mod dry_run;
 mod list;
+mod recover;
 mod run;
 mod summary;
 
@@ -26,6 +27,8 @@ pub struct LoopArgs {
     run: RunArgs,
 }
 
+// Built once per process from argv: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum LoopCommand {
     /// Run the loop (the same as `hew loop`).
@@ -33,6 +36,10 @@ enum LoopCommand {
     /// Ask running loops in this repository to stop: no new tasks start; running agents
     /// finish and are merged as usual.
     Cancel(cancel::CancelArgs),
+    /// Put right what runs that died left behind: release their tasks, stop their agents,
+    /// remove their worktrees, keep branches with unmerged work (every `hew loop` does this
+    /// first).
+    Recover(recover::RecoverArgs),
     /// What a run did and spent: outcomes, tokens and cost in total, by requested model
     /// and by the models that consumed them (the latest run by default; works while it
     /// runs).
@@ -63,6 +70,10 @@ pub struct RunArgs {
     /// One model for every task, overriding the routing rules (recorded as rule `flag`).
     #[arg(long, value_name = "MODEL")]
     model: Option<String>,
+
+    /// Longest an agent may run, like `45m` (loop.agent.timeout).
+    #[arg(long, value_name = "DURATION")]
+    timeout: Option<String>,
 
     /// Stop after this many iterations.
     #[arg(long, value_name = "N")]
@@ -107,6 +118,7 @@ pub struct RunArgs {
 pub fn cmd_loop(ctx: &Context, args: LoopArgs) -> Result<Exit, CliError> {
     match args.command {
         Some(LoopCommand::Cancel(cancel)) => cancel::cancel(ctx, cancel),
+        Some(LoopCommand::Recover(args)) => recover::recover_cmd(ctx, args),
         Some(LoopCommand::Summary(args)) => summary::summary(ctx, args),
         Some(LoopCommand::List(args)) => list::list(ctx, args),
         Some(LoopCommand::Run(run)) => run_or_plan(ctx, run),
@@ -154,6 +166,9 @@ fn overrides(run: &RunArgs) -> Vec<(String, String)> {
     }
     if let Some(r) = &run.runtime {
         o.push(("loop.agent.runtime".to_owned(), r.clone()));
+    }
+    if let Some(t) = &run.timeout {
+        o.push(("loop.agent.timeout".to_owned(), t.clone()));
     }
     if let Some(n) = run.budget_tokens {
         o.push(("loop.budget.tokens".to_owned(), n.to_string()));

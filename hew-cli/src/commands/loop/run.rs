@@ -4,7 +4,7 @@
 
 use hew_core::agent::Stop;
 use hew_core::iterlog::{IterLog, StopReason};
-use hew_core::runner::{RunEvent, RunOptions, RunReport, run_loop};
+use hew_core::runner::{RunError, RunEvent, RunOptions, RunReport, run_loop};
 use hew_core::summary::summarize;
 use hew_core::time::Timestamp;
 use tokio::signal::unix::{SignalKind, signal};
@@ -27,16 +27,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
         into: args.into.clone(),
         max_iters: args.max_iters,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            CliError::new(
-                Exit::Failure,
-                format!("failed to start the async runtime: {e}"),
-            )
-        })?;
-    let report = rt.block_on(async move {
+    let report = crate::commands::run_async(true, async move {
         let (stop_tx, stop_rx) = watch::channel(Stop::Run);
         let (events_tx, mut events_rx) = mpsc::unbounded_channel();
         let signals = tokio::spawn(forward_signals(stop_tx));
@@ -49,8 +40,16 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
         let _ = printer.await;
         signals.abort();
         report
-    });
-    let report = report.map_err(|e| CliError::new(Exit::Failure, e))?;
+    })?;
+    let report = report.map_err(|e| {
+        let exit = match e {
+            RunError::Tracker(_) => Exit::Tracker,
+            RunError::Worktree(_) => Exit::Repo,
+            RunError::Record(_) | RunError::Skill { .. } => Exit::Failure,
+        };
+        let hint = e.hint();
+        CliError::new(exit, e).with_hint_opt(hint)
+    })?;
     let summary = summarize(&report.record, &report.iters, Timestamp::now());
     if args.json {
         let json = serde_json::json!({
@@ -104,6 +103,11 @@ fn print_event(ev: &RunEvent) {
             run_id, into, jobs, ..
         } => {
             println!("hew run {run_id}: up to {jobs} agents at once, merging into {into}");
+        }
+        RunEvent::Recovered(r) => {
+            for line in super::recover::report_lines(r) {
+                println!("{line}");
+            }
         }
         RunEvent::Diverted { branch, reason } => {
             println!("note: {reason}; merging into {branch} instead");

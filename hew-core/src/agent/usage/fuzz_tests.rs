@@ -5,22 +5,7 @@
 //! its seed.
 
 use super::*;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use crate::fuzz::{Rng, iterations};
 
 const SEEDS: [&str; 14] = [
     r#"{"type":"system","subtype":"init","model":"claude-sonnet-4-5","tools":[]}"#,
@@ -40,26 +25,10 @@ const SEEDS: [&str; 14] = [
 ];
 
 fn line(rng: &mut Rng) -> Vec<u8> {
-    let mut bytes = SEEDS[rng.below(SEEDS.len())].as_bytes().to_vec();
-    match rng.below(6) {
-        0 => bytes.truncate(rng.below(bytes.len() + 1)),
-        1 => {
-            for _ in 0..=rng.below(4) {
-                let at = rng.below(bytes.len());
-                bytes[at] = rng.next() as u8;
-            }
-        }
-        2 => {
-            let other = SEEDS[rng.below(SEEDS.len())].as_bytes();
-            let cut = rng.below(bytes.len());
-            bytes.truncate(cut);
-            bytes.extend_from_slice(&other[rng.below(other.len())..]);
-        }
-        3 => bytes = (0..rng.below(200)).map(|_| rng.next() as u8).collect(),
-        4 => bytes = b"{\"type\":".repeat(rng.below(300)),
-        _ => {}
+    if rng.below(10) == 0 {
+        return b"{\"type\":".repeat(rng.below(300));
     }
-    bytes
+    rng.mutate(&SEEDS)
 }
 
 fn check(report: &StreamReport) {
@@ -78,9 +47,9 @@ fn check(report: &StreamReport) {
 }
 
 #[test]
-fn random_lines_never_panic_and_reports_stay_consistent() {
-    for seed in 1..=300u64 {
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+fn fuzz_agent_streams_never_panic_and_reports_stay_consistent() {
+    for seed in 1..=iterations(300) {
+        let mut rng = Rng::new(seed);
         for runtime in Runtime::ALL {
             let mut parser = UsageParser::new(runtime, Some("m"));
             for _ in 0..40 {

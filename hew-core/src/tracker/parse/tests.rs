@@ -198,3 +198,30 @@ fn wrong_shapes_are_errors() {
     assert!(task_list(stream("[] []")).unwrap_err().contains("found 2"));
     assert!(one_task(stream(r#"[{"id":"a-1"},{"id":"a-2"}]"#), "a-3").is_err());
 }
+
+/// Mutated br and bd answers never panic the parsers.
+#[test]
+fn fuzz_tracker_answers_never_panic() {
+    use crate::fuzz::{Rng, iterations};
+    const SEEDS: [&str; 9] = [
+        r#"[{"id":"demo-1","title":"t","status":"open","priority":1,"issue_type":"task","labels":["a","model:opus"]}]"#,
+        r#"{"schema_version":1,"data":[{"id":"demo-2","priority":"P2","description":null}]}"#,
+        r#"{"issues":[{"id":"x","assignee":"hew/h/1/r/w1","status":"in_progress"}],"total":1}"#,
+        r#"{"error":{"code":"VALIDATION_FAILED","message":"already assigned to bob","retryable":false}}"#,
+        r#"{"closed":[],"skipped":[{"id":"demo-1","reason":"blocked"}]}{"error":{"code":"NOTHING_TO_DO"}}"#,
+        r#"[{"id":"demo-3","status":"closed","close_reason":"done"}]"#,
+        r#"null"#,
+        "Error: database is locked",
+        "",
+    ];
+    for seed in 0..iterations(2000) {
+        let mut rng = Rng::new(seed);
+        let bytes = rng.mutate(&SEEDS);
+        if let Ok(values) = json_stream(&bytes) {
+            let _ = reported_error(&values);
+            let _ = close_refusal(&values, "demo-1");
+            let _ = one_task(values.clone(), "demo-1");
+            let _ = task_list(values);
+        }
+    }
+}

@@ -31,6 +31,7 @@
 //! | `exit` | `0` | exit code |
 //! | `sleep_ms` | `0` | time spread over the events before the result |
 //! | `hang` | `false` | after init and the first assistant event, sleep forever (no work, no result) |
+//! | `hang_after_work` | `false` | do the work (files, commits), then sleep forever (no result) |
 //! | `ignore_sigterm` | `false` | block SIGTERM (only SIGKILL ends it) |
 //! | `grandchild` | `false` | leave a `sleep 600` holding stdout open, then exit |
 //! | `error_result` | none | `auth`/`rate_limit`/`server`/`bad_request`: an API error instead of any work; claude exits 1, codex 0 (unless `exit` is set) |
@@ -236,6 +237,11 @@ fn main() {
         }
         done = do_work(&plan, &task_id, &workdir);
         out.work_done(&done);
+        if plan.hang_after_work {
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
         if plan.close {
             done.closed = close_task(&task_id, &workdir);
         }

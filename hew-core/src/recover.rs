@@ -1,0 +1,246 @@
+//! Crash recovery: what a hew that died (SIGKILL, power loss) left behind, put right by the
+//! next one. Runs at the start of every `hew loop` and as `hew loop recover`.
+//!
+//! A run is dead when its `run.json` still says `running` but nobody holds its lock (a
+//! live hew holds it for the whole run, so a live run on the same repo is never disturbed).
+//! For each dead run: its agents still running are stopped (by process group, after
+//! checking the process really belongs to that run), its worktrees removed, its tasks
+//! released, its task branches deleted when fully merged and kept (and listed) otherwise,
+//! and its `run.json` marked `crashed`. Tasks left `in_progress` by a hew whose run
+//! directory is gone are released when the actor names this host and a dead pid.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use crate::iterlog::{RunDir, RunRecord, RunStatus, list_runs};
+use crate::time::Timestamp;
+use crate::tracker::{TaskId, Tracker, TrackerError};
+use crate::worktree::{SlotOptions, Slots};
+
+/// What a recovery did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Runs found dead and marked `crashed`.
+    pub crashed_runs: Vec<String>,
+    /// Tasks released back to `open`.
+    pub released: Vec<String>,
+    /// Agent process groups stopped.
+    pub stopped_agents: Vec<u32>,
+    /// Branches with unmerged commits, kept.
+    pub kept_branches: Vec<String>,
+    /// Things that could not be put right, and why.
+    pub warnings: Vec<String>,
+}
+
+impl Recovery {
+    /// Whether there was nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.crashed_runs.is_empty() && self.released.is_empty() && self.stopped_agents.is_empty()
+    }
+}
+
+/// The parts of an actor `hew/<host>/<pid>/<run-id>/w<n>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor<'a> {
+    /// The machine.
+    pub host: &'a str,
+    /// hew's process id there.
+    pub pid: u32,
+    /// The run.
+    pub run_id: &'a str,
+}
+
+impl<'a> Actor<'a> {
+    /// Reads an actor hew wrote; `None` for anyone else's.
+    pub fn parse(actor: &'a str) -> Option<Self> {
+        let mut parts = actor.split('/');
+        if parts.next()? != "hew" {
+            return None;
+        }
+        let host = parts.next()?;
+        let pid = parts.next()?.parse().ok()?;
+        let run_id = parts.next()?;
+        let slot = parts.next()?;
+        (slot.starts_with('w') && parts.next().is_none()).then_some(Self { host, pid, run_id })
+    }
+}
+
+/// Puts right what dead runs left. `host` is this machine's name (actors from other
+/// machines are never touched); `worktree_dir` is `loop.worktree.dir`.
+pub async fn recover<T: Tracker>(
+    repo_root: &Path,
+    tracker: &T,
+    host: &str,
+    worktree_dir: Option<PathBuf>,
+) -> Result<Recovery, TrackerError> {
+    let mut out = Recovery::default();
+    let (runs, errors) = list_runs(repo_root);
+    out.warnings.extend(errors.iter().map(ToString::to_string));
+    let mut dead: Vec<RunRecord> = Vec::new();
+    let mut live: BTreeSet<String> = BTreeSet::new();
+    for run in runs.into_iter().filter(|r| r.status == RunStatus::Running) {
+        if RunDir::open(repo_root, &run.run_id).is_live() {
+            live.insert(run.run_id.clone());
+        } else {
+            dead.push(run);
+        }
+    }
+    for run in &dead {
+        stop_agents(repo_root, &run.run_id, &mut out);
+    }
+
+    // Release the tasks dead runs (or dead hews without records) still hold.
+    let dead_ids: BTreeSet<&str> = dead.iter().map(|r| r.run_id.as_str()).collect();
+    let mut released_by_run: Vec<(String, String)> = Vec::new();
+    for task in tracker.in_progress().await? {
+        let Some(actor) = task.assignee.as_deref().and_then(Actor::parse) else {
+            continue;
+        };
+        let gone = dead_ids.contains(actor.run_id)
+            || (actor.host == host
+                && !live.contains(actor.run_id)
+                && !RunDir::open(repo_root, actor.run_id).run_file().exists()
+                && !pid_alive(actor.pid));
+        if !gone {
+            continue;
+        }
+        let Ok(id) = TaskId::parse(&task.id) else {
+            continue;
+        };
+        let note = format!(
+            "hew: released: run {} stopped without finishing (recovered by a later run)",
+            actor.run_id
+        );
+        match tracker.release(&id).await {
+            Ok(()) => {
+                let _ = tracker.add_comment(&id, &note).await;
+                released_by_run.push((actor.run_id.to_owned(), task.id.clone()));
+                out.released.push(task.id.clone());
+            }
+            Err(e) => out
+                .warnings
+                .push(format!("could not release {}: {e}", task.id)),
+        }
+    }
+
+    for mut run in dead {
+        let slots = Slots::new(
+            repo_root,
+            SlotOptions {
+                dir: worktree_dir.clone(),
+                reuse: true,
+                run_id: run.run_id.clone(),
+            },
+        );
+        if let Err(e) = slots.and_then(|s| s.close()) {
+            out.warnings.push(format!(
+                "could not remove the worktrees of run {}: {e}",
+                run.run_id
+            ));
+        }
+        let tasks: Vec<&str> = released_by_run
+            .iter()
+            .filter(|(r, _)| *r == run.run_id)
+            .map(|(_, t)| t.as_str())
+            .collect();
+        let run_branch = format!("hew/run/{}", run.run_id);
+        let targets: Vec<&str> = [run.into.as_str(), run_branch.as_str()]
+            .into_iter()
+            .filter(|t| !t.is_empty())
+            .collect();
+        match crate::worktree::settle_task_branches(repo_root, &tasks, &targets) {
+            Ok(kept) => {
+                run.kept_branches.extend(kept.iter().cloned());
+                out.kept_branches.extend(kept);
+            }
+            Err(e) => out.warnings.push(format!(
+                "could not check the branches of run {}: {e}",
+                run.run_id
+            )),
+        }
+        run.status = RunStatus::Crashed;
+        run.ended_at = Some(Timestamp::now());
+        run.error =
+            Some("hew stopped without finishing (killed?); recovered by a later run".into());
+        if let Err(e) = RunDir::open(repo_root, &run.run_id).write_run(&run) {
+            out.warnings.push(e.to_string());
+        }
+        out.crashed_runs.push(run.run_id);
+    }
+    Ok(out)
+}
+
+/// Stops agents a dead run left running: each `iters/<n>.pid` names a process group, and
+/// the process must still carry the run's `HEW_RUN_ID` (a pid may have been reused).
+fn stop_agents(repo_root: &Path, run_id: &str, out: &mut Recovery) {
+    let dir = RunDir::open(repo_root, run_id);
+    let Ok(entries) = std::fs::read_dir(dir.path().join("iters")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "pid") {
+            continue;
+        }
+        let pid = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok());
+        if let Some(pid) = pid.filter(|p| *p > 1)
+            && belongs_to_run(pid, run_id)
+            && killpg(Pid::from_raw(pid), Signal::SIGKILL).is_ok()
+        {
+            out.stopped_agents.push(pid.unsigned_abs());
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
+/// Whether process `pid` runs with `HEW_RUN_ID=<run_id>` in its environment.
+fn belongs_to_run(pid: i32, run_id: &str) -> bool {
+    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    let want = format!("HEW_RUN_ID={run_id}");
+    environ.split(|b| *b == 0).any(|var| var == want.as_bytes())
+}
+
+fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // Signal 0 checks existence; EPERM means it exists but is not ours.
+    !matches!(
+        nix::sys::signal::kill(Pid::from_raw(pid), None),
+        Err(nix::errno::Errno::ESRCH)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_only_hew_actors() {
+        assert_eq!(
+            Actor::parse("hew/box-1/4242/20261122-052501-a1b2/w3"),
+            Some(Actor {
+                host: "box-1",
+                pid: 4242,
+                run_id: "20261122-052501-a1b2"
+            })
+        );
+        for other in [
+            "alice",
+            "hew/box/x/run/w1",
+            "hew/box/1/run",
+            "hew/box/1/run/x1",
+            "hew/box/1/run/w1/extra",
+            "bot/box/1/run/w1",
+        ] {
+            assert_eq!(Actor::parse(other), None, "{other}");
+        }
+    }
+}
