@@ -106,7 +106,8 @@ printf 'wrote %d records (%d KB) in %.1fs\n' "$N" "$bytes" "$(awk -v a="$start" 
 measure() {
     local walls=() peak=0 out
     for _ in $(seq "$RUNS"); do
-        out=$( { /usr/bin/time -v "$@" >/dev/null 2>/dev/null; } 2>&1 )
+        /usr/bin/time -v -o "$work/time.txt" "$@" >/dev/null 2>&1
+        out=$(cat "$work/time.txt")
         local wall rss
         wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {
             n = split($2, p, ":"); s = 0
@@ -127,7 +128,7 @@ cd "$repo"
 "$HEW" loop summary --json | grep -q "\"iterations\"\|\"totals\"" || { echo "summary printed nothing useful" >&2; exit 1; }
 
 failed=0
-printf '\n%-34s %10s %12s\n' "command ($N records, median of $RUNS)" "wall (s)" "peak (MB)"
+printf '\n%-44s %10s %12s\n' "command ($N records, median of $RUNS)" "wall (s)" "peak (MB)"
 for args in "loop summary" "loop summary --json" "loop summary --tasks" "loop summary --format markdown --tasks" "loop list"; do
     # shellcheck disable=SC2086
     read -r wall kb < <(measure "$HEW" $args)
@@ -136,7 +137,7 @@ for args in "loop summary" "loop summary --json" "loop summary --tasks" "loop su
         ok=MISSED
         failed=1
     fi
-    printf '%-34s %10.3f %12.1f  %s\n' "hew $args" "$wall" "$(awk -v k="$kb" 'BEGIN {print k / 1024}')" "$ok"
+    printf '%-44s %10.3f %12.1f  %s\n' "hew $args" "$wall" "$(awk -v k="$kb" 'BEGIN {print k / 1024}')" "$ok"
 done
 printf '\ntargets: wall <= %ss, peak <= %d MB\n' "$MAX_SECONDS" $((MAX_KB / 1024))
 exit $failed
