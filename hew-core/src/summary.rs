@@ -96,6 +96,9 @@ pub struct Summary {
     pub outcomes: BTreeMap<Outcome, u32>,
     /// Everything.
     pub totals: Spend,
+    /// The agents' own cost estimates, summed (Claude's `total_cost_usd`); `None` when an
+    /// agent that ran gave none (Codex never does).
+    pub reported_cost_usd: Option<f64>,
     /// By requested model, `(default)` last. Empty when no iteration recorded a model.
     pub per_model: Vec<ModelRow>,
     /// By model that consumed tokens.
@@ -162,6 +165,8 @@ pub struct SummaryBuilder {
     iterations: u32,
     outcomes: BTreeMap<Outcome, u32>,
     totals: SpendSum,
+    reported: CostSum,
+    reported_any: bool,
     per_model: BTreeMap<Option<String>, ModelSum>,
     any_model: bool,
     billed: BTreeMap<String, SpendSum>,
@@ -179,6 +184,8 @@ impl SummaryBuilder {
             iterations: 0,
             outcomes: Outcome::ALL.iter().map(|o| (*o, 0)).collect(),
             totals: SpendSum::default(),
+            reported: CostSum::default(),
+            reported_any: false,
             per_model: BTreeMap::new(),
             any_model: false,
             billed: BTreeMap::new(),
@@ -195,6 +202,10 @@ impl SummaryBuilder {
         *self.outcomes.entry(it.outcome).or_default() += 1;
         let tokens = &it.usage.total;
         self.totals.add(tokens, it.cost_usd);
+        if it.ended.is_some() || it.reported_cost_usd.is_some() {
+            self.reported.add(it.reported_cost_usd);
+            self.reported_any |= it.reported_cost_usd.is_some();
+        }
 
         let model = it.model.clone().filter(|m| !m.is_empty());
         self.any_model |= model.is_some();
@@ -276,6 +287,7 @@ impl SummaryBuilder {
             iterations: self.iterations,
             outcomes: self.outcomes,
             totals: self.totals.get(),
+            reported_cost_usd: self.reported.get().filter(|_| self.reported_any),
             per_model,
             billed: self
                 .billed

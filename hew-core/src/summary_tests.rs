@@ -134,6 +134,10 @@ fn by_model_groups_requested_models_and_billed_groups_consuming_models() {
     assert_eq!(s.iterations, 4);
     assert_eq!(s.duration, Duration::from_secs(10));
     assert_eq!(s.totals.tokens.total(), 4 * pair.total());
+    assert_eq!(
+        s.reported_cost_usd, None,
+        "no agent estimate in these records"
+    );
     let cached = s.cached_percent().unwrap();
     assert!(
         (cached - 100.0 * 68000.0 / 88000.0).abs() < 1e-9,

@@ -140,7 +140,11 @@ fn render_table(s: &Summary, tasks: bool) -> String {
         count(t.total()),
         cached_note(s)
     ));
-    out.push_str(&format!("cost: {}\n", cost(s.totals.cost_usd)));
+    out.push_str(&format!(
+        "cost: {}{}\n",
+        cost(s.totals.cost_usd),
+        reported_note(s)
+    ));
     if !s.per_model.is_empty() {
         let mut table = Table::new([
             "MODEL", "ITERS", "CLOSED", "INPUT", "CACHED", "OUTPUT", "TOTAL", "COST",
@@ -337,6 +341,14 @@ fn outcomes(s: &Summary) -> Option<String> {
         .map(|(o, n)| format!("{o} {n}"))
         .collect();
     (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// The agents' own estimate beside hew's, when every agent gave one.
+fn reported_note(s: &Summary) -> String {
+    match s.reported_cost_usd {
+        Some(r) if s.iterations > 0 => format!(" (the agents' own estimate: {})", cost(Some(r))),
+        _ => String::new(),
+    }
 }
 
 fn cached_note(s: &Summary) -> String {
