@@ -2,16 +2,25 @@
 
 use std::fmt;
 
-/// Rows of cells under a header; columns are as wide as their widest cell.
+/// Rows of cells under a header; columns are as wide as their widest cell, left-aligned
+/// unless marked numeric.
 pub struct Table {
     rows: Vec<Vec<String>>,
+    right: Vec<usize>,
 }
 
 impl Table {
     pub fn new<const N: usize>(header: [&str; N]) -> Self {
         Self {
             rows: vec![header.iter().map(|h| h.to_string()).collect()],
+            right: Vec::new(),
         }
+    }
+
+    /// Right-aligns these columns (numbers).
+    pub fn right_align(mut self, columns: &[usize]) -> Self {
+        self.right = columns.to_vec();
+        self
     }
 
     pub fn row<const N: usize>(&mut self, cells: [String; N]) {
@@ -34,10 +43,16 @@ impl fmt::Display for Table {
         for row in &self.rows {
             let mut line = String::new();
             for (c, cell) in row.iter().enumerate() {
-                if c + 1 == row.len() {
+                let w = widths[c];
+                if self.right.contains(&c) {
+                    line.push_str(&format!("{cell:>w$}"));
+                } else if c + 1 == row.len() {
                     line.push_str(cell);
                 } else {
-                    line.push_str(&format!("{cell:<w$}  ", w = widths[c]));
+                    line.push_str(&format!("{cell:<w$}"));
+                }
+                if c + 1 < row.len() {
+                    line.push_str("  ");
                 }
             }
             writeln!(f, "{}", line.trim_end())?;
@@ -58,6 +73,17 @@ mod tests {
         assert_eq!(
             t.to_string(),
             "ID         TITLE\ndemo-long  first\nd-1        second\n"
+        );
+    }
+
+    #[test]
+    fn numeric_columns_align_right() {
+        let mut t = Table::new(["MODEL", "TOKENS", "NOTE"]).right_align(&[1]);
+        t.row(["opus".into(), "1,200".into(), "x".into()]);
+        t.row(["haiku".into(), "35".into(), "".into()]);
+        assert_eq!(
+            t.to_string(),
+            "MODEL  TOKENS  NOTE\nopus    1,200  x\nhaiku      35\n"
         );
     }
 }

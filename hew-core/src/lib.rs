@@ -3,7 +3,8 @@
 //! The `hew` binary (hew-cli) parses arguments and renders; this crate holds the behaviour:
 //! layered configuration, the beads tracker adapter, model routing and task selection, the
 //! git worktrees tasks run in, the agents that run there, the scheduler that drives them,
-//! and the records every run leaves.
+//! the records every run leaves, the prices that turn tokens into dollars, and the
+//! summaries read back from the records.
 //! Nothing here prints: results and errors are values the caller renders.
 
 #![warn(missing_docs)]
@@ -16,11 +17,13 @@ mod fuzz;
 pub mod iterlog;
 pub mod model;
 pub mod plan;
+pub mod prices;
 pub(crate) mod process;
 pub mod recover;
 pub mod repo;
 pub mod runner;
 pub mod skills;
+pub mod summary;
 pub mod time;
 pub mod tracker;
 pub mod worktree;

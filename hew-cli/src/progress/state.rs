@@ -127,6 +127,20 @@ impl Progress {
                 ))]
             }
             RunEvent::Recovered(r) => format::recovery_lines(r).into_iter().map(out).collect(),
+            RunEvent::BudgetCrossed {
+                message,
+                stopping_agents,
+                ..
+            } => {
+                let then = if *stopping_agents {
+                    "running agents are being stopped"
+                } else {
+                    "running agents finish"
+                };
+                vec![out(format!(
+                    "budget crossed: {message}; no new tasks, {then}"
+                ))]
+            }
             RunEvent::Diverted { branch, reason } => {
                 vec![out(format!(
                     "note: {reason}; merging into {branch} instead"

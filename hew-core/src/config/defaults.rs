@@ -20,9 +20,9 @@ mod tests {
     fn default_config_file_documents_every_key() {
         let doc: toml::Table = toml::from_str(DEFAULT_CONFIG).unwrap();
         for def in keys() {
-            let (section, leaf) = def.path.rsplit_once('.').unwrap();
+            let (section, leaf) = def.path.rsplit_once('.').unwrap_or(("", def.path));
             let mut table = &doc;
-            for part in section.split('.') {
+            for part in section.split('.').filter(|p| !p.is_empty()) {
                 table = table[part].as_table().unwrap();
             }
             if def.optional {

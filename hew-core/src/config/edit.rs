@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use toml_edit::{DocumentMut, Item, Table, TableLike, Value};
 
 use super::error::{ConfigError, Origin, Position};
-use super::keys::{KeyKind, KeyRef, resolve};
+use super::keys::{KeyKind, KeyRef, resolve, split_path};
 use super::layer::Layer;
-use super::value::{entry_from_text, from_text, render_item};
+use super::value::{entry_from_text, from_text, price_from_text, render_item};
 
 /// One config file (user or project), open for reading and editing.
 #[derive(Debug, Clone)]
@@ -77,7 +77,9 @@ impl ConfigFile {
                 None => {
                     remove_at(root, def.path);
                 }
-                Some(Value::InlineTable(map)) if matches!(def.kind, KeyKind::Map(_)) => {
+                Some(Value::InlineTable(map))
+                    if matches!(def.kind, KeyKind::Map(_) | KeyKind::Prices) =>
+                {
                     match item_at_mut(root, def.path) {
                         Some(Item::Table(table)) => {
                             table.clear();
@@ -104,6 +106,13 @@ impl ConfigFile {
                     insert_at(root, &key.path(), Item::Value(value))
                         .map_err(|section| not_a_table(section, &origin))?;
                 }
+            },
+            KeyRef::Price { .. } => match price_from_text(&key.path(), raw, &origin)? {
+                None => {
+                    remove_at(root, &key.path());
+                }
+                Some(value) => insert_at(root, &key.path(), Item::Value(value))
+                    .map_err(|section| not_a_table(section, &origin))?,
             },
         }
         self.replace(doc)
@@ -164,20 +173,23 @@ impl ConfigFile {
     }
 }
 
-/// The item at a dotted path, through tables, inline tables and dotted keys.
+/// The item at a dotted path (segments may be quoted), through tables, inline tables and
+/// dotted keys.
 pub(crate) fn item_at<'a>(root: &'a Table, path: &str) -> Option<&'a Item> {
-    let mut parts = path.split('.');
-    let mut item = root.get(parts.next()?)?;
-    for part in parts {
+    let parts = split_path(path)?;
+    let (first, rest) = parts.split_first()?;
+    let mut item = root.get(first)?;
+    for part in rest {
         item = item.as_table_like()?.get(part)?;
     }
     Some(item)
 }
 
 fn item_at_mut<'a>(root: &'a mut Table, path: &str) -> Option<&'a mut Item> {
-    let mut parts = path.split('.');
-    let mut item = root.get_mut(parts.next()?)?;
-    for part in parts {
+    let parts = split_path(path)?;
+    let (first, rest) = parts.split_first()?;
+    let mut item = root.get_mut(first)?;
+    for part in rest {
         item = item.as_table_like_mut()?.get_mut(part)?;
     }
     Some(item)
@@ -187,18 +199,23 @@ fn item_at_mut<'a>(root: &'a mut Table, path: &str) -> Option<&'a mut Item> {
 /// or inside an inline table if the path goes through one). Fails with the path of a
 /// section that exists but is not a table.
 pub(crate) fn insert_at(root: &mut Table, path: &str, item: Item) -> Result<(), String> {
-    let Some((sections, leaf)) = path.rsplit_once('.') else {
-        put(root, path, item);
-        return Ok(());
+    let parts = split_path(path).ok_or_else(|| path.to_owned())?;
+    let Some((leaf, sections)) = parts.split_last() else {
+        return Err(path.to_owned());
     };
-    let parts: Vec<&str> = sections.split('.').collect();
-    match section(root, &parts, sections)? {
+    if sections.is_empty() {
+        put(root, leaf, item);
+        return Ok(());
+    }
+    let sections: Vec<&str> = sections.iter().map(String::as_str).collect();
+    let whole = sections.join(".");
+    match section(root, &sections, &whole)? {
         Item::Value(Value::InlineTable(inline)) => {
             put(inline, leaf, item);
             inline.fmt();
         }
         Item::Table(table) => put(table, leaf, item),
-        _ => return Err(sections.to_owned()),
+        _ => return Err(whole),
     }
     Ok(())
 }
@@ -245,11 +262,22 @@ fn put(table: &mut dyn TableLike, key: &str, mut item: Item) {
 
 /// Removes the item at a dotted path; returns whether there was one.
 fn remove_at(root: &mut Table, path: &str) -> bool {
-    let removed = match path.rsplit_once('.') {
-        None => root.remove(path),
-        Some((sections, leaf)) => item_at_mut(root, sections)
-            .and_then(Item::as_table_like_mut)
-            .and_then(|table| table.remove(leaf)),
+    let Some(parts) = split_path(path) else {
+        return false;
+    };
+    let Some((leaf, sections)) = parts.split_last() else {
+        return false;
+    };
+    let removed = if sections.is_empty() {
+        root.remove(leaf)
+    } else {
+        let mut table: Option<&mut dyn TableLike> = Some(root);
+        for part in sections {
+            table = table
+                .and_then(|t| t.get_mut(part))
+                .and_then(Item::as_table_like_mut);
+        }
+        table.and_then(|t| t.remove(leaf))
     };
     removed.is_some()
 }

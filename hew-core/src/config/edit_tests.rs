@@ -273,12 +273,47 @@ fn save_writes_through_a_symlink_and_keeps_permissions() {
     );
 }
 
+#[test]
+fn prices_are_set_and_removed_one_by_one_with_dotted_model_names() {
+    let (_dir, mut file) = file_with("");
+    file.set("prices.claude-opus-4-5.input", "5").unwrap();
+    file.set("prices.\"gpt-5.1\".cache_read", "0.125").unwrap();
+    assert_eq!(
+        file.text(),
+        "[prices.claude-opus-4-5]\ninput = 5.0\n\n[prices.\"gpt-5.1\"]\ncache_read = 0.125\n"
+    );
+    assert_eq!(
+        file.get("prices.gpt-5.1.cache_read").unwrap(),
+        Some("0.125".into())
+    );
+    assert!(file.set("prices.opus.input", "-1").is_err());
+    assert!(file.set("prices.opus.inputs", "1").is_err());
+    assert!(file.unset("prices.\"gpt-5.1\".cache_read").unwrap());
+    file.set("prices.claude-opus-4-5.input", "").unwrap();
+    let config: crate::config::Config = toml::from_str(&file.text()).unwrap();
+    assert!(
+        config
+            .prices
+            .values()
+            .all(|p| p.input.is_none() && p.cache_read.is_none())
+    );
+
+    file.set("prices", "opus.output=20").unwrap();
+    let config: crate::config::Config = toml::from_str(&file.text()).unwrap();
+    assert_eq!(config.prices.len(), 1);
+    assert_eq!(config.prices["opus"].output, Some(20.0));
+}
+
 /// Random keys, values and file contents never panic `set`, `get`, `unset` or loading, and
 /// a refused `set` leaves the file as it was.
 #[test]
 fn fuzz_config_paths_values_and_files_never_panic() {
     use crate::fuzz::{Rng, iterations};
-    const KEYS: [&str; 10] = [
+    const KEYS: [&str; 14] = [
+        "prices.opus.input",
+        "prices.\"gpt-5.1\".cache_read",
+        "prices",
+        "loop.budget.usd",
         "loop.model.by_priority.P1",
         "loop.model.by_priority",
         "loop.model.by_type.bug",
@@ -290,7 +325,9 @@ fn fuzz_config_paths_values_and_files_never_panic() {
         "loop.model.by_priority.P9.x",
         "",
     ];
-    const VALUES: [&str; 8] = [
+    const VALUES: [&str; 10] = [
+        "opus.input=5,\"gpt-5.1\".output=10",
+        "0.125",
         "P0=opus,P1=sonnet",
         "45m",
         "4",
@@ -300,7 +337,8 @@ fn fuzz_config_paths_values_and_files_never_panic() {
         "=,=",
         "true",
     ];
-    const FILES: [&str; 5] = [
+    const FILES: [&str; 6] = [
+        "[prices.opus]\ninput = 5.0\n[prices.\"gpt-5.1\"]\noutput = 10\n[loop.budget]\nusd = 2.5\n",
         "[loop]\njobs = 3 # three\n[loop.model]\nby_priority = { P0 = \"opus\" }\n",
         "[loop.agent]\ntimeout = \"45m\"\nruntime = \"codex\"\n",
         "[tracker]\ncommand = \"br\"\n",

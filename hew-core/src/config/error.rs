@@ -217,6 +217,11 @@ impl ConfigError {
                     _ => format!("write it like `{leaf} = {toml}`"),
                 })
             }
+            Self::MapKey { key, .. } if key.starts_with("prices") => Some(
+                "for example `hew config set prices.claude-opus-4-5.input 5` (fields input, \
+                 output, cache_write, cache_read)"
+                    .into(),
+            ),
             Self::MapKey { key, .. } => {
                 let entry = match find_key(key).map(|def| def.kind) {
                     Some(KeyKind::Map(MapKeys::Priority)) => "P0",

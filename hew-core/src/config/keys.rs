@@ -33,7 +33,15 @@ pub enum KeyKind {
     List,
     /// A map from keys to strings.
     Map(MapKeys),
+    /// A number of at least 0, decimals allowed.
+    Float,
+    /// Prices per model, USD per million tokens: a table of models, each a table of
+    /// [`PRICE_FIELDS`] to numbers.
+    Prices,
 }
+
+/// The prices a model can be given, as written in `prices."<model>".<field>`.
+pub const PRICE_FIELDS: [&str; 4] = ["input", "output", "cache_write", "cache_read"];
 
 /// Which keys a map key accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,9 +105,13 @@ const NONZERO_U32: KeyKind = KeyKind::Integer {
     min: 1,
     max: u32::MAX as i64,
 };
+const POSITIVE_U64: KeyKind = KeyKind::Integer {
+    min: 1,
+    max: i64::MAX,
+};
 const PRIORITY_NAMES: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
 
-static KEYS: [KeyDef; 21] = [
+static KEYS: [KeyDef; 26] = [
     key(
         "tracker.command",
         KeyKind::String,
@@ -221,6 +233,36 @@ static KEYS: [KeyDef; 21] = [
         "1m",
         "the wait before retrying a rate-limited task; doubles per attempt, with jitter",
     ),
+    optional(
+        "loop.budget.tokens",
+        POSITIVE_U64,
+        "2000000",
+        "stop starting tasks once the run has used this many tokens",
+    ),
+    optional(
+        "loop.budget.usd",
+        KeyKind::Float,
+        "5",
+        "stop starting tasks once the run has cost this many US dollars (hew's prices)",
+    ),
+    optional(
+        "loop.budget.wall",
+        KeyKind::Duration,
+        "2h",
+        "stop starting tasks once the run has gone on this long",
+    ),
+    key(
+        "loop.budget.hard",
+        KeyKind::Bool,
+        "true",
+        "when a budget is crossed, stop running agents too instead of letting them finish",
+    ),
+    key(
+        "prices",
+        KeyKind::Prices,
+        "claude-opus-4-5.input=5,claude-opus-4-5.output=25",
+        "price overrides per model, USD per million tokens (input, output, cache_write, cache_read)",
+    ),
 ];
 
 /// Every settable config path, in documentation order.
@@ -241,11 +283,12 @@ impl KeyDef {
     }
 
     /// For a map, the listing form of one entry's path: `loop.model.by_priority.<P0..P4>`,
-    /// `loop.model.by_type.<type>`.
+    /// `loop.model.by_type.<type>`, `prices.<model>.<field>`.
     pub fn entry_path(&self) -> Option<String> {
         match self.kind {
             KeyKind::Map(MapKeys::Priority) => Some(format!("{}.<P0..P4>", self.path)),
             KeyKind::Map(MapKeys::Free) => Some(format!("{}.<type>", self.path)),
+            KeyKind::Prices => Some(format!("{}.<model>.<field>", self.path)),
             _ => None,
         }
     }
@@ -271,6 +314,12 @@ impl KeyKind {
             Self::Map(MapKeys::Free) => {
                 "a map of names to strings like `bug=opus,chore=haiku`".into()
             }
+            Self::Float => "a number of at least 0, like `2.5`".into(),
+            Self::Prices => format!(
+                "prices per model in USD per million tokens, like `opus.input=5,opus.output=25` \
+                 or a TOML table like `{{ opus = {{ input = 5.0 }} }}` (fields {})",
+                PRICE_FIELDS.join(", ")
+            ),
         }
     }
 }
@@ -288,6 +337,8 @@ impl fmt::Display for KeyKind {
             Self::List => f.write_str("list of strings"),
             Self::Map(MapKeys::Priority) => f.write_str("map P0..P4 = string"),
             Self::Map(MapKeys::Free) => f.write_str("map <type> = string"),
+            Self::Float => f.write_str("number >= 0"),
+            Self::Prices => write!(f, "map <model> = {{{}}}", PRICE_FIELDS.join(", ")),
         }
     }
 }
@@ -316,9 +367,13 @@ pub fn key_listing() -> Vec<KeyListing> {
             doc: def.doc,
         });
         if let Some(entry) = def.entry_path() {
+            let kind = match def.kind {
+                KeyKind::Prices => KeyKind::Float.to_string(),
+                _ => "string".into(),
+            };
             rows.push(KeyListing {
                 path: entry,
-                kind: "string".into(),
+                kind,
                 optional: true,
                 doc: def.doc,
             });
@@ -334,14 +389,65 @@ pub(crate) enum KeyRef {
     Key(&'static KeyDef),
     /// One entry of a map key: `loop.model.by_priority.P1`.
     Entry { map: &'static KeyDef, entry: String },
+    /// One price of one model: `prices.opus.input`, `prices."gpt-5.1".output`.
+    Price {
+        /// The `prices` key.
+        map: &'static KeyDef,
+        /// The model, unquoted.
+        model: String,
+        /// One of [`PRICE_FIELDS`].
+        field: &'static str,
+    },
 }
 
 impl KeyRef {
-    /// The path this reference was resolved from.
+    /// The path this reference was resolved from (a model name that is not a bare TOML
+    /// key is quoted: `prices."gpt-5.1".input`).
     pub(crate) fn path(&self) -> String {
         match self {
             Self::Key(def) => def.path.to_owned(),
             Self::Entry { map, entry } => format!("{}.{entry}", map.path),
+            Self::Price { map, model, field } => {
+                format!("{}.{}.{field}", map.path, quote_segment(model))
+            }
+        }
+    }
+}
+
+/// A path segment as written in a dotted path: bare if it is a bare TOML key, else quoted.
+fn quote_segment(segment: &str) -> String {
+    let bare = !segment.is_empty()
+        && segment
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare {
+        segment.to_owned()
+    } else {
+        format!("\"{segment}\"")
+    }
+}
+
+/// The segments of a dotted path; a segment in double quotes may contain dots
+/// (`prices."gpt-5.1".input`). `None` if a quote is not closed.
+pub(crate) fn split_path(path: &str) -> Option<Vec<String>> {
+    let mut segments = Vec::new();
+    let mut rest = path;
+    loop {
+        let (segment, after) = match rest.strip_prefix('"') {
+            Some(quoted) => {
+                let end = quoted.find('"')?;
+                (&quoted[..end], &quoted[end + 1..])
+            }
+            None => match rest.find('.') {
+                Some(dot) => (&rest[..dot], &rest[dot..]),
+                None => (rest, ""),
+            },
+        };
+        segments.push(segment.to_owned());
+        match after.strip_prefix('.') {
+            Some(next) => rest = next,
+            None if after.is_empty() => return Some(segments),
+            None => return None,
         }
     }
 }
@@ -351,6 +457,9 @@ impl KeyRef {
 pub(crate) fn resolve(path: &str, origin: &Origin) -> Result<KeyRef, ConfigError> {
     if let Some(def) = find_key(path) {
         return Ok(KeyRef::Key(def));
+    }
+    if let Some(price) = resolve_price(path, origin)? {
+        return Ok(price);
     }
     let map = path
         .rsplit_once('.')
@@ -367,6 +476,62 @@ pub(crate) fn resolve(path: &str, origin: &Origin) -> Result<KeyRef, ConfigError
         }
         None => Err(ConfigError::unknown_key(path, origin.clone())),
     }
+}
+
+/// `prices.<model>.<field>`, the model possibly quoted (it may contain dots).
+fn resolve_price(path: &str, origin: &Origin) -> Result<Option<KeyRef>, ConfigError> {
+    let Some(map) = KEYS.iter().find(|k| matches!(k.kind, KeyKind::Prices)) else {
+        return Ok(None);
+    };
+    let Some(rest) = path
+        .strip_prefix(map.path)
+        .and_then(|r| r.strip_prefix('.'))
+    else {
+        return Ok(None);
+    };
+    let Some((model, field)) = rest.rsplit_once('.') else {
+        return Err(ConfigError::unknown_key(path, origin.clone()));
+    };
+    let model = model
+        .strip_prefix('"')
+        .and_then(|m| m.strip_suffix('"'))
+        .unwrap_or(model);
+    check_model_name(map, model, origin)?;
+    let Some(field) = PRICE_FIELDS.iter().find(|f| **f == field) else {
+        return Err(ConfigError::MapKey {
+            key: format!("{}.{}", map.path, quote_segment(model)),
+            entry: field.to_owned(),
+            origin: origin.clone(),
+            allowed: PRICE_FIELDS.join(", "),
+        });
+    };
+    Ok(Some(KeyRef::Price {
+        map,
+        model: model.to_owned(),
+        field,
+    }))
+}
+
+/// Refuses a model name no agent would print: empty, or with quotes or control
+/// characters.
+pub(crate) fn check_model_name(
+    map: &KeyDef,
+    model: &str,
+    origin: &Origin,
+) -> Result<(), ConfigError> {
+    let ok = !model.trim().is_empty()
+        && !model
+            .chars()
+            .any(|c| c.is_control() || c == '"' || c == '\\');
+    if ok {
+        return Ok(());
+    }
+    Err(ConfigError::MapKey {
+        key: map.path.to_owned(),
+        entry: model.to_owned(),
+        origin: origin.clone(),
+        allowed: "model names (no quotes or control characters)".to_owned(),
+    })
 }
 
 /// Refuses a map key the map does not accept (`P9` for `by_priority`).

@@ -86,6 +86,11 @@ impl<'de> de::Deserializer<'de> for FieldRecorder<'_> {
         visitor.visit_u64(1)
     }
 
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, RecordError> {
+        self.note("float");
+        visitor.visit_f64(1.0)
+    }
+
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, RecordError> {
         self.note("string");
         visitor.visit_str("1s")
@@ -140,7 +145,7 @@ impl<'de> de::Deserializer<'de> for FieldRecorder<'_> {
     }
 
     serde::forward_to_deserialize_any! {
-        i8 i16 i32 i64 i128 u8 u16 u128 f32 f64 char bytes byte_buf unit unit_struct
+        i8 i16 i32 i64 i128 u8 u16 u128 f32 char bytes byte_buf unit unit_struct
         newtype_struct tuple tuple_struct identifier ignored_any
     }
 }
@@ -291,7 +296,20 @@ fn struct_leaves() -> BTreeMap<String, String> {
             }
             if shape.ends_with("map") {
                 let key = describe(&format!("{path}.<key>"));
-                let value = describe(&format!("{path}.<value>"));
+                let value_path = format!("{path}.<value>");
+                let mut value = describe(&value_path);
+                if value.is_empty() {
+                    // A struct: its fields, one level down.
+                    let fields: Vec<String> = shapes
+                        .keys()
+                        .filter_map(|p| p.strip_prefix(&format!("{value_path}.")))
+                        .filter(|field| !field.contains('.'))
+                        .map(|field| {
+                            format!("{field}: {}", describe(&format!("{value_path}.{field}")))
+                        })
+                        .collect();
+                    value = format!("{{{}}}", fields.join(", "));
+                }
                 shape = format!("{shape} {key} => {value}");
             }
             (path.clone(), shape)
@@ -314,6 +332,12 @@ fn table_leaves() -> BTreeMap<String, String> {
                     format!("map enum {} => string", PRIORITY_NAMES.join("|"))
                 }
                 KeyKind::Map(MapKeys::Free) => "map string => string".to_owned(),
+                KeyKind::Float => "float".to_owned(),
+                KeyKind::Prices => {
+                    let mut fields = PRICE_FIELDS.map(|f| format!("{f}: optional float"));
+                    fields.sort();
+                    format!("map string => {{{}}}", fields.join(", "))
+                }
             };
             let shape = if def.optional {
                 format!("optional {shape}")
@@ -393,6 +417,34 @@ fn resolves_keys_and_map_entries() {
 }
 
 #[test]
+fn resolves_prices_per_model_with_quoted_names() {
+    let origin = Origin::file("/c.toml");
+    let price = resolve("prices.claude-opus-4-5.input", &origin).unwrap();
+    assert_eq!(price.path(), "prices.claude-opus-4-5.input");
+    let dotted = resolve("prices.\"gpt-5.1\".cache_read", &origin).unwrap();
+    assert!(
+        matches!(&dotted, KeyRef::Price { model, field: "cache_read", .. } if model == "gpt-5.1")
+    );
+    assert_eq!(dotted.path(), "prices.\"gpt-5.1\".cache_read");
+    // Unquoted, the last dot still separates the field.
+    let loose = resolve("prices.gpt-5.1.output", &origin).unwrap();
+    assert_eq!(loose.path(), "prices.\"gpt-5.1\".output");
+    assert!(matches!(
+        resolve("prices.opus.price", &origin),
+        Err(ConfigError::MapKey { .. })
+    ));
+    assert!(matches!(
+        resolve("prices.opus", &origin),
+        Err(ConfigError::UnknownKey { .. })
+    ));
+    assert_eq!(
+        split_path("a.\"b.c\".d").unwrap(),
+        ["a", "b.c", "d"].map(String::from)
+    );
+    assert_eq!(split_path("a.\"b"), None);
+}
+
+#[test]
 fn refuses_priority_outside_p0_to_p4_naming_the_allowed_keys() {
     let err = resolve("loop.model.by_priority.P9", &Origin::file("/c.toml")).unwrap_err();
     let message = err.to_string();
@@ -408,7 +460,8 @@ fn listing_shows_map_entries_with_placeholders() {
     assert!(paths.contains(&"loop.model.by_priority".to_owned()));
     assert!(paths.contains(&"loop.model.by_priority.<P0..P4>".to_owned()));
     assert!(paths.contains(&"loop.model.by_type.<type>".to_owned()));
-    assert_eq!(paths.len(), keys().len() + 2);
+    assert!(paths.contains(&"prices.<model>.<field>".to_owned()));
+    assert_eq!(paths.len(), keys().len() + 3);
 }
 
 #[test]

@@ -14,7 +14,7 @@ use super::edit::insert_at;
 use super::error::{ConfigError, Origin, Position};
 use super::keys::{KeyDef, KeyKind, KeyRef, find_key, is_section, keys};
 use super::schema::Config;
-use super::value::{Site, check, describe, entry_from_text, from_text};
+use super::value::{Site, check, describe, entry_from_text, from_text, price_from_text};
 
 /// Checked values of one layer, by key path. A map key holds an inline table.
 #[derive(Debug, Clone, Default)]
@@ -94,6 +94,15 @@ impl Layer {
                 let single: InlineTable = [(entry.as_str(), value)].into_iter().collect();
                 self.merge_value(map, Value::InlineTable(single));
             }
+            KeyRef::Price { map, model, field } => {
+                let value =
+                    price_from_text(&key.path(), raw, origin)?.unwrap_or_else(|| Value::from(""));
+                let price: InlineTable = [(*field, value)].into_iter().collect();
+                let single: InlineTable = [(model.as_str(), Value::InlineTable(price))]
+                    .into_iter()
+                    .collect();
+                self.merge_value(map, Value::InlineTable(single));
+            }
         }
         Ok(())
     }
@@ -109,13 +118,11 @@ impl Layer {
 
     fn merge_value(&mut self, def: &'static KeyDef, value: Value) {
         let merged = match (&def.kind, self.values.remove(def.path), value) {
-            (KeyKind::Map(_), Some(Value::InlineTable(mut lower)), Value::InlineTable(upper)) => {
-                for (k, v) in upper.iter() {
-                    lower.insert(k, v.clone());
-                }
-                lower.sort_values();
-                lower.fmt();
-                Value::InlineTable(lower)
+            (KeyKind::Map(_), Some(Value::InlineTable(lower)), Value::InlineTable(upper)) => {
+                Value::InlineTable(merge_tables(lower, &upper, false))
+            }
+            (KeyKind::Prices, Some(Value::InlineTable(lower)), Value::InlineTable(upper)) => {
+                Value::InlineTable(merge_tables(lower, &upper, true))
             }
             (_, _, value) => value,
         };
@@ -131,6 +138,13 @@ impl Layer {
         for value in self.values.values_mut() {
             if let Value::InlineTable(map) = value {
                 map.retain(|_, v| v.as_str() != Some(""));
+                // Prices: one level down.
+                for (_, inner) in map.iter_mut() {
+                    if let Value::InlineTable(inner) = inner {
+                        inner.retain(|_, v| v.as_str() != Some(""));
+                        inner.fmt();
+                    }
+                }
                 map.fmt();
             }
         }
@@ -166,6 +180,23 @@ impl Layer {
             message: err.message().to_owned(),
         })
     }
+}
+
+/// `upper`'s entries laid over `lower`'s; with `deep`, entries that are tables on both
+/// sides merge entry by entry too (prices: model by model, then price by price).
+fn merge_tables(mut lower: InlineTable, upper: &InlineTable, deep: bool) -> InlineTable {
+    for (k, v) in upper.iter() {
+        let merged = match (deep, lower.get(k), v) {
+            (true, Some(Value::InlineTable(low)), Value::InlineTable(up)) => {
+                Value::InlineTable(merge_tables(low.clone(), up, false))
+            }
+            _ => v.clone(),
+        };
+        lower.insert(k, merged);
+    }
+    lower.sort_values();
+    lower.fmt();
+    lower
 }
 
 fn origin_path(origin: &Origin) -> PathBuf {

@@ -128,7 +128,7 @@ fn env_layer(env: &[(String, String)]) -> Result<Layer, ConfigError> {
         if let Some(def) = keys().iter().find(|def| def.env_var() == *var) {
             let origin = Origin::Env { var: var.clone() };
             layer.set_text(&KeyRef::Key(def), raw, &origin)?;
-            layer.to_config(&origin)?;
+            layer.clone().without_unset().to_config(&origin)?;
         }
     }
     Ok(layer)
@@ -140,7 +140,9 @@ fn override_layer(overrides: &[(String, String)]) -> Result<Layer, ConfigError> 
         let key = resolve(key, &Origin::Override)?;
         layer.set_text(&key, raw, &Origin::Override)?;
     }
-    layer.to_config(&Origin::Override)?;
+    // Checked without the empty values that mean "unset": they hide lower layers, and
+    // are no value of the key's kind.
+    layer.clone().without_unset().to_config(&Origin::Override)?;
     Ok(layer)
 }
 
@@ -170,6 +172,14 @@ impl Loaded {
                 .get(map)
                 .and_then(|m| m.as_inline_table())
                 .and_then(|m| m.get(&entry))
+                .map(render),
+            KeyRef::Price { map, model, field } => self
+                .values
+                .get(map)
+                .and_then(|m| m.as_inline_table())
+                .and_then(|m| m.get(&model))
+                .and_then(|m| m.as_inline_table())
+                .and_then(|m| m.get(field))
                 .map(render),
         })
     }

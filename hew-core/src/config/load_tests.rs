@@ -296,3 +296,48 @@ fn user_path_comes_from_hew_user_config_then_xdg_then_home() {
     );
     assert_eq!(paths.get(Scope::User), paths.user.as_deref());
 }
+
+#[test]
+fn prices_merge_model_by_model_and_price_by_price_across_layers() {
+    let setup = setup(
+        "[prices.claude-opus-4-5]\ninput = 5\noutput = 25\n[prices.\"gpt-5.1\"]\ninput = 1.25\n",
+        "[prices]\nclaude-opus-4-5.output = 20.0\nmine = { input = 0.5, output = 1 }\n",
+    );
+    let env = [("HEW_PRICES", "mine.output=2")];
+    let loaded = load_with(&setup, &env, &[("prices.claude-opus-4-5.input", "")]).unwrap();
+    let prices = &loaded.config().prices;
+    let opus = prices["claude-opus-4-5"];
+    assert_eq!((opus.input, opus.output), (None, Some(20.0)));
+    assert_eq!(prices["gpt-5.1"].input, Some(1.25));
+    assert_eq!(
+        (prices["mine"].input, prices["mine"].output),
+        (Some(0.5), Some(2.0))
+    );
+    assert_eq!(
+        loaded.effective("prices.mine.output").unwrap(),
+        Some("2".into())
+    );
+    assert_eq!(
+        loaded.effective("prices.\"gpt-5.1\".input").unwrap(),
+        Some("1.25".into())
+    );
+    assert_eq!(
+        loaded.effective("prices.claude-opus-4-5.input").unwrap(),
+        None
+    );
+}
+
+#[test]
+fn budgets_are_unset_by_default_and_read_from_every_layer() {
+    let setup = setup("[loop.budget]\ntokens = 1000\n", "");
+    let loaded = load_with(&setup, &[("HEW_LOOP_BUDGET_USD", "2.5")], &[]).unwrap();
+    let budget = &loaded.config().looping.budget;
+    assert_eq!(budget.tokens, Some(1000));
+    assert_eq!(budget.usd, Some(2.5));
+    assert_eq!(budget.wall, None);
+    assert!(!budget.hard);
+    assert_eq!(
+        Config::default().looping.budget,
+        crate::config::BudgetConfig::default()
+    );
+}

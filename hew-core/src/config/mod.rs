@@ -20,6 +20,6 @@ pub use init::{FileAction, init_project, project_config_text};
 pub use keys::{KeyDef, KeyKind, KeyListing, MapKeys, find_key, key_listing, keys};
 pub use load::{ConfigPaths, LoadOptions, Loaded, Scope, load};
 pub use schema::{
-    AgentConfig, Config, InvalidPriority, LoopConfig, LoopModelConfig, Priority, RetryConfig,
-    Runtime, TrackerConfig, VerifyConfig, WorktreeConfig,
+    AgentConfig, BudgetConfig, Config, InvalidPriority, LoopConfig, LoopModelConfig, Priority,
+    RetryConfig, Runtime, TrackerConfig, VerifyConfig, WorktreeConfig,
 };

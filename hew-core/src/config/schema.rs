@@ -11,6 +11,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::duration::HumanDuration;
+use crate::prices::ModelPrice;
 
 /// All of hew's settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -21,6 +22,9 @@ pub struct Config {
     /// `[loop]`: how `hew loop` schedules, routes and runs agents.
     #[serde(rename = "loop")]
     pub looping: LoopConfig,
+    /// `[prices]`: price overrides per model name, USD per million tokens, laid over the
+    /// built-in table field by field.
+    pub prices: BTreeMap<String, ModelPrice>,
 }
 
 /// `[tracker]`.
@@ -60,6 +64,8 @@ pub struct LoopConfig {
     pub verify: VerifyConfig,
     /// `[loop.retry]`: how often a failing task is tried again.
     pub retry: RetryConfig,
+    /// `[loop.budget]`: when a run stops for what it has spent.
+    pub budget: BudgetConfig,
 }
 
 impl Default for LoopConfig {
@@ -72,6 +78,7 @@ impl Default for LoopConfig {
             worktree: WorktreeConfig::default(),
             verify: VerifyConfig::default(),
             retry: RetryConfig::default(),
+            budget: BudgetConfig::default(),
         }
     }
 }
@@ -253,4 +260,19 @@ impl Default for RetryConfig {
             backoff: HumanDuration::from_secs(30),
         }
     }
+}
+
+/// `[loop.budget]`: limits on what one run spends. When one is crossed, no new task
+/// starts; running agents finish (or are stopped, with `hard`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BudgetConfig {
+    /// Tokens (input, output, cache reads and writes) over the whole run.
+    pub tokens: Option<u64>,
+    /// US dollars over the whole run, at hew's prices.
+    pub usd: Option<f64>,
+    /// Time since the run started.
+    pub wall: Option<HumanDuration>,
+    /// Stop running agents too when a budget is crossed.
+    pub hard: bool,
 }

@@ -11,7 +11,7 @@ use toml_edit::{Array, InlineTable, Item, TableLike, Value};
 
 use super::duration::HumanDuration;
 use super::error::{ConfigError, Origin};
-use super::keys::{KeyDef, KeyKind, check_map_key};
+use super::keys::{KeyDef, KeyKind, PRICE_FIELDS, check_map_key, check_model_name};
 
 /// Where a value is being read: the origin to blame, and the text that byte spans point
 /// into (empty for values that do not come from a file).
@@ -41,8 +41,42 @@ pub(crate) fn from_text(
     let invalid = || invalid(def.path, origin.clone(), &def.kind, format!("`{raw}`"));
     let trimmed = raw.trim();
     let value = match def.kind {
-        KeyKind::List | KeyKind::Map(_) if trimmed.is_empty() => empty_of(&def.kind),
+        KeyKind::List | KeyKind::Map(_) | KeyKind::Prices if trimmed.is_empty() => {
+            empty_of(&def.kind)
+        }
         _ if raw.is_empty() => return Ok(None),
+        KeyKind::Float => Value::from(number_from_text(trimmed).ok_or_else(invalid)?),
+        KeyKind::Prices if trimmed.starts_with('{') => {
+            let parsed = trimmed.parse::<Value>().map_err(|_| invalid())?;
+            let site = Site { origin, text: "" };
+            check(def, &Item::Value(parsed), &site).map_err(|err| match err {
+                ConfigError::MapKey { .. } | ConfigError::UnknownKey { .. } => err,
+                _ => invalid(),
+            })?
+        }
+        KeyKind::Prices => {
+            let mut models: Vec<(String, InlineTable)> = Vec::new();
+            for pair in trimmed.split(',') {
+                let (path, value) = pair.split_once('=').ok_or_else(invalid)?;
+                let (model, field) = path.trim().rsplit_once('.').ok_or_else(invalid)?;
+                let model = unquote(model.trim());
+                check_model_name(def, model, origin)?;
+                let field = price_field(def, model, field.trim(), origin)?;
+                let price = number_from_text(value.trim()).ok_or_else(invalid)?;
+                let at = match models.iter().position(|(m, _)| m == model) {
+                    Some(at) => at,
+                    None => {
+                        models.push((model.to_owned(), InlineTable::new()));
+                        models.len() - 1
+                    }
+                };
+                if models[at].1.insert(field, Value::from(price)).is_some() {
+                    return Err(invalid());
+                }
+            }
+            let table: InlineTable = models.into_iter().map(|(m, t)| (m, sorted(t))).collect();
+            sorted(table)
+        }
         KeyKind::String | KeyKind::Path => Value::from(raw),
         KeyKind::Integer { min, max } => match trimmed.parse::<i64>() {
             Ok(n) if (min..=max).contains(&n) => Value::from(n),
@@ -97,6 +131,71 @@ pub(crate) fn entry_from_text(raw: &str) -> Option<Value> {
     (!raw.is_empty()).then(|| Value::from(raw))
 }
 
+/// Converts text typed for one price (`prices.opus.input`); empty means "remove it".
+pub(crate) fn price_from_text(
+    key: &str,
+    raw: &str,
+    origin: &Origin,
+) -> Result<Option<Value>, ConfigError> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    match number_from_text(trimmed) {
+        Some(n) => Ok(Some(Value::from(n))),
+        None => Err(invalid(
+            key,
+            origin.clone(),
+            &KeyKind::Float,
+            format!("`{raw}`"),
+        )),
+    }
+}
+
+/// A number of at least 0 as typed (`5`, `0.125`).
+fn number_from_text(text: &str) -> Option<f64> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0)
+}
+
+/// A number of at least 0 found in TOML, integer or float.
+fn number_from_value(value: &Value) -> Option<f64> {
+    match value {
+        Value::Float(x) => Some(*x.value()),
+        Value::Integer(n) => Some(*n.value() as f64),
+        _ => None,
+    }
+    .filter(|n| n.is_finite() && *n >= 0.0)
+}
+
+/// A model name as typed in a dotted path, without its quotes.
+fn unquote(model: &str) -> &str {
+    model
+        .strip_prefix('"')
+        .and_then(|m| m.strip_suffix('"'))
+        .unwrap_or(model)
+}
+
+/// One of [`PRICE_FIELDS`], or an error naming the ones there are.
+fn price_field(
+    def: &KeyDef,
+    model: &str,
+    field: &str,
+    origin: &Origin,
+) -> Result<&'static str, ConfigError> {
+    PRICE_FIELDS
+        .iter()
+        .find(|f| **f == field)
+        .copied()
+        .ok_or_else(|| ConfigError::MapKey {
+            key: format!("{}.{model}", def.path),
+            entry: field.to_owned(),
+            origin: origin.clone(),
+            allowed: PRICE_FIELDS.join(", "),
+        })
+}
+
 /// Checks a value found in TOML for `def` and returns it in canonical form (fresh, without
 /// the file's formatting). A map may be a table or an inline table.
 pub(crate) fn check(def: &KeyDef, item: &Item, site: &Site<'_>) -> Result<Value, ConfigError> {
@@ -105,6 +204,10 @@ pub(crate) fn check(def: &KeyDef, item: &Item, site: &Site<'_>) -> Result<Value,
         (KeyKind::Map(_), _) => {
             let table = item.as_table_like().ok_or_else(wrong)?;
             return check_map(def, table, site);
+        }
+        (KeyKind::Prices, _) => {
+            let table = item.as_table_like().ok_or_else(wrong)?;
+            return check_prices(def, table, site);
         }
         (_, Item::Value(value)) => value,
         _ => return Err(wrong()),
@@ -121,6 +224,7 @@ pub(crate) fn check(def: &KeyDef, item: &Item, site: &Site<'_>) -> Result<Value,
         (KeyKind::Enum(values), Value::String(s)) if values.contains(&s.value().as_str()) => {
             Value::from(s.value().as_str())
         }
+        (KeyKind::Float, value) => Value::from(number_from_value(value).ok_or_else(wrong)?),
         (KeyKind::List, Value::Array(items)) => {
             let strings: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
             Value::Array(strings.ok_or_else(wrong)?.into_iter().collect())
@@ -144,6 +248,43 @@ fn check_map(def: &KeyDef, table: &dyn TableLike, site: &Site<'_>) -> Result<Val
         map.insert(key, Value::from(value));
     }
     Ok(sorted(map))
+}
+
+/// `[prices]`: a table of models, each a table of prices.
+fn check_prices(
+    def: &KeyDef,
+    table: &dyn TableLike,
+    site: &Site<'_>,
+) -> Result<Value, ConfigError> {
+    let mut models = InlineTable::new();
+    for (model, item) in table.iter() {
+        let origin = site.at(table.key(model).and_then(|k| k.span()));
+        check_model_name(def, model, &origin)?;
+        let key = format!("{}.{model}", def.path);
+        let fields = item
+            .as_table_like()
+            .ok_or_else(|| ConfigError::InvalidValue {
+                key: key.clone(),
+                origin: origin.clone(),
+                expected: format!("a table of prices ({})", PRICE_FIELDS.join(", ")),
+                found: describe(item),
+            })?;
+        let mut prices = InlineTable::new();
+        for (field, value) in fields.iter() {
+            let origin = site.at(fields.key(field).and_then(|k| k.span()));
+            let field = price_field(def, model, field, &origin)?;
+            let number = value.as_value().and_then(number_from_value);
+            let number = number.ok_or_else(|| ConfigError::InvalidValue {
+                key: format!("{key}.{field}"),
+                origin: site.at(value.span()),
+                expected: KeyKind::Float.expected(),
+                found: describe(value),
+            })?;
+            prices.insert(field, Value::from(number));
+        }
+        models.insert(model, sorted(prices));
+    }
+    Ok(sorted(models))
 }
 
 /// Renders a value as `hew config get` shows it and `hew config set` accepts it back.
@@ -233,14 +374,14 @@ fn sorted(mut map: InlineTable) -> Value {
 /// How a TOML literal of a list or map starts: text starting so is read as TOML.
 fn literal_start(kind: &KeyKind) -> char {
     match kind {
-        KeyKind::Map(_) => '{',
+        KeyKind::Map(_) | KeyKind::Prices => '{',
         _ => '[',
     }
 }
 
 fn empty_of(kind: &KeyKind) -> Value {
     match kind {
-        KeyKind::Map(_) => Value::InlineTable(InlineTable::new()),
+        KeyKind::Map(_) | KeyKind::Prices => Value::InlineTable(InlineTable::new()),
         _ => Value::Array(Array::new()),
     }
 }

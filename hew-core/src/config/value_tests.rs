@@ -227,8 +227,10 @@ fn file_values_are_checked_by_kind() {
 fn every_example_converts_and_loads_into_the_config() {
     for def in crate::config::keys::keys() {
         let value = from_text(def, def.example, &origin()).unwrap().unwrap();
-        let (section, leaf) = def.path.rsplit_once('.').unwrap();
-        let text = format!("[{section}]\n{leaf} = {value}\n");
+        let text = match def.path.rsplit_once('.') {
+            Some((section, leaf)) => format!("[{section}]\n{leaf} = {value}\n"),
+            None => format!("{} = {value}\n", def.path),
+        };
         let parsed: Result<crate::config::Config, _> = toml::from_str(&text);
         assert!(parsed.is_ok(), "{text}: {:?}", parsed.err());
     }
@@ -246,4 +248,51 @@ fn literals_of_the_wrong_kind_are_refused_quoting_the_text() {
     assert!(message.contains("found `[\"x\"]`"), "{message}");
     let err = refused("loop.model.by_priority", "{ P9 = 'x' }");
     assert!(matches!(err, ConfigError::MapKey { .. }), "{err}");
+}
+
+#[test]
+fn numbers_take_decimals_and_refuse_negatives() {
+    assert_eq!(stored("loop.budget.usd", "5"), "5.0");
+    assert_eq!(round_trip("loop.budget.usd", " 0.25 "), Some("0.25".into()));
+    assert_eq!(round_trip("loop.budget.usd", ""), None);
+    for bad in ["-1", "five", "NaN", "inf"] {
+        let message = refused("loop.budget.usd", bad).to_string();
+        assert!(message.contains("`loop.budget.usd`"), "{message}");
+    }
+    assert_eq!(stored("loop.budget.tokens", "2000000"), "2000000");
+    assert!(matches!(
+        refused("loop.budget.tokens", "0"),
+        ConfigError::InvalidValue { .. }
+    ));
+}
+
+#[test]
+fn prices_read_pairs_or_a_toml_table() {
+    assert_eq!(
+        stored(
+            "prices",
+            "opus.input=5, opus.output=25,\"gpt-5.1\".cache_read=0.125"
+        ),
+        "{ \"gpt-5.1\" = { cache_read = 0.125 }, opus = { input = 5.0, output = 25.0 } }"
+    );
+    assert_eq!(
+        stored("prices", "{ haiku = { input = 1, cache_write = 1.25 } }"),
+        "{ haiku = { cache_write = 1.25, input = 1.0 } }"
+    );
+    assert_eq!(stored("prices", ""), "{}");
+    let err = refused("prices", "opus.price=5");
+    assert!(matches!(err, ConfigError::MapKey { .. }), "{err}");
+    assert!(err.to_string().contains("cache_write"), "{err}");
+    assert!(matches!(
+        refused("prices", "opus.input=-5"),
+        ConfigError::InvalidValue { .. }
+    ));
+    assert!(matches!(
+        refused("prices", "opus.input=1,opus.input=2"),
+        ConfigError::InvalidValue { .. }
+    ));
+    assert!(matches!(
+        refused("prices", "{ opus = 5 }"),
+        ConfigError::InvalidValue { .. }
+    ));
 }

@@ -43,6 +43,37 @@ mod tests {
         assert_eq!((run.status, run.stop_reason), (RunStatus::Finished, None));
     }
 
+    /// Every record fixture, of every schema, parses forever: `iter-*.json` as an
+    /// [`IterLog`], `run-*.json` as a [`RunRecord`].
+    #[test]
+    fn every_record_fixture_keeps_parsing() {
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/records");
+        let mut seen = 0;
+        for schema in std::fs::read_dir(&root).unwrap() {
+            for file in std::fs::read_dir(schema.unwrap().path()).unwrap() {
+                let path = file.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                let text = std::fs::read_to_string(&path).unwrap();
+                if name.starts_with("iter-") {
+                    let it: Result<IterLog, _> = serde_json::from_str(&text);
+                    assert!(it.is_ok(), "{}: {:?}", path.display(), it.err());
+                } else if name.starts_with("run-") {
+                    let run: Result<RunRecord, _> = serde_json::from_str(&text);
+                    assert!(run.is_ok(), "{}: {:?}", path.display(), run.err());
+                } else {
+                    panic!("{}: fixtures are named iter-* or run-*", path.display());
+                }
+                seen += 1;
+            }
+        }
+        assert!(
+            seen >= 6,
+            "only {seen} fixtures found under {}",
+            root.display()
+        );
+    }
+
     #[test]
     fn unknown_fields_from_newer_versions_are_ignored() {
         let mut v: serde_json::Value = serde_json::from_str(ITER_V1_MINIMAL).unwrap();

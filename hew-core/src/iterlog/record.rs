@@ -127,6 +127,14 @@ pub struct IterLog {
     /// The agent's own cost estimate (Claude's `total_cost_usd`).
     #[serde(default)]
     pub reported_cost_usd: Option<f64>,
+    /// hew's cost of `usage` at the prices in effect, in USD: `None` when unknown (a model
+    /// or a kind of token without a price, or usage unknown), never a made-up 0. 0 when no
+    /// agent ran.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
+    /// The same per model of `usage.per_model` (`null` for a model without a price).
+    #[serde(default)]
+    pub cost_per_model: BTreeMap<String, Option<f64>>,
     /// The task's branch.
     #[serde(default)]
     pub branch: String,
@@ -211,6 +219,12 @@ pub enum StopReason {
     Auth,
     /// An error hew could not continue past (see `error`).
     Error,
+    /// `--budget-tokens` (`loop.budget.tokens`) crossed.
+    BudgetTokens,
+    /// `--budget-usd` (`loop.budget.usd`) crossed.
+    BudgetUsd,
+    /// `--budget-wall` (`loop.budget.wall`) crossed.
+    BudgetWall,
 }
 
 impl StopReason {
@@ -223,6 +237,9 @@ impl StopReason {
             Self::Interrupted => "interrupted",
             Self::Auth => "auth",
             Self::Error => "error",
+            Self::BudgetTokens => "budget_tokens",
+            Self::BudgetUsd => "budget_usd",
+            Self::BudgetWall => "budget_wall",
         }
     }
 }
@@ -310,6 +327,8 @@ impl IterLog {
             runtime: Runtime::default(),
             usage: Usage::default(),
             reported_cost_usd: None,
+            cost_usd: None,
+            cost_per_model: BTreeMap::new(),
             branch: String::new(),
             base: String::new(),
             commits: Vec::new(),

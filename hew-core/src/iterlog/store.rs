@@ -253,39 +253,48 @@ impl RunDir {
 
     /// Every iteration record, by number, and the files that could not be read.
     pub fn read_iters(&self) -> (Vec<IterLog>, Vec<RecordError>) {
+        let mut iters = Vec::new();
+        let errors = self.for_each_iter(|it| iters.push(it));
+        (iters, errors)
+    }
+
+    /// Reads the iteration records one at a time, by number, handing each to `f` (so a
+    /// long run is read in constant memory). Returns the files that could not be read.
+    pub fn for_each_iter(&self, mut f: impl FnMut(IterLog)) -> Vec<RecordError> {
         let dir = self.path.join("iters");
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return (Vec::new(), Vec::new()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Vec::new(),
             Err(source) => {
-                return (
-                    Vec::new(),
-                    vec![RecordError::Io {
-                        action: "list",
-                        path: dir,
-                        source,
-                    }],
-                );
+                return vec![RecordError::Io {
+                    action: "list",
+                    path: dir,
+                    source,
+                }];
             }
         };
-        let mut iters = Vec::new();
+        let mut files: Vec<(u32, PathBuf)> = entries
+            .flatten()
+            .filter_map(|entry| {
+                let path = entry.path();
+                let n = path
+                    .file_name()?
+                    .to_str()?
+                    .strip_suffix(".json")?
+                    .parse::<u32>()
+                    .ok()?;
+                Some((n, path))
+            })
+            .collect();
+        files.sort();
         let mut errors = Vec::new();
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let is_record = path.extension().is_some_and(|e| e == "json")
-                && path
-                    .file_stem()
-                    .and_then(|s| s.to_str())
-                    .is_some_and(|s| s.parse::<u32>().is_ok());
-            if is_record {
-                match read_json::<IterLog>(&path) {
-                    Ok(it) => iters.push(it),
-                    Err(e) => errors.push(e),
-                }
+        for (_, path) in files {
+            match read_json::<IterLog>(&path) {
+                Ok(it) => f(it),
+                Err(e) => errors.push(e),
             }
         }
-        iters.sort_by_key(|it| it.number);
-        (iters, errors)
+        errors
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::agent::Usage;
-use crate::iterlog::{IterLog, RunRecord};
+use crate::iterlog::{IterLog, RunRecord, StopReason};
 use crate::model::Rule;
 use crate::recover::Recovery;
 
@@ -86,6 +86,15 @@ pub enum RunEvent {
     },
     /// An iteration ended and its record was written.
     IterationFinished(Box<IterLog>),
+    /// A budget was crossed: no new task starts.
+    BudgetCrossed {
+        /// Which budget.
+        reason: StopReason,
+        /// What was spent against what was allowed.
+        message: String,
+        /// Running agents are being stopped (`--budget-hard`), not left to finish.
+        stopping_agents: bool,
+    },
     /// Something worth telling the user that does not stop the run.
     Warning {
         /// What to tell.

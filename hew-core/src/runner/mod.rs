@@ -4,8 +4,10 @@
 //! The scheduler owns all run state and reacts to worker results, stop requests and the
 //! stop file; workers report through a channel and share only immutable context, the
 //! tracker, the slots and the integration lock (held only for a merge). Subscribers (the
-//! CLI's display, tests) receive [`RunEvent`]s.
+//! CLI's display, tests) receive [`RunEvent`]s. Budgets are checked by the scheduler as
+//! iterations finish and as agents report usage.
 
+mod budget;
 mod events;
 mod outcome;
 mod prompt;
@@ -24,9 +26,10 @@ use std::path::PathBuf;
 
 use tokio::sync::{Mutex, mpsc, watch};
 
-use crate::agent::Stop;
+use crate::agent::{Stop, Usage};
 use crate::config::Config;
 use crate::iterlog::RunDir;
+use crate::prices::Prices;
 use crate::tracker::CliTracker;
 use crate::worktree::{Integration, Slots};
 
@@ -42,5 +45,10 @@ pub(crate) struct Shared {
     pub skill: String,
     pub beads_dir: PathBuf,
     pub events: mpsc::UnboundedSender<RunEvent>,
+    /// What running agents are asked to do: the caller's stop, or a hard budget's.
     pub stop: watch::Receiver<Stop>,
+    /// The prices in effect (built-in table under config overrides).
+    pub prices: Prices,
+    /// Live usage of running iterations, for the scheduler's budgets.
+    pub live_usage: mpsc::UnboundedSender<(u32, Usage)>,
 }

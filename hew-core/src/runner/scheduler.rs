@@ -11,14 +11,16 @@ use tokio::time::Instant;
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinSet;
 
+use super::budget::{Budget, Crossed};
 use super::worker::{Done, Fatal, Job, run_job};
 use super::{RunEvent, Shared, worker_skill};
-use crate::agent::Stop;
+use crate::agent::{Stop, Usage};
 use crate::config::Config;
 use crate::iterlog::{
     IterLog, RecordError, RunDir, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, new_run_id,
 };
 use crate::plan::{SkipReason, TaskFilter, plan};
+use crate::prices::Prices;
 use crate::recover::recover;
 use crate::time::Timestamp;
 use crate::tracker::{CliTracker, Tracker, TrackerError};
@@ -118,8 +120,23 @@ pub async fn run_loop(
         kept_branches: Vec::new(),
     };
     run_dir.write_run(&record)?;
+    let started = std::time::Instant::now();
 
-    match start(&opts, &run_id, &run_dir, stop, events.clone()) {
+    // Agents follow the caller's stop, and a hard budget's: their own channel, fed by both.
+    let (agent_stop, agent_stop_rx) = watch::channel(*stop.borrow());
+    let agent_stop = Arc::new(agent_stop);
+    let follow = tokio::spawn(follow_stop(stop.clone(), agent_stop.clone()));
+    let (live_tx, live_rx) = mpsc::unbounded_channel();
+
+    let shared = start(
+        &opts,
+        &run_id,
+        &run_dir,
+        agent_stop_rx,
+        live_tx,
+        events.clone(),
+    );
+    let result = match shared {
         Ok(shared) => {
             let recovered = recover(
                 &shared.repo_root,
@@ -148,7 +165,13 @@ pub async fn run_loop(
                 jobs,
             });
             let shared = Arc::new(shared);
-            let result = Scheduler::new(shared.clone(), &opts, &mut record)
+            let control = Control {
+                stop,
+                agent_stop,
+                live: live_rx,
+                budget: Budget::new(&opts.config.looping.budget, shared.prices.clone(), started),
+            };
+            let result = Scheduler::new(shared.clone(), &opts, &mut record, control)
                 .run()
                 .await;
             let iters = match result {
@@ -184,7 +207,33 @@ pub async fn run_loop(
             run_dir.write_run(&record)?;
             Err(e)
         }
+    };
+    follow.abort();
+    result
+}
+
+/// Passes the caller's stop requests on to the agents' channel; never lowers a stop a
+/// hard budget already asked for (`Run` < `Graceful` < `Now`).
+async fn follow_stop(mut stop: watch::Receiver<Stop>, agents: Arc<watch::Sender<Stop>>) {
+    while stop.changed().await.is_ok() {
+        let wanted = *stop.borrow_and_update();
+        raise_stop(&agents, wanted);
     }
+}
+
+fn raise_stop(agents: &watch::Sender<Stop>, wanted: Stop) {
+    let rank = |s: Stop| match s {
+        Stop::Run => 0,
+        Stop::Graceful => 1,
+        Stop::Now => 2,
+    };
+    agents.send_if_modified(|current| {
+        let raise = rank(wanted) > rank(*current);
+        if raise {
+            *current = wanted;
+        }
+        raise
+    });
 }
 
 fn start(
@@ -192,6 +241,7 @@ fn start(
     run_id: &str,
     run_dir: &RunDir,
     stop: watch::Receiver<Stop>,
+    live_usage: mpsc::UnboundedSender<(u32, Usage)>,
     events: mpsc::UnboundedSender<RunEvent>,
 ) -> Result<Shared, RunError> {
     let root = &opts.repo_root;
@@ -226,7 +276,21 @@ fn start(
         beads_dir: root.join(".beads"),
         events,
         stop,
+        prices: Prices::new(&cfg.prices),
+        live_usage,
     })
+}
+
+/// What the scheduler watches and controls besides its workers.
+struct Control {
+    /// The caller's stop requests.
+    stop: watch::Receiver<Stop>,
+    /// What running agents are asked to do.
+    agent_stop: Arc<watch::Sender<Stop>>,
+    /// Live usage from running agents.
+    live: mpsc::UnboundedReceiver<(u32, Usage)>,
+    /// The run's budgets.
+    budget: Budget,
 }
 
 /// The scheduler's state for one run.
@@ -251,10 +315,16 @@ struct Scheduler<'a> {
     stop_reason: Option<StopReason>,
     stopping: bool,
     actor_prefix: String,
+    control: Control,
 }
 
 impl<'a> Scheduler<'a> {
-    fn new(sh: Arc<Shared>, opts: &RunOptions, record: &'a mut RunRecord) -> Self {
+    fn new(
+        sh: Arc<Shared>,
+        opts: &RunOptions,
+        record: &'a mut RunRecord,
+        control: Control,
+    ) -> Self {
         let jobs = sh.config.looping.jobs.get() as usize;
         let actor_prefix = format!("hew/{}/{}/{}", record.host, record.pid, record.run_id);
         Self {
@@ -273,12 +343,13 @@ impl<'a> Scheduler<'a> {
             stop_reason: None,
             stopping: false,
             actor_prefix,
+            control,
         }
     }
 
     /// The main loop. On an error that stops the run, running workers are still awaited.
     async fn run(mut self) -> Result<Vec<IterLog>, (Vec<IterLog>, RunError)> {
-        let mut stop = self.sh.stop.clone();
+        let mut stop = self.control.stop.clone();
         let mut failure = None;
         loop {
             self.check_stop(&stop);
@@ -317,6 +388,10 @@ impl<'a> Scheduler<'a> {
                     }
                 }
                 _ = stop.changed() => {}
+                Some((iter, usage)) = self.control.live.recv() => {
+                    let crossed = self.control.budget.live(iter, &usage);
+                    self.budget_check(crossed);
+                }
                 _ = tokio::time::sleep(STOP_FILE_POLL) => {}
             }
         }
@@ -346,6 +421,33 @@ impl<'a> Scheduler<'a> {
             self.stop_with(StopReason::StopFile);
         } else if self.max_iters.is_some_and(|m| self.next_iter > m) {
             self.stop_with(StopReason::MaxIters);
+        } else {
+            let crossed = self.control.budget.check_wall(std::time::Instant::now());
+            self.budget_check(crossed);
+        }
+    }
+
+    /// Passes on budget warnings; on a crossed budget, stops scheduling (and, with a hard
+    /// budget, asks running agents to stop as a first Ctrl-C would).
+    fn budget_check(&mut self, crossed: Option<Crossed>) {
+        for warning in self.control.budget.take_warnings() {
+            let _ = self.sh.events.send(RunEvent::Warning { message: warning });
+        }
+        let Some(crossed) = crossed else {
+            return;
+        };
+        if self.stopping {
+            return;
+        }
+        self.stop_with(crossed.reason);
+        let hard = self.control.budget.hard() && !self.running.is_empty();
+        let _ = self.sh.events.send(RunEvent::BudgetCrossed {
+            reason: crossed.reason,
+            message: crossed.message,
+            stopping_agents: hard,
+        });
+        if hard {
+            raise_stop(&self.control.agent_stop, Stop::Graceful);
         }
     }
 
@@ -460,6 +562,8 @@ impl<'a> Scheduler<'a> {
             .sh
             .events
             .send(RunEvent::IterationFinished(Box::new(done.log.clone())));
+        let crossed = self.control.budget.finished(&done.log);
+        self.budget_check(crossed);
         self.iters.push(done.log);
     }
 }
@@ -483,6 +587,20 @@ async fn sleep_until_opt(at: Option<Instant>) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn stops_are_raised_never_lowered() {
+        let (tx, rx) = watch::channel(Stop::Run);
+        raise_stop(&tx, Stop::Graceful);
+        assert_eq!(*rx.borrow(), Stop::Graceful);
+        raise_stop(&tx, Stop::Run);
+        assert_eq!(*rx.borrow(), Stop::Graceful);
+        raise_stop(&tx, Stop::Now);
+        raise_stop(&tx, Stop::Graceful);
+        assert_eq!(*rx.borrow(), Stop::Now);
+    }
+
     #[test]
     fn actor_names_are_valid_for_the_tracker() {
         crate::tracker::validate_actor("hew/host-1/1234/20261122-052501-a1b2/w3").unwrap();

@@ -17,6 +17,7 @@ use super::{RunEvent, Shared};
 use crate::agent::{self, AgentEvent, AgentRun, ErrorClass, Launch, Limits};
 use crate::iterlog::{IterLog, Outcome};
 use crate::plan::PlannedTask;
+use crate::prices::Prices;
 use crate::time::Timestamp;
 use crate::tracker::Tracker;
 use crate::worktree::{MergeResult, TaskWorktree};
@@ -75,6 +76,7 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
                 log.outcome = Outcome::AgentFailed;
                 log.error_class = Some(ErrorClass::Other);
                 log.error = Some(format!("could not prepare the worktree: {e}"));
+                log.cost_usd = Some(0.0);
                 release_task(&sh, &planned, &mut log).await;
                 return finish(&sh, slot, log, None, None);
             }
@@ -92,12 +94,13 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
             log.outcome = Outcome::AgentFailed;
             log.error_class = Some(ErrorClass::Other);
             log.error = Some(e.to_string());
+            log.cost_usd = Some(0.0);
             release_task(&sh, &planned, &mut log).await;
             release_slot(&sh, wt, false, &mut log).await;
             return finish(&sh, slot, log, Some(Fatal::Agent(e.to_string())), None);
         }
     };
-    record_agent(&mut log, &run);
+    record_agent(&mut log, &run, &sh.prices);
 
     // What it left.
     let left = {
@@ -332,6 +335,7 @@ async fn run_agent(
 ) -> Result<AgentRun, agent::AgentError> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let events = sh.events.clone();
+    let live_usage = sh.live_usage.clone();
     let pid_file = sh.run_dir.agent_pid_file(iter);
     let forward = tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {
@@ -341,7 +345,10 @@ async fn run_agent(
                     let _ = std::fs::write(&pid_file, format!("{pid}\n"));
                     RunEvent::AgentStarted { iter, pid }
                 }
-                AgentEvent::Usage(usage) => RunEvent::AgentUsage { iter, usage },
+                AgentEvent::Usage(usage) => {
+                    let _ = live_usage.send((iter, usage.clone()));
+                    RunEvent::AgentUsage { iter, usage }
+                }
                 AgentEvent::Slow => RunEvent::AgentSlow { iter },
                 AgentEvent::Terminating { .. } => RunEvent::AgentTerminating { iter },
             };
@@ -394,8 +401,11 @@ fn launch(
     }
 }
 
-fn record_agent(log: &mut IterLog, run: &AgentRun) {
+fn record_agent(log: &mut IterLog, run: &AgentRun, prices: &Prices) {
+    let cost = prices.cost(&run.usage);
     log.usage = run.usage.clone();
+    log.cost_usd = cost.total;
+    log.cost_per_model = cost.per_model;
     log.reported_cost_usd = run.reported_cost_usd;
     log.ended = Some(run.ended);
     log.exit_code = run.exit_code;

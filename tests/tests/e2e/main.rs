@@ -10,6 +10,7 @@ mod retries;
 mod run_loop;
 mod runners;
 mod setup;
+mod spend;
 mod stop;
 mod tracker_faults;
 

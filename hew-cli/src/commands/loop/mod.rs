@@ -1,13 +1,16 @@
 //! `hew loop`: run agents over the ready tasks (`run`, the default), see what would run
-//! (`--dry-run`), ask running loops to stop (`cancel`), read an agent's output (`logs`),
-//! or clean up after ended runs (`prune`).
+//! (`--dry-run`), ask running loops to stop (`cancel`), clean up after dead ones
+//! (`recover`) or ended ones (`prune`), read an agent's output (`logs`), and read back
+//! what runs did and spent (`summary`, `list`).
 
 mod cancel;
 mod dry_run;
+mod list;
 mod logs;
 mod prune;
 mod recover;
 mod run;
+mod summary;
 
 use std::path::Path;
 
@@ -31,6 +34,8 @@ pub struct LoopArgs {
     run: RunArgs,
 }
 
+// Built once per process from argv: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum LoopCommand {
     /// Run the loop (the same as `hew loop`).
@@ -48,6 +53,13 @@ enum LoopCommand {
     /// List (and with --apply remove) what ended runs left: worktrees, and hew/* branches
     /// already merged. A dry run by default; unmerged work is never removed.
     Prune(prune::PruneArgs),
+    /// What a run did and spent: outcomes, tokens and cost in total, by requested model
+    /// and by the models that consumed them (the latest run by default; works while it
+    /// runs).
+    Summary(summary::SummaryArgs),
+    /// The runs in this repository: when, how long, iterations, tasks closed, cost, and
+    /// why each stopped.
+    List(list::ListArgs),
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +113,25 @@ pub struct RunArgs {
     /// The branch to merge work into (default: the branch checked out now).
     #[arg(long, value_name = "BRANCH")]
     into: Option<String>,
+
+    /// Stop starting tasks once the run has used this many tokens (loop.budget.tokens).
+    #[arg(long, value_name = "N")]
+    budget_tokens: Option<u64>,
+
+    /// Stop starting tasks once the run has cost this many US dollars at hew's prices
+    /// (loop.budget.usd).
+    #[arg(long, value_name = "USD")]
+    budget_usd: Option<f64>,
+
+    /// Stop starting tasks once the run has gone on this long, like `2h` or `90m`
+    /// (loop.budget.wall).
+    #[arg(long, value_name = "DURATION")]
+    budget_wall: Option<String>,
+
+    /// When a budget is crossed, stop running agents too instead of letting them finish
+    /// (loop.budget.hard).
+    #[arg(long)]
+    budget_hard: bool,
 }
 
 pub fn cmd_loop(ctx: &Context, args: LoopArgs) -> Result<Exit, CliError> {
@@ -109,6 +140,8 @@ pub fn cmd_loop(ctx: &Context, args: LoopArgs) -> Result<Exit, CliError> {
         Some(LoopCommand::Recover(args)) => recover::recover_cmd(ctx, args),
         Some(LoopCommand::Logs(logs)) => logs::logs(ctx, logs),
         Some(LoopCommand::Prune(prune)) => prune::prune(ctx, prune),
+        Some(LoopCommand::Summary(args)) => summary::summary(ctx, args),
+        Some(LoopCommand::List(args)) => list::list(ctx, args),
         Some(LoopCommand::Run(run)) => run_or_plan(ctx, run),
         None => run_or_plan(ctx, args.run),
     }
@@ -157,6 +190,18 @@ fn overrides(run: &RunArgs) -> Vec<(String, String)> {
     }
     if let Some(t) = &run.timeout {
         o.push(("loop.agent.timeout".to_owned(), t.clone()));
+    }
+    if let Some(n) = run.budget_tokens {
+        o.push(("loop.budget.tokens".to_owned(), n.to_string()));
+    }
+    if let Some(usd) = run.budget_usd {
+        o.push(("loop.budget.usd".to_owned(), usd.to_string()));
+    }
+    if let Some(wall) = &run.budget_wall {
+        o.push(("loop.budget.wall".to_owned(), wall.clone()));
+    }
+    if run.budget_hard {
+        o.push(("loop.budget.hard".to_owned(), "true".to_owned()));
     }
     o
 }

@@ -1,22 +1,23 @@
 //! `hew loop`: runs the loop, showing its progress (live lines on a terminal, whole lines
-//! otherwise, JSON lines with `--json`: see `crate::progress`), then a short summary.
+//! otherwise, JSON lines with `--json`: see `crate::progress`), then the run's summary (the
+//! same as `hew loop summary`).
 //! Ctrl-C (or SIGTERM) once stops scheduling and lets agents wind down within
 //! `loop.agent.grace`; twice stops them at once.
 
-use std::collections::BTreeMap;
-
-use hew_core::agent::{Stop, Tokens};
-use hew_core::iterlog::{Outcome, RunStatus, StopReason};
+use hew_core::agent::Stop;
+use hew_core::iterlog::StopReason;
 use hew_core::runner::{RunError, RunOptions, RunReport, run_loop};
+use hew_core::summary::summarize;
+use hew_core::time::Timestamp;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
+use super::summary::{Format, render};
 use super::{RunArgs, overrides, task_filter};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::exit::Exit;
 use crate::progress::{Mode, show};
-use crate::table::Table;
 
 pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
     let root = ctx.repo_root()?;
@@ -51,11 +52,15 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
         let hint = e.hint();
         CliError::new(exit, e).with_hint_opt(hint)
     })?;
+    let summary = summarize(&report.record, &report.iters, Timestamp::now());
     if args.json {
-        let json = serde_json::json!({ "run": report.record, "iterations": report.iters });
-        println!("{json:#}");
+        // The last line of the event stream: still one JSON object per line.
+        let json = serde_json::json!({ "event": "summary", "summary": summary.to_json(false) });
+        println!("{json}");
     } else {
-        print_summary(&report);
+        println!();
+        print!("{}", render(&summary, Format::Table, false));
+        print_footer(&report);
     }
     Ok(match report.record.stop_reason {
         Some(StopReason::Interrupted) => Exit::Interrupted,
@@ -96,73 +101,11 @@ async fn forward_signals(stop: watch::Sender<Stop>, announce: bool) {
     }
 }
 
-fn print_summary(report: &RunReport) {
+fn print_footer(report: &RunReport) {
     let r = &report.record;
-    let secs = r
-        .ended_at
-        .map(|e| e.since(r.started_at).as_secs_f64())
-        .unwrap_or(0.0);
-    let status = match r.status {
-        RunStatus::Finished => "finished",
-        RunStatus::Cancelled => "cancelled",
-        RunStatus::Failed => "failed",
-        RunStatus::Running | RunStatus::Crashed => "stopped",
-    };
-    let reason = r.stop_reason.map_or("unknown", StopReason::as_str);
-    println!(
-        "\nrun {} {status} ({reason}) after {secs:.1}s, {} iterations",
-        r.run_id, r.iterations
-    );
-    if let Some(e) = &r.error {
-        println!("error: {e}");
-    }
-    let outcomes: Vec<String> = Outcome::ALL
-        .iter()
-        .filter_map(|o| r.outcomes.get(o).map(|n| format!("{o} {n}")))
-        .collect();
-    if !outcomes.is_empty() {
-        println!("outcomes: {}", outcomes.join(", "));
-    }
+    println!();
     if let Some(d) = &r.diverted {
         println!("note: work was merged into hew/run/{} ({d})", r.run_id);
     }
-    let mut by_model: BTreeMap<String, (u32, Tokens)> = BTreeMap::new();
-    for it in &report.iters {
-        let entry = by_model
-            .entry(it.model.clone().unwrap_or_else(|| "(default)".into()))
-            .or_default();
-        entry.0 += 1;
-        add(&mut entry.1, &it.usage.total);
-    }
-    if !by_model.is_empty() {
-        let mut t = Table::new(["MODEL", "ITERS", "INPUT", "CACHED", "OUTPUT", "TOTAL"]);
-        for (model, (n, tok)) in &by_model {
-            t.row([
-                model.clone(),
-                n.to_string(),
-                human(tok.input),
-                human(tok.cache_read + tok.cache_create),
-                human(tok.output),
-                human(tok.total()),
-            ]);
-        }
-        println!("\n{t}");
-    }
     println!("records: .hew/loop/{}/", r.run_id);
-}
-
-fn add(sum: &mut Tokens, t: &Tokens) {
-    sum.input += t.input;
-    sum.output += t.output;
-    sum.cache_read += t.cache_read;
-    sum.cache_create += t.cache_create;
-}
-
-/// `1234567` → `1.2M`.
-fn human(n: u64) -> String {
-    match n {
-        0..1_000 => n.to_string(),
-        1_000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
-        _ => format!("{:.1}M", n as f64 / 1e6),
-    }
 }

@@ -16,6 +16,8 @@ mod json;
 
 #[cfg(test)]
 mod fuzz_tests;
+#[cfg(test)]
+mod property_tests;
 
 use std::collections::BTreeMap;
 
@@ -79,7 +81,9 @@ pub enum UsageSource {
 pub struct Usage {
     /// The sum over models.
     pub total: Tokens,
-    /// Per model name ([`DEFAULT_MODEL_KEY`] when the model is not known).
+    /// Per model name ([`DEFAULT_MODEL_KEY`] when the model is not known). Older records
+    /// may have none.
+    #[serde(default)]
     pub per_model: BTreeMap<String, Tokens>,
     /// How far to trust the figures.
     pub source: UsageSource,
