@@ -38,7 +38,7 @@ br dep add "$after" "$fix" >/dev/null
 new "Release 1.0" -p 1 -t epic >/dev/null
 
 "$hew" config set tracker.command br
-"$hew" config set loop.model.default haiku
+"$hew" config set loop.model.default claude-haiku-4-5
 "$hew" config set loop.model.by_priority "P0=opus"
 "$hew" config set loop.model.by_type "bug=sonnet"
 "$hew" config set loop.agent.runtime command
