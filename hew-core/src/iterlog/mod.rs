@@ -12,7 +12,7 @@ mod store;
 
 pub use liveness::{Liveness, liveness, this_host};
 pub use record::{
-    IterLog, Outcome, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, VerifyResult,
+    IterLog, Outcome, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, Timings, VerifyResult,
 };
 pub use store::{RecordError, RunDir, RunLock, list_runs, loop_dir, new_run_id, write_json_atomic};
 
@@ -39,6 +39,7 @@ mod tests {
             UsageSource::Unknown,
             "missing usage is unknown, not zero"
         );
+        assert_eq!(it.timings, Timings::default(), "no timings: all zero");
         let run: RunRecord = serde_json::from_str(RUN_V1_MINIMAL).unwrap();
         assert_eq!((run.status, run.stop_reason), (RunStatus::Finished, None));
     }
@@ -88,6 +89,8 @@ mod tests {
         let dir = RunDir::create(repo.path(), "20261122-000000-0000").unwrap();
         let mut first = IterLog::started(1, "demo-1", "one", 1, 1);
         first.outcome = Outcome::Closed;
+        first.timings.agent_ms = 1234;
+        first.timings.merge_ms = 5;
         dir.write_iter(&first).unwrap();
         let mut second = first.clone();
         second.number = 2;

@@ -177,6 +177,44 @@ pub struct IterLog {
     /// Anything else worth knowing (a tracker call that failed, uncommitted changes left).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Where the iteration's time went (all zero in records written before this field).
+    #[serde(default)]
+    pub timings: Timings,
+}
+
+/// Where one iteration's time went, in milliseconds of wall time. A step that did not run
+/// counts zero. What is not here (writing records, starting the agent process, the
+/// scheduler's own work) is the rest of the time between `started_at` and `ended_at`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Timings {
+    /// The `ready` call that found the task (one call can fill several slots: each of
+    /// their tasks shows it). Before `started_at`.
+    pub ready_ms: u64,
+    /// Claiming the task in the tracker. Before `started_at`.
+    pub claim_ms: u64,
+    /// Preparing the task's worktree and branch.
+    pub checkout_ms: u64,
+    /// The agent, from its start to the end of its output.
+    pub agent_ms: u64,
+    /// Reading the commits and leftovers the agent left in its worktree.
+    pub inspect_ms: u64,
+    /// The verify command.
+    pub verify_ms: u64,
+    /// Merging into the integration branch, waiting for the merge lock included.
+    pub merge_ms: u64,
+    /// The worker's tracker calls after the agent: reading the task, closing or releasing
+    /// it, labels and comments.
+    pub tracker_ms: u64,
+    /// Handing the worktree back and deleting the task's branch.
+    pub release_ms: u64,
+}
+
+impl Timings {
+    /// Milliseconds since `since`.
+    pub fn ms_since(since: std::time::Instant) -> u64 {
+        u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
 }
 
 fn one() -> u32 {
@@ -343,6 +381,7 @@ impl IterLog {
             agent_closed: false,
             stderr_tail: String::new(),
             notes: Vec::new(),
+            timings: Timings::default(),
         }
     }
 }

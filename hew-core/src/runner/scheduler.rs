@@ -17,7 +17,8 @@ use super::{RunEvent, Shared, worker_skill};
 use crate::agent::{Stop, Usage};
 use crate::config::Config;
 use crate::iterlog::{
-    IterLog, RecordError, RunDir, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, new_run_id,
+    IterLog, RecordError, RunDir, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, Timings,
+    new_run_id,
 };
 use crate::plan::{SkipReason, TaskFilter, plan};
 use crate::prices::Prices;
@@ -457,6 +458,7 @@ impl<'a> Scheduler<'a> {
         let now = Instant::now();
         let limit =
             self.free_slots.len() + self.done_with.len() + self.retry_at.len() + self.excluded + 8;
+        let clock = std::time::Instant::now();
         let plan = plan(
             &self.sh.tracker,
             &self.sh.config.looping,
@@ -464,6 +466,7 @@ impl<'a> Scheduler<'a> {
             limit,
         )
         .await?;
+        let ready_ms = Timings::ms_since(clock);
         self.excluded = plan.skipped.len();
         for s in &plan.skipped {
             if let SkipReason::InvalidId(e) = &s.reason
@@ -492,6 +495,7 @@ impl<'a> Scheduler<'a> {
                 break;
             };
             let actor = format!("{}/w{slot}", self.actor_prefix);
+            let clock = std::time::Instant::now();
             match self.sh.tracker.claim(&planned.id, &actor).await {
                 Ok(_) => {}
                 // Another worker or runner got there first: normal under concurrency.
@@ -519,6 +523,8 @@ impl<'a> Scheduler<'a> {
                     slot,
                     planned,
                     attempt,
+                    ready_ms,
+                    claim_ms: Timings::ms_since(clock),
                 },
             ));
         }

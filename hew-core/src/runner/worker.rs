@@ -5,7 +5,7 @@
 //! merge.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -15,7 +15,7 @@ use super::retry::{AfterFailure, EXHAUSTED_LABEL, after_failure, labels_to_strip
 use super::verify::verify;
 use super::{RunEvent, Shared};
 use crate::agent::{self, AgentEvent, AgentRun, ErrorClass, Launch, Limits};
-use crate::iterlog::{IterLog, Outcome};
+use crate::iterlog::{IterLog, Outcome, Timings};
 use crate::plan::PlannedTask;
 use crate::prices::Prices;
 use crate::time::Timestamp;
@@ -31,6 +31,9 @@ pub(crate) struct Job {
     pub slot: usize,
     pub planned: PlannedTask,
     pub attempt: u32,
+    /// How long the `ready` call that found the task and its claim took (ms).
+    pub ready_ms: u64,
+    pub claim_ms: u64,
 }
 
 /// What a worker hands back to the scheduler.
@@ -59,18 +62,25 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
         slot,
         planned,
         attempt,
+        ready_ms,
+        claim_ms,
     } = job;
     let task = &planned.task;
     let mut log = IterLog::started(iter, planned.id.as_str(), &task.title, slot, attempt);
     log.model = planned.model.clone();
     log.rule = planned.rule;
     log.runtime = sh.config.looping.agent.runtime;
+    log.timings.ready_ms = ready_ms;
+    log.timings.claim_ms = claim_ms;
 
     // The worktree, on a fresh branch at the integration branch's current tip.
     let base_branch = sh.integration.lock().await.branch().to_owned();
+    let clock = Instant::now();
     let wt = {
         let (sh2, id) = (sh.clone(), planned.id.clone());
-        match blocking(move || sh2.slots.checkout(slot, &id, &base_branch)).await {
+        let wt = blocking(move || sh2.slots.checkout(slot, &id, &base_branch)).await;
+        log.timings.checkout_ms = Timings::ms_since(clock);
+        match wt {
             Ok(wt) => wt,
             Err(e) => {
                 log.outcome = Outcome::AgentFailed;
@@ -87,7 +97,9 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
 
     // The agent.
     let launch = launch(&sh, &planned, attempt, iter, &wt);
+    let clock = Instant::now();
     let run = run_agent(&sh, iter, &launch).await;
+    log.timings.agent_ms = Timings::ms_since(clock);
     let run = match run {
         Ok(run) => run,
         Err(e) => {
@@ -103,10 +115,12 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
     record_agent(&mut log, &run, &sh.prices);
 
     // What it left.
+    let clock = Instant::now();
     let left = {
         let (sh2, wt2) = (sh.clone(), wt.clone());
         blocking(move || sh2.slots.inspect(&wt2)).await
     };
+    log.timings.inspect_ms = Timings::ms_since(clock);
     let (commits, dirty) = match left {
         Ok(left) => (left.commits, left.dirty),
         Err(e) => {
@@ -120,7 +134,10 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
             .push("the agent left uncommitted changes; they were discarded".into());
     }
     log.commits = commits;
-    log.agent_closed = match sh.tracker.show(&planned.id).await {
+    let clock = Instant::now();
+    let shown = sh.tracker.show(&planned.id).await;
+    log.timings.tracker_ms += Timings::ms_since(clock);
+    log.agent_closed = match shown {
         Ok(t) => t.status == "closed",
         Err(e) => {
             log.notes
@@ -145,7 +162,9 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
             .as_deref()
             .filter(|c| !c.trim().is_empty())
     {
+        let clock = Instant::now();
         let result = verify(cmd, &wt.path, sh.config.looping.agent.timeout.get()).await;
+        log.timings.verify_ms = Timings::ms_since(clock);
         observed.verify_passed = Some(result.passed);
         log.verify = Some(result);
     }
@@ -182,6 +201,7 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
                 "Merge {} ({}: {})\n\nhew run {}, iteration {iter}.",
                 wt.branch, planned.id, task.title, sh.run_id
             );
+            let clock = Instant::now();
             let merged = {
                 let mut integration = sh.integration.lock().await;
                 let was_diverted = integration.diverted().is_some();
@@ -201,6 +221,7 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
                 }
                 result.0
             };
+            log.timings.merge_ms = Timings::ms_since(clock);
             match merged {
                 Ok(MergeResult::Merged { commit, into }) => {
                     let short = &commit[..commit.len().min(10)];
@@ -236,6 +257,7 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
                         paths.join(", "),
                         wt.branch
                     );
+                    let clock = Instant::now();
                     note_err(
                         &mut log,
                         "label the task",
@@ -246,6 +268,7 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
                         "comment on the task",
                         sh.tracker.add_comment(&planned.id, &comment).await,
                     );
+                    log.timings.tracker_ms += Timings::ms_since(clock);
                     retry = settle_failure(&sh, &planned, &mut log).await;
                 }
                 Err(e) => {
@@ -416,9 +439,13 @@ fn record_agent(log: &mut IterLog, run: &AgentRun, prices: &Prices) {
 
 /// Closes the task after its work landed, unless the agent already did.
 async fn close_task(sh: &Shared, planned: &PlannedTask, log: &mut IterLog, reason: &str) {
-    if !log.agent_closed
-        && let Err(e) = sh.tracker.close(&planned.id, reason).await
-    {
+    if log.agent_closed {
+        return;
+    }
+    let clock = Instant::now();
+    let closed = sh.tracker.close(&planned.id, reason).await;
+    log.timings.tracker_ms += Timings::ms_since(clock);
+    if let Err(e) = closed {
         log.notes
             .push(format!("the work landed, but closing the task failed: {e}"));
     }
@@ -435,11 +462,10 @@ async fn release_task(sh: &Shared, planned: &PlannedTask, log: &mut IterLog) {
         log.notes
             .push("the agent closed the task, but its work did not land: reopened".into());
     }
-    note_err(
-        log,
-        "release the task",
-        sh.tracker.release(&planned.id).await,
-    );
+    let clock = Instant::now();
+    let released = sh.tracker.release(&planned.id).await;
+    log.timings.tracker_ms += Timings::ms_since(clock);
+    note_err(log, "release the task", released);
 }
 
 async fn release_slot(sh: &Arc<Shared>, wt: TaskWorktree, keep_branch: bool, log: &mut IterLog) {
@@ -447,7 +473,10 @@ async fn release_slot(sh: &Arc<Shared>, wt: TaskWorktree, keep_branch: bool, log
         log.kept_branch = Some(wt.branch.clone());
     }
     let sh2 = sh.clone();
-    if let Err(e) = blocking(move || sh2.slots.release(wt, keep_branch)).await {
+    let clock = Instant::now();
+    let released = blocking(move || sh2.slots.release(wt, keep_branch)).await;
+    log.timings.release_ms = Timings::ms_since(clock);
+    if let Err(e) = released {
         log.notes.push(format!("could not clean the worktree: {e}"));
     }
 }

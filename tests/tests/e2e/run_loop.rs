@@ -76,6 +76,26 @@ fn twelve_independent_tasks_run_four_at_a_time_and_all_land() {
         assert_eq!(i["usage"]["source"], "result");
     }
     assert!(iters.iter().all(|i| i["merge_commit"].is_string()));
+    // Each iteration says where its time went: every step it took was measured.
+    for i in &iters {
+        let t = &i["timings"];
+        for step in ["ready_ms", "claim_ms", "agent_ms", "tracker_ms"] {
+            assert!(t[step].as_u64().unwrap() > 0, "{step} not measured: {t}");
+        }
+        for step in [
+            "checkout_ms",
+            "inspect_ms",
+            "merge_ms",
+            "release_ms",
+            "verify_ms",
+        ] {
+            assert!(t[step].is_u64(), "{step} missing: {t}");
+        }
+        assert!(
+            t["agent_ms"].as_u64().unwrap() >= 400,
+            "the agent slept 400 ms: {t}"
+        );
+    }
     let run = repo.run_record();
     assert_eq!(run["status"], "finished");
     assert_eq!(run["stop_reason"], "ready_empty");
