@@ -320,3 +320,52 @@ fn a_diverted_run_whose_branch_is_checked_out_elsewhere_stops_with_a_hint() {
     assert!(err.hint().is_some());
     assert_eq!(rev(&repo.root, integration.branch()), run_tip);
 }
+
+#[test]
+fn a_merge_writes_back_the_file_stats_it_refreshed_in_the_main_index() {
+    let repo = TestRepo::new();
+    let slots = repo.slots(true);
+    let mut integration = Integration::resolve(&repo.root, None, RUN_ID).unwrap();
+    let wt = finished(&slots, &integration, "demo-1", "new.txt", "new\n");
+    // Same content, new stat data (as after copying the checkout): git must hash the file
+    // to know it is unchanged, and should only have to once.
+    let readme = repo.root.join("README");
+    let old = fs::metadata(&readme).unwrap().modified().unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&readme)
+        .unwrap()
+        .set_modified(old - std::time::Duration::from_secs(3600))
+        .unwrap();
+    let stat_mtime = |repo: &git2::Repository| {
+        let entry = repo
+            .index()
+            .unwrap()
+            .get_path(std::path::Path::new("README"), 0)
+            .unwrap();
+        entry.mtime.seconds()
+    };
+    let on_disk = fs::metadata(&readme)
+        .unwrap()
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i32;
+    let git_repo = git2::Repository::open(&repo.root).unwrap();
+    assert_ne!(
+        stat_mtime(&git_repo),
+        on_disk,
+        "the index is stale to begin with"
+    );
+
+    merged(merge(&repo.root, &mut integration, &wt.branch, "Merge demo-1").unwrap());
+
+    let git_repo = git2::Repository::open(&repo.root).unwrap();
+    assert_eq!(
+        stat_mtime(&git_repo),
+        on_disk,
+        "the refreshed stats were written back"
+    );
+    assert_eq!(status(&repo.root), "");
+}

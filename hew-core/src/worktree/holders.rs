@@ -130,12 +130,21 @@ pub(crate) fn why_not_clean(repo: &Repository) -> Result<Option<String>, Worktre
     opts.include_untracked(false)
         .include_ignored(false)
         .include_unmodified(false);
-    let statuses = repo
-        .statuses(Some(&mut opts))
-        .map_err(WorktreeError::git(format!(
-            "read the status of `{}`",
-            root.display()
-        )))?;
+    // Like `git status`, write back the file stats it had to refresh: an index whose stats
+    // are stale (the checkout was copied, or touched) makes every later status hash every
+    // file again. If the index cannot be written now (someone holds its lock), only read.
+    opts.update_index(true);
+    let statuses = match repo.statuses(Some(&mut opts)) {
+        Ok(statuses) => statuses,
+        Err(_) => {
+            opts.update_index(false);
+            repo.statuses(Some(&mut opts))
+                .map_err(WorktreeError::git(format!(
+                    "read the status of `{}`",
+                    root.display()
+                )))?
+        }
+    };
     let changed: Vec<_> = statuses
         .iter()
         .filter(|e| !e.path_bytes().starts_with(TRACKER_DIR))
