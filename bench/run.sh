@@ -1,0 +1,469 @@
+#!/usr/bin/env bash
+# hew's benchmark: builds hew in release, generates its own scenarios in a temp dir, runs
+# hew and the rival scripts on fresh copies of the same scenarios, checks that each did
+# all the work, and prints a table of figures and ratios. See bench/README.md.
+#
+#   bench/run.sh                 the full benchmark (about 10 minutes on 2 cores)
+#   BENCH_QUICK=1 bench/run.sh   a smoke run: small scenarios, same code paths
+#
+# Other knobs: BENCH_ONLY="reference overhead graph summary" (a subset, in any order),
+# BENCH_KEEP=1 (keep the temp dir), BENCH_DIR=DIR (work there instead of a new temp dir),
+# BENCH_OUT=FILE (also write the table there). Needs br, git, jq, flock, xargs and
+# GNU time (/usr/bin/time) for peak memory. Exits 1 if a contender left work undone or a
+# target was missed.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+bench=$root/bench
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+# hew reads HEW_* variables and a user config file: neither may leak into the benchmark.
+while IFS= read -r var; do unset "$var"; done < <(compgen -e | grep '^HEW_' || true)
+for tool in br git jq flock xargs cargo; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is needed (scripts/install-br.sh installs br)" >&2; exit 2; }
+done
+
+quick=${BENCH_QUICK:-0}
+if [ "$quick" = 1 ]; then
+  ref_files=500 ref_tasks=8 ref_sleep=0.5 ovh_tasks=8 graph_tasks=40 summary_records=1000
+else
+  ref_files=5000 ref_tasks=40 ref_sleep=2 ovh_tasks=40 graph_tasks=500 summary_records=10000
+fi
+jobs=4
+only=" ${BENCH_ONLY:-reference overhead graph summary} "
+seed=7
+
+echo "bench: building hew (release)..."
+cargo build --quiet --release --locked --manifest-path "$root/Cargo.toml" -p hew-cli
+hew="${CARGO_TARGET_DIR:-$root/target}/release/hew"
+
+# Scenarios live in memory (/dev/shm) unless TMPDIR or BENCH_DIR says otherwise: the figures
+# are about the tools, not about how fast this machine's disk creates files (see README.md).
+if [ -n "${BENCH_DIR:-}" ]; then
+  work=$BENCH_DIR
+  mkdir -p "$work"
+else
+  base=${TMPDIR:-/tmp}
+  if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then base=/dev/shm; fi
+  work=$(mktemp -d "$base/hew-bench.XXXXXX")
+fi
+if [ "${BENCH_KEEP:-0}" != 1 ] && [ -z "${BENCH_DIR:-}" ]; then
+  trap 'rm -rf "$work"' EXIT
+fi
+mkdir -p "$work/logs"
+: >"$work/user-config.toml"
+export HEW_USER_CONFIG=$work/user-config.toml
+echo "bench: working in $work"
+
+# --- helpers ----------------------------------------------------------------------------
+
+now_ms() { date +%s%3N; }
+secs() { awk -v ms="$1" 'BEGIN { printf "%.2f", ms / 1000 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+# at_least VALUE TARGET -> "ok" or "MISSED"
+at_least() { awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t ? "ok" : "MISSED") }'; }
+at_most() { awk -v v="$1" -v t="$2" 'BEGIN { print (v <= t ? "ok" : "MISSED") }'; }
+
+rows=()
+failed=0
+# row SCENARIO MEASURE FIGURE [TARGET RESULT]
+row() {
+  rows+=("$1|$2|$3|${4:-}|${5:-}")
+  case ${5:-} in MISSED | FAILED) failed=1 ;; esac
+}
+
+# jq: an RFC 3339 timestamp (any fraction of a second, `Z`) as Unix milliseconds.
+jq_ms='def ms: (.[0:19] + "Z" | fromdateiso8601) * 1000
+  + ((.[19:] | ltrimstr(".") | rtrimstr("Z") | . + "000" | .[0:3] | tonumber?) // 0);'
+
+# gen_repo DIR FILES: a git repository on `main` with FILES small files in 50 directories.
+gen_repo() {
+  local dir=$1 files=$2 i
+  mkdir -p "$dir"
+  git -C "$dir" init --quiet --initial-branch main
+  git -C "$dir" config user.name "bench"
+  git -C "$dir" config user.email "bench@example.invalid"
+  git -C "$dir" config gc.auto 0
+  # The tracker's and hew's own files stay out of commits, as a project's .gitignore would.
+  printf '.beads/\n.hew/\n' >>"$dir/.git/info/exclude"
+  for ((i = 0; i < 50; i++)); do mkdir -p "$dir/src/m$i"; done
+  for ((i = 0; i < files; i++)); do
+    printf 'module %d, file %d\nfn f%d() -> u32 { %d }\n' $((i % 50)) "$i" "$i" "$i" \
+      >"$dir/src/m$((i % 50))/f$i.rs"
+  done
+  # Files as old as a real project's: written in the same second as the index, every file
+  # would look racily clean to git and be hashed again by every status, forever.
+  find "$dir/src" -type f -exec touch -d "1 day ago" {} +
+  git -C "$dir" add -A
+  git -C "$dir" commit --quiet -m "initial commit: $files files"
+  # Packed, as a cloned repository is.
+  git -C "$dir" repack -adq
+}
+
+# gen_tracker DIR TASKS GRAPH: a br tracker with tasks bench-1..bench-TASKS, imported in
+# one go from a generated JSONL. With GRAPH=1 each task i > 1 is blocked by 0-2 random
+# earlier tasks (fixed seed); the edges go to DIR/../<name>.deps as "task blocker" lines.
+gen_tracker() {
+  local dir=$1 tasks=$2 graph=$3 i k n b t="2026-01-01T00:00:00Z" deps edges
+  local depfile="$dir.deps"
+  : >"$depfile"
+  (cd "$dir" && br init --prefix bench --quiet >/dev/null)
+  RANDOM=$seed
+  for ((i = 1; i <= tasks; i++)); do
+    deps=""
+    if [ "$graph" = 1 ] && [ "$i" -gt 1 ]; then
+      n=$((RANDOM % 3))
+      edges=" "
+      for ((k = 0; k < n; k++)); do
+        b=$((RANDOM % (i - 1) + 1))
+        case $edges in *" $b "*) continue ;; esac
+        edges+="$b "
+        deps+="${deps:+,}{\"issue_id\":\"bench-$i\",\"depends_on_id\":\"bench-$b\",\"type\":\"blocks\",\"created_at\":\"$t\",\"created_by\":\"bench\"}"
+        echo "bench-$i bench-$b" >>"$depfile"
+      done
+    fi
+    printf '{"id":"bench-%d","title":"Benchmark task %d","description":"Write done/bench-%d.txt.","status":"open","priority":2,"issue_type":"task","created_at":"%s","created_by":"bench","updated_at":"%s"%s}\n' \
+      "$i" "$i" "$i" "$t" "$t" "${deps:+,\"dependencies\":[$deps]}"
+  done >"$dir/.beads/issues.jsonl"
+  (cd "$dir" && br sync --import-only --quiet >/dev/null)
+  local ready
+  ready=$(cd "$dir" && br ready --json --limit 0 | jq length)
+  [ "$graph" = 1 ] || [ "$ready" = "$tasks" ] || {
+    echo "bench: the tracker has $ready ready tasks, expected $tasks" >&2
+    exit 1
+  }
+}
+
+# copy TEMPLATE NAME: a fresh copy of a scenario (repository and tracker database).
+copy() {
+  rm -rf "${work:?}/$2"
+  cp -a "$work/$1" "$work/$2"
+  echo "$work/$2"
+}
+
+# hew_setup DIR SECONDS: hew configured for br and the bench agent sleeping SECONDS.
+hew_setup() {
+  (
+    cd "$1"
+    "$hew" config set tracker.command br >/dev/null
+    "$hew" config set loop.agent.runtime command >/dev/null
+    "$hew" config set loop.agent.command "[\"sh\", \"$bench/agent.sh\", \"$2\", \"{task_id}\"]" >/dev/null
+  )
+}
+
+# timed NAME DIR CMD...: runs CMD in DIR, output to logs/NAME.log; sets $elapsed (ms).
+timed() {
+  local name=$1 dir=$2 start status=0
+  shift 2
+  start=$(now_ms)
+  (cd "$dir" && "$@") >"$work/logs/$name.log" 2>&1 || status=$?
+  elapsed=$(($(now_ms) - start))
+  if [ "$status" != 0 ]; then
+    echo "bench: $name exited with $status (see $work/logs/$name.log)" >&2
+  fi
+  return 0
+}
+
+# verify NAME DIR TASKS: every task closed and every file on main. Prints a verdict.
+verify() {
+  local name=$1 dir=$2 tasks=$3 closed files
+  closed=$(cd "$dir" && br list --status closed --json --limit 0 |
+    jq 'if type == "array" then . else .issues end | length')
+  files=$(git -C "$dir" ls-tree --name-only main:done 2>/dev/null | wc -l)
+  if [ "$closed" = "$tasks" ] && [ "$files" = "$tasks" ]; then
+    verdict="ok: $closed/$tasks closed, $files/$tasks files on main"
+    verified=ok
+  else
+    verdict="FAILED: $closed/$tasks closed, $files/$tasks files on main"
+    verified=FAILED
+  fi
+  echo "bench: $name: $verdict"
+}
+
+# The one run directory hew wrote in DIR.
+run_dir() { ls -d "$1"/.hew/loop/*/ | head -n 1; }
+
+# --- scenarios ---------------------------------------------------------------------------
+
+need_ref_template() {
+  [ -d "$work/tpl-ref" ] && return
+  echo "bench: generating the reference scenario ($ref_files files, $ref_tasks tasks)..."
+  gen_repo "$work/tpl-ref" "$ref_files"
+  gen_tracker "$work/tpl-ref" "$ref_tasks" 0
+}
+
+reference() {
+  need_ref_template
+  local ideal_ms dir hew_ms seq_ms naive_ms eff
+  ideal_ms=$(awk -v n="$ref_tasks" -v j="$jobs" -v s="$ref_sleep" \
+    'BEGIN { w = int((n + j - 1) / j); printf "%d", w * s * 1000 }')
+
+  echo "bench: reference: hew loop --jobs $jobs..."
+  dir=$(copy tpl-ref ref-hew)
+  hew_setup "$dir" "$ref_sleep"
+  timed ref-hew "$dir" "$hew" loop --jobs "$jobs"
+  hew_ms=$elapsed
+  verify "hew" "$dir" "$ref_tasks"
+  local hew_ok=$verified hew_verdict=$verdict
+  cp "$(run_dir "$dir")"/iters/1.json "$work/real-iter.json"
+
+  echo "bench: reference: bench/sequential-loop.sh..."
+  dir=$(copy tpl-ref ref-seq)
+  timed ref-seq "$dir" bash "$bench/sequential-loop.sh" "$dir" sh "$bench/agent.sh" "$ref_sleep"
+  seq_ms=$elapsed
+  verify "sequential loop" "$dir" "$ref_tasks"
+  local seq_ok=$verified seq_verdict=$verdict
+
+  echo "bench: reference: bench/naive-parallel.sh..."
+  dir=$(copy tpl-ref ref-naive)
+  timed ref-naive "$dir" bash "$bench/naive-parallel.sh" "$dir" "$jobs" sh "$bench/agent.sh" "$ref_sleep"
+  naive_ms=$elapsed
+  verify "naive parallel" "$dir" "$ref_tasks"
+  local naive_ok=$verified naive_verdict=$verdict
+
+  eff=$(ratio "$ideal_ms" "$hew_ms")
+  local vs_seq vs_naive
+  vs_seq=$(ratio "$seq_ms" "$hew_ms")
+  vs_naive=$(ratio "$naive_ms" "$hew_ms")
+  local what="$ref_files files, $ref_tasks tasks, ${ref_sleep} s agent"
+  row reference "scenario" "$what"
+  row reference "ideal: ceil($ref_tasks/$jobs) x ${ref_sleep} s" "$(secs "$ideal_ms") s"
+  row reference "hew loop --jobs $jobs: wall" "$(secs "$hew_ms") s" "" "$hew_ok"
+  row reference "  efficiency (ideal / wall)" "$eff" ">= 0.93" "$(at_least "$eff" 0.93)"
+  row reference "sequential-loop.sh: wall" "$(secs "$seq_ms") s" "" "$seq_ok"
+  row reference "  hew speed-up over it" "${vs_seq}x" ">= 3.5x" "$(at_least "$vs_seq" 3.5)"
+  row reference "naive-parallel.sh (xargs -P$jobs): wall" "$(secs "$naive_ms") s" "" "$naive_ok"
+  row reference "  hew speed-up over it" "${vs_naive}x" ">= 1.15x" "$(at_least "$vs_naive" 1.15)"
+  for v in "hew|$hew_verdict" "sequential|$seq_verdict" "naive|$naive_verdict"; do
+    echo "bench: reference: ${v%%|*}: ${v#*|}" >>"$work/verdicts.txt"
+  done
+}
+
+overhead() {
+  need_ref_template
+  local dir rd n
+  echo "bench: overhead: hew loop --jobs 1, instant agent, $ovh_tasks tasks..."
+  if [ "$ovh_tasks" = "$ref_tasks" ]; then
+    dir=$(copy tpl-ref ovh-hew)
+  else
+    gen_repo "$work/ovh-hew" "$ref_files"
+    gen_tracker "$work/ovh-hew" "$ovh_tasks" 0
+    dir=$work/ovh-hew
+  fi
+  hew_setup "$dir" 0
+  timed ovh-hew "$dir" "$hew" loop --jobs 1
+  local wall=$elapsed
+  verify "hew (overhead)" "$dir" "$ovh_tasks"
+  row overhead "scenario" "$ref_files files, $ovh_tasks tasks, instant agent, --jobs 1"
+  row overhead "hew loop --jobs 1: wall" "$(secs "$wall") s" "" "$verified"
+  rd=$(run_dir "$dir")
+  n=$(ls "$rd"/iters/*.json | grep -c '/[0-9]*\.json$')
+  # With one worker, iteration i's cycle runs from its start to the next one's start (the
+  # last one's to the run's end). The slot spends it on checkout, agent, inspect and
+  # handing the worktree back; the next task was claimed while the agent ran, and this
+  # task's merge, tracker calls and records happen while the next one runs. So: the
+  # cycle minus the agent is what each task costs the slot; the sum of the steps is all
+  # the work hew does per task, wherever it happens. Medians over the run.
+  jq -s -r --slurpfile run "$rd/run.json" "$jq_ms"'
+    def median: sort | if length == 0 then 0 else .[(length - 1) / 2 | floor] end;
+    def col(f): map(.timings[f] // 0) | median;
+    sort_by(.number) as $it
+    | ($it | length) as $n
+    | ($run[0].ended_at | ms) as $fin
+    | [range(0; $n) as $i
+        | $it[$i] as $x
+        | (if $i + 1 < $n then $it[$i + 1].started_at | ms else $fin end) as $nextstart
+        | ($x.timings // {}) as $t
+        | ($nextstart - ($x.started_at | ms)) as $cycle
+        | {
+            slot: ($cycle - ($t.agent_ms // 0)),
+            rest: ($cycle - ($t.agent_ms // 0) - ($t.checkout_ms // 0) - ($t.inspect_ms // 0)
+              - ($t.verify_ms // 0)),
+            tracker: (($t.ready_ms // 0) + ($t.claim_ms // 0) + ($t.tracker_ms // 0)),
+            worktree: (($t.checkout_ms // 0) + ($t.inspect_ms // 0) + ($t.release_ms // 0)),
+            work: (($t.ready_ms // 0) + ($t.claim_ms // 0) + ($t.tracker_ms // 0)
+              + ($t.checkout_ms // 0) + ($t.inspect_ms // 0) + ($t.release_ms // 0)
+              + ($t.merge_ms // 0) + ($t.verify_ms // 0))
+          }] as $c
+    | [
+        ["slot time per task outside the agent", ($c | map(.slot) | median)],
+        ["  worktree checkout", ($it | col("checkout_ms"))],
+        ["  inspect what the agent left", ($it | col("inspect_ms"))],
+        ["  hand-back, agent spawn, scheduling, records (the rest)", ($c | map(.rest) | median)],
+        ["hew work per task outside the agent (on or off the slot)", ($c | map(.work) | median)],
+        ["  tracker calls", ($c | map(.tracker) | median)],
+        ["    ready", ($it | col("ready_ms"))],
+        ["    claim", ($it | col("claim_ms"))],
+        ["    show, close, labels", ($it | col("tracker_ms"))],
+        ["  worktree (checkout, inspect, hand-back, branch)", ($c | map(.worktree) | median)],
+        ["  merge", ($it | col("merge_ms"))],
+        ["agent (the instant agent itself)", ($it | col("agent_ms"))],
+        ["records with timings", ($it | map(select(((.timings // {}) | add // 0) > 0)) | length)]
+      ] | .[] | "\(.[0])|\(.[1])"' "$rd"/iters/[0-9]*.json >"$work/overhead.txt"
+  while IFS='|' read -r what ms; do
+    if [ "$what" = "records with timings" ]; then
+      [ "$ms" = "$n" ] || row overhead "iteration records with timings" "$ms of $n" "all" "FAILED"
+    else
+      row overhead "$what (median)" "$ms ms"
+    fi
+  done <"$work/overhead.txt"
+
+  # The same tasks through the sequential loop, for scale.
+  if [ "$ovh_tasks" = "$ref_tasks" ]; then
+    dir=$(copy tpl-ref ovh-seq)
+    timed ovh-seq "$dir" bash "$bench/sequential-loop.sh" "$dir" sh "$bench/agent.sh" 0
+    verify "sequential loop (overhead)" "$dir" "$ovh_tasks"
+    row overhead "sequential-loop.sh, same tasks: per task" "$((elapsed / ovh_tasks)) ms" "" "$verified"
+    row overhead "hew --jobs 1: per task" "$((wall / ovh_tasks)) ms"
+  fi
+}
+
+graph() {
+  local dir=$work/graph-hew
+  echo "bench: graph: generating $graph_tasks tasks with dependencies..."
+  rm -rf "$dir"
+  gen_repo "$dir" "$ref_files"
+  gen_tracker "$dir" "$graph_tasks" 1
+  local edges
+  edges=$(wc -l <"$dir.deps")
+  echo "bench: graph: hew loop --jobs $jobs, instant agent..."
+  hew_setup "$dir" 0
+  timed graph-hew "$dir" "$hew" loop --jobs "$jobs"
+  local wall=$elapsed
+  verify "hew (graph)" "$dir" "$graph_tasks"
+  local ok=$verified
+  # Every task's claim against its blockers' closing times, as the tracker recorded them.
+  local rd early runs
+  rd=$(run_dir "$dir")
+  (cd "$dir" && br list --all --json --limit 0) |
+    jq 'if type == "array" then . else .issues end' >"$work/graph-issues.json"
+  jq -R -s 'split("\n") | map(select(length > 0) | split(" ")) ' "$dir.deps" >"$work/graph-deps.json"
+  early=$(jq -s -r --slurpfile issues "$work/graph-issues.json" --slurpfile deps "$work/graph-deps.json" "$jq_ms"'
+    (reduce $issues[0][] as $i ({}; .[$i.id] = ($i.closed_at // null))) as $closed
+    | (reduce .[] as $it ({}; .[$it.task_id] = ($it.started_at | ms))) as $started
+    | [$deps[0][] | select(($started[.[0]] // 0) <= (($closed[.[1]] // "9999-01-01T00:00:00Z") | ms))]
+    | length' "$rd"/iters/[0-9]*.json)
+  runs=$(jq -s '[.[] | .task_id] | unique | length' "$rd"/iters/[0-9]*.json)
+  row graph "scenario" "$graph_tasks tasks, $edges dependencies (seed $seed), instant agent, --jobs $jobs"
+  row graph "hew loop --jobs $jobs: wall" "$(secs "$wall") s" "finishes" "$ok"
+  row graph "tasks run" "$runs" "$graph_tasks" "$([ "$runs" = "$graph_tasks" ] && echo ok || echo FAILED)"
+  row graph "tasks claimed before a blocker closed" "$early" "0" "$([ "$early" = 0 ] && echo ok || echo FAILED)"
+  row graph "per task" "$((wall / graph_tasks)) ms"
+}
+
+summary() {
+  local dir=$work/summary run_id=20260101-000000-bec0
+  echo "bench: summary: writing $summary_records iteration records..."
+  rm -rf "$dir"
+  gen_repo "$dir" 10
+  (cd "$dir" && br init --prefix bench --quiet >/dev/null)
+  local rd=$dir/.hew/loop/$run_id
+  mkdir -p "$rd/iters"
+  printf '# run records written by `hew loop`\nloop/\n' >"$dir/.hew/.gitignore"
+  gen_records "$rd" "$run_id" "$summary_records"
+  # Keep the generator honest: its records have the fields real ones have.
+  if [ -f "$work/real-iter.json" ]; then
+    local missing
+    missing=$(jq -r --slurpfile real "$work/real-iter.json" \
+      '($real[0] | keys) - keys | join(", ")' "$rd/iters/1.json")
+    [ -z "$missing" ] || echo "bench: summary: generated records lack $missing" >&2
+  fi
+  row summary "scenario" "1 run, $summary_records iteration records"
+  if ! "$hew" loop summary --help >/dev/null 2>&1; then
+    row summary "hew loop summary: wall" "n/a (summary not built)" "<= 0.5 s"
+    row summary "hew loop summary: peak memory" "n/a (summary not built)" "<= 100 MB"
+    return
+  fi
+  local out=$work/logs/summary.log tfile=$work/summary.time
+  if [ -x /usr/bin/time ]; then
+    (cd "$dir" && /usr/bin/time -f '%e %M' -o "$tfile" "$hew" loop summary --run-id "$run_id") >"$out" 2>&1 || true
+    (cd "$dir" && /usr/bin/time -f '%e %M' -o "$tfile" "$hew" loop summary --run-id "$run_id") >"$out" 2>&1 || {
+      row summary "hew loop summary" "failed (see $out)" "" "FAILED"
+      return
+    }
+    local wall_s rss_kb mb
+    read -r wall_s rss_kb <"$tfile"
+    mb=$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')
+    row summary "hew loop summary: wall" "$wall_s s" "<= 0.5 s" "$(at_most "$wall_s" 0.5)"
+    row summary "hew loop summary: peak memory" "$mb MB" "<= 100 MB" "$(at_most "$mb" 100)"
+  else
+    timed summary "$dir" "$hew" loop summary --run-id "$run_id"
+    row summary "hew loop summary: wall" "$(secs "$elapsed") s" "<= 0.5 s" "$(at_most "$(secs "$elapsed")" 0.5)"
+    row summary "hew loop summary: peak memory" "n/a (no /usr/bin/time)" "<= 100 MB"
+  fi
+  if ! grep -q "$summary_records" "$out"; then
+    echo "bench: summary: the output does not mention $summary_records iterations (see $out)" >&2
+  fi
+}
+
+# stamp VAR SECS: sets VAR to 2026-01-01T00:00:00 plus SECS (under 30 days), no subshell.
+stamp() {
+  local t=$2
+  printf -v "$1" '2026-01-%02dT%02d:%02d:%02d' $((t / 86400 + 1)) $((t % 86400 / 3600)) \
+    $((t % 3600 / 60)) $((t % 60))
+}
+
+# gen_records RUN_DIR RUN_ID N: a finished run.json and N iteration records (IterLog, as
+# hew-core/src/iterlog/record.rs writes them): three models, mixed outcomes, per-model
+# usage, commits, merges. Builtins only, so 10,000 records take seconds.
+gen_records() {
+  local rd=$1 run_id=$2 n=$3 i model outcome merge commit base in out cr cc cost t0 t1
+  local models=(claude-haiku-4-5 claude-sonnet-4-5 claude-opus-4-1)
+  local outcomes=(closed closed closed closed no_change agent_failed merge_conflict verify_failed)
+  declare -A counts=()
+  for ((i = 1; i <= n; i++)); do
+    model=${models[i % 3]}
+    outcome=${outcomes[i % 8]}
+    counts[$outcome]=$((${counts[$outcome]:-0} + 1))
+    in=$((1000 + i % 977)) out=$((200 + i % 331)) cr=$((10000 + i % 5003)) cc=$((1500 + i % 701))
+    printf -v cost '0.%06d' $((i % 999983))
+    printf -v commit '%040x' "$i"
+    printf -v base '%040x' $((i + 2000000))
+    merge=null
+    [ "$outcome" != closed ] || printf -v merge '"%040x"' $((i + 1000000))
+    stamp t0 $((i * 60))
+    stamp t1 $((i * 60 + 55))
+    printf '{"schema_version":1,"number":%d,"task_id":"bench-%d","title":"Benchmark task %d","slot":%d,"attempt":1,"started_at":"%s.000Z","ended_at":"%s.500Z","outcome":"%s","error_class":null,"error":null,"model":"%s","rule":"default","runtime":"claude","usage":{"total":{"input":%d,"output":%d,"cache_read":%d,"cache_create":%d},"per_model":{"%s":{"input":%d,"output":%d,"cache_read":%d,"cache_create":%d}},"source":"result"},"reported_cost_usd":%s,"branch":"hew/bench-%d","base":"%s","commits":[{"id":"%s","summary":"bench-%d: done"}],"merge_commit":%s,"merged_into":"main","kept_branch":null,"verify":null,"ended":"exited","exit_code":0,"signal":null,"leaked":false,"agent_closed":false,"stderr_tail":"","notes":[],"timings":{"ready_ms":20,"claim_ms":40,"checkout_ms":15,"agent_ms":55000,"inspect_ms":5,"verify_ms":0,"merge_ms":12,"tracker_ms":80,"release_ms":4}}\n' \
+      "$i" "$i" "$i" $((i % 4 + 1)) "$t0" "$t1" "$outcome" "$model" \
+      "$in" "$out" "$cr" "$cc" "$model" "$in" "$out" "$cr" "$cc" \
+      "$cost" "$i" "$base" "$commit" "$i" "$merge" >"$rd/iters/$i.json"
+  done
+  local outcome_json="{" sep=""
+  for outcome in "${!counts[@]}"; do
+    outcome_json+="$sep\"$outcome\":${counts[$outcome]}"
+    sep=","
+  done
+  outcome_json+="}"
+  stamp t0 $((n * 60 + 60))
+  printf '{"schema_version":1,"run_id":"%s","status":"finished","stop_reason":"ready_empty","error":null,"started_at":"2026-01-01T00:00:00.000Z","ended_at":"%s.000Z","hew_version":"bench","host":"bench","pid":1,"repo":"%s","into":"main","diverted":null,"jobs":4,"runtime":"claude","iterations":%d,"outcomes":%s}\n' \
+    "$run_id" "$t0" "${rd%/.hew/loop/*}" "$n" "$outcome_json" >"$rd/run.json"
+}
+
+# --- run ---------------------------------------------------------------------------------
+
+: >"$work/verdicts.txt"
+started=$(now_ms)
+for s in reference overhead graph summary; do
+  case $only in *" $s "*) "$s" ;; esac
+done
+
+# --- the table ---------------------------------------------------------------------------
+
+{
+  echo
+  echo "hew benchmark$([ "$quick" = 1 ] && echo " (BENCH_QUICK=1: smoke scenarios)") — $(git -C "$root" rev-parse --short HEAD), $(nproc) cores, $(secs $(($(now_ms) - started))) s"
+  echo
+  printf '%s\n' "${rows[@]}" | awk -F'|' '
+    { for (i = 1; i <= 5; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } }
+    END {
+      h[1] = "SCENARIO"; h[2] = "MEASURE"; h[3] = "FIGURE"; h[4] = "TARGET"; h[5] = "RESULT"
+      for (i = 1; i <= 5; i++) if (length(h[i]) > w[i]) w[i] = length(h[i])
+      for (i = 1; i <= 5; i++) printf "%-*s%s", w[i], h[i], (i < 5 ? "  " : "\n")
+      for (r = 1; r <= NR; r++)
+        for (i = 1; i <= 5; i++) printf "%-*s%s", w[i], cell[r, i], (i < 5 ? "  " : "\n")
+    }'
+  echo
+  cat "$work/verdicts.txt"
+} | tee "$work/results.txt"
+[ -z "${BENCH_OUT:-}" ] || cp "$work/results.txt" "$BENCH_OUT"
+exit "$failed"
