@@ -7,10 +7,10 @@
 //! (800, 0, 2000, 120 = 2 920), so 22 570 tokens per iteration. At list prices: opus 4.5
 //! $0.0435, sonnet 4.5 $0.0261, haiku 4.5 $0.0016.
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::fake_agent;
 use hew_tests::{NewTask, TestRepo, require_tracker};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -21,10 +21,6 @@ const SONNET: &str = "claude-sonnet-4-5-20250929";
 const HAIKU: &str = "claude-haiku-4-5-20251001";
 const MAIN: u64 = 19_650;
 const SECOND: u64 = 2_920;
-
-fn fake_agent() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_fake-agent"))
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
