@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::error::{command_line, excerpt};
 use super::parse::{self, ReportedError};
 use super::{ReadyQuery, Task, TaskId, Tracker, TrackerError, validate_actor, validate_label};
-use crate::process::{Run, RunError};
+use crate::process::{Output, Run, RunError};
 
 /// The tracker CLI (`bd` or `br`), run in a directory with a beads database.
 #[derive(Debug, Clone)]
@@ -86,24 +86,7 @@ impl CliTracker {
     /// The tracker's own version line (`<program> --version`), for `hew doctor`.
     pub async fn version(&self) -> Result<String, TrackerError> {
         let args = vec!["--version".to_owned()];
-        let command = command_line(&self.program, &args);
-        let out = match Run::new(&self.program, self.timeout)
-            .args(&args)
-            .cwd(&self.cwd)
-            .output()
-            .await
-        {
-            Ok(out) => out,
-            Err(RunError::NotFound) => {
-                return Err(TrackerError::Missing {
-                    program: self.program.clone(),
-                });
-            }
-            Err(RunError::TimedOut(after)) => {
-                return Err(TrackerError::TimedOut { command, after });
-            }
-            Err(RunError::Io(source)) => return Err(TrackerError::Io { command, source }),
-        };
+        let (command, out) = self.spawn(&args).await?;
         let text = String::from_utf8_lossy(&out.stdout);
         let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
         if !out.status.success() || line.is_empty() {
@@ -116,26 +99,28 @@ impl CliTracker {
         Ok(line.trim().to_owned())
     }
 
-    async fn run(&self, call: Call<'_>, args: Vec<String>) -> Result<Answer, TrackerError> {
-        let command = command_line(&self.program, &args);
+    /// Runs the tracker with `args`; a tracker that cannot be started or does not finish in
+    /// time is an error here, anything it printed is the caller's to read.
+    async fn spawn(&self, args: &[String]) -> Result<(String, Output), TrackerError> {
+        let command = command_line(&self.program, args);
         let mut run = Run::new(&self.program, self.timeout)
-            .args(&args)
+            .args(args)
             .cwd(&self.cwd);
         for (key, val) in &self.env {
             run = run.env(key, val);
         }
-        let out = match run.output().await {
-            Ok(out) => out,
-            Err(RunError::NotFound) => {
-                return Err(TrackerError::Missing {
-                    program: self.program.clone(),
-                });
-            }
-            Err(RunError::TimedOut(after)) => {
-                return Err(TrackerError::TimedOut { command, after });
-            }
-            Err(RunError::Io(source)) => return Err(TrackerError::Io { command, source }),
-        };
+        match run.output().await {
+            Ok(out) => Ok((command, out)),
+            Err(RunError::NotFound) => Err(TrackerError::Missing {
+                program: self.program.clone(),
+            }),
+            Err(RunError::TimedOut(after)) => Err(TrackerError::TimedOut { command, after }),
+            Err(RunError::Io(source)) => Err(TrackerError::Io { command, source }),
+        }
+    }
+
+    async fn run(&self, call: Call<'_>, args: Vec<String>) -> Result<Answer, TrackerError> {
+        let (command, out) = self.spawn(&args).await?;
         let stdout = parse::json_stream(&out.stdout);
         let reported = match &stdout {
             Ok(values) => parse::reported_error(values),
