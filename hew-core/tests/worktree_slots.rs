@@ -345,3 +345,69 @@ fn a_reused_slot_whose_directory_was_deleted_is_made_again() {
     assert!(second.path.join("README").is_file());
     assert_eq!(status(&second.path), "");
 }
+
+#[test]
+fn a_slot_handed_back_clean_switches_by_rewriting_only_what_differs() {
+    let repo = TestRepo::new();
+    commit_file(
+        &repo.root,
+        "old/gone.txt",
+        "soon deleted\n",
+        "add old/gone.txt",
+    );
+    commit_file(&repo.root, "kept.txt", "v1\n", "add kept.txt");
+    let slots = repo.slots(true);
+    let mut integration = Integration::resolve(&repo.root, None, RUN_ID).unwrap();
+
+    // Slot 0 does a task, is seen clean and handed back; its branch is merged.
+    let first = slots.checkout(0, &task("demo-1"), "main").unwrap();
+    commit_file(&first.path, "first.txt", "first\n", "demo-1: first");
+    write(&first.path, "target/cache.bin", "warm");
+    assert!(!slots.inspect(&first).unwrap().dirty);
+    slots.release_clean(first.clone()).unwrap();
+    let merged = merge(&repo.root, &mut integration, &first.branch, "Merge demo-1").unwrap();
+    assert!(matches!(merged, MergeResult::Merged { .. }), "{merged:?}");
+    slots.delete_branch(&first.branch).unwrap();
+
+    // Meanwhile main changes: a file edited, one deleted (with its directory), one added.
+    let other = slots.checkout(1, &task("demo-2"), "main").unwrap();
+    write(&other.path, "kept.txt", "v2\n");
+    std::fs::remove_file(other.path.join("old/gone.txt")).unwrap();
+    git(&other.path, &["add", "-A"]);
+    commit_file(
+        &other.path,
+        "new/added.txt",
+        "added\n",
+        "demo-2: edit, delete, add",
+    );
+    merge(&repo.root, &mut integration, &other.branch, "Merge demo-2").unwrap();
+    slots.release(other, false).unwrap();
+
+    let second = slots.checkout(0, &task("demo-3"), "main").unwrap();
+    assert_eq!(rev(&second.path, "HEAD"), rev(&repo.root, "main"));
+    assert_eq!(
+        git(&second.path, &["symbolic-ref", "HEAD"]).trim(),
+        "refs/heads/hew/demo-3"
+    );
+    let read = |p: &str| std::fs::read_to_string(second.path.join(p)).ok();
+    assert_eq!(read("kept.txt").as_deref(), Some("v2\n"));
+    assert_eq!(read("new/added.txt").as_deref(), Some("added\n"));
+    assert_eq!(read("first.txt").as_deref(), Some("first\n"));
+    assert_eq!(read("old/gone.txt"), None);
+    assert_eq!(read("target/cache.bin").as_deref(), Some("warm"));
+    assert_eq!(
+        status(&second.path),
+        "",
+        "worktree and index match the new base"
+    );
+    let left = slots.inspect(&second).unwrap();
+    assert!(left.commits.is_empty() && !left.dirty, "{left:?}");
+
+    // Handed back without being seen clean: a full switch cleans whatever is there.
+    slots.release(second.clone(), true).unwrap();
+    write(&second.path, "README", "changed behind hew's back\n");
+    write(&second.path, "stray.txt", "stray");
+    let third = slots.checkout(0, &task("demo-4"), "main").unwrap();
+    assert_eq!(rev(&third.path, "HEAD"), rev(&repo.root, "main"));
+    assert_eq!(status(&third.path), "");
+}

@@ -16,11 +16,17 @@ use git2::build::CheckoutBuilder;
 use git2::{ErrorCode, Oid, Repository, StatusOptions, WorktreeAddOptions, WorktreePruneOptions};
 
 use super::WorktreeError;
-use super::locks::changing_worktrees;
-use super::names::local_ref;
+use super::locks::{changing_worktrees, write_refs};
+use super::names::{local_ref, signature};
+use super::refs::delete_branch;
 
 /// Creates worktree `name` at `path` with `branch` checked out. `path` must not exist; its
 /// parent must.
+///
+/// libgit2 adds a worktree and checks it out in one call, which must hold the worktree lock
+/// (see `locks`). So the worktree is added on a placeholder branch whose commit has an
+/// empty tree, which takes no time, and `branch` is checked out after, outside the lock:
+/// slots made at the same time write their files in parallel.
 pub(crate) fn add(
     repo: &Repository,
     name: &str,
@@ -32,14 +38,44 @@ pub(crate) fn add(
     let admin = repo.commondir().join("worktrees");
     fs::create_dir_all(&admin).map_err(WorktreeError::io("create directory", &admin))?;
     let what = || format!("create worktree `{}` on branch `{branch}`", path.display());
-    let reference = repo
+    let tip = repo
         .find_reference(&local_ref(branch))
-        .map_err(WorktreeError::git(what()))?;
-    let mut opts = WorktreeAddOptions::new();
-    opts.reference(Some(&reference));
-    changing_worktrees(|| repo.worktree(name, path, Some(&opts)))
-        .map_err(WorktreeError::git(what()))?;
-    Ok(())
+        .and_then(|r| r.peel_to_commit())
+        .map_err(WorktreeError::git(what()))?
+        .id();
+    // Task branches are `hew/<task-id>`: no task id looks like a worktree name.
+    let placeholder = format!("hew/{name}-placeholder");
+    let added = (|| {
+        let sig = signature(repo.config().ok().as_ref()).map_err(WorktreeError::git(what()))?;
+        let empty = repo
+            .treebuilder(None)
+            .and_then(|b| b.write())
+            .and_then(|id| repo.find_tree(id))
+            .and_then(|tree| {
+                repo.commit(
+                    None,
+                    &sig,
+                    &sig,
+                    "hew: placeholder for a new worktree",
+                    &tree,
+                    &[],
+                )
+            })
+            .and_then(|id| repo.find_commit(id))
+            .map_err(WorktreeError::git(what()))?;
+        write_refs(|| repo.branch(&placeholder, &empty, true))
+            .map_err(WorktreeError::git(what()))?;
+        let reference = repo
+            .find_reference(&local_ref(&placeholder))
+            .map_err(WorktreeError::git(what()))?;
+        let mut opts = WorktreeAddOptions::new();
+        opts.reference(Some(&reference));
+        changing_worktrees(|| repo.worktree(name, path, Some(&opts)))
+            .map_err(WorktreeError::git(what()))?;
+        check_out(path, branch, tip, false)
+    })();
+    let removed = delete_branch(repo, &placeholder);
+    added.and(removed)
 }
 
 /// Whether worktree `name` exists at `path` and can be opened.
@@ -54,6 +90,11 @@ pub(crate) fn exists(repo: &Repository, name: &str, path: &Path) -> bool {
 /// progress abandoned, tracked files and index forced to the tip's tree, untracked files
 /// removed, ignored files kept.
 pub(crate) fn switch(path: &Path, branch: &str, tip: Oid) -> Result<(), WorktreeError> {
+    check_out(path, branch, tip, true)
+}
+
+/// [`switch`], sweeping untracked files only if `sweep` (a new worktree has none).
+fn check_out(path: &Path, branch: &str, tip: Oid, sweep: bool) -> Result<(), WorktreeError> {
     let what = || format!("switch worktree `{}` to branch `{branch}`", path.display());
     let wt = Repository::open(path).map_err(WorktreeError::git(what()))?;
     let commit = wt.find_commit(tip).map_err(WorktreeError::git(what()))?;
@@ -64,7 +105,57 @@ pub(crate) fn switch(path: &Path, branch: &str, tip: Oid) -> Result<(), Worktree
     wt.checkout_tree(commit.as_object(), Some(&mut opts))
         .map_err(WorktreeError::git(what()))?;
     changing_worktrees(|| wt.set_head(&local_ref(branch))).map_err(WorktreeError::git(what()))?;
-    sweep_untracked(&wt, path)
+    if sweep {
+        sweep_untracked(&wt, path)?;
+    }
+    Ok(())
+}
+
+/// Switches the worktree at `path`, clean and detached at commit `from`, to `branch`, whose
+/// tip is `tip`: only the files that differ between the two commits are written (the rest
+/// of the worktree and index already match). Nothing is checked beyond that, so callers
+/// must know the worktree is clean; on any error they fall back to [`switch`].
+pub(crate) fn switch_clean(
+    path: &Path,
+    branch: &str,
+    from: Oid,
+    tip: Oid,
+) -> Result<(), WorktreeError> {
+    let what = || format!("switch worktree `{}` to branch `{branch}`", path.display());
+    let wt = Repository::open(path).map_err(WorktreeError::git(what()))?;
+    let head = wt.head().map_err(WorktreeError::git(what()))?;
+    if !wt.head_detached().map_err(WorktreeError::git(what()))? || head.target() != Some(from) {
+        return Err(WorktreeError::git(what())(git2::Error::from_str(
+            "the worktree is not where it was left",
+        )));
+    }
+    let old = wt
+        .find_commit(from)
+        .and_then(|c| c.tree())
+        .map_err(WorktreeError::git(what()))?;
+    let new_commit = wt.find_commit(tip).map_err(WorktreeError::git(what()))?;
+    let new = new_commit.tree().map_err(WorktreeError::git(what()))?;
+    let diff = wt
+        .diff_tree_to_tree(Some(&old), Some(&new), None)
+        .map_err(WorktreeError::git(what()))?;
+    let mut paths = Vec::new();
+    for delta in diff.deltas() {
+        for file in [delta.old_file(), delta.new_file()] {
+            if let Some(p) = file.path_bytes() {
+                paths.push(p.to_vec());
+            }
+        }
+    }
+    if !paths.is_empty() {
+        let mut opts = CheckoutBuilder::new();
+        opts.force().disable_pathspec_match(true);
+        for p in &paths {
+            opts.path(p.as_slice());
+        }
+        wt.checkout_tree(new_commit.as_object(), Some(&mut opts))
+            .map_err(WorktreeError::git(what()))?;
+    }
+    changing_worktrees(|| wt.set_head(&local_ref(branch))).map_err(WorktreeError::git(what()))
 }
 
 /// Removes the untracked files in the worktree at `path` (ignored files stay), and the

@@ -9,9 +9,9 @@
 //!   a branch deleted, a worktree's HEAD set) by listing `.git/worktrees` and opening each
 //!   entry. An entry another thread is creating or removing at that moment makes the answer
 //!   a spurious "yes" (its listing also skips the entry after an unreadable one), so those
-//!   operations fail at random. They run under [`changing_worktrees`], one at a time. This
-//!   serializes creating worktrees (including their first checkout); switching a reused
-//!   worktree to a new branch does its checkout outside the lock.
+//!   operations fail at random. They run under [`changing_worktrees`], one at a time. A
+//!   new worktree is added with nothing to check out and filled outside the lock, as is a
+//!   reused worktree switched to a new branch.
 //!
 //! Lock order: the worktree lock before the ref lock. A lock file held by another git
 //! process is retried briefly before giving up.

@@ -3,17 +3,26 @@
 //! Each slot's worktree lives at `<dir>/<run-id>/w<slot>` and is registered with git as
 //! `hew-<run-id>-w<slot>`. With reuse (the default) it is created for the slot's first task
 //! and switched to a fresh branch for each later one, keeping ignored build caches warm;
-//! without reuse each task gets a new worktree. Slots keeps no state beyond paths: every call
-//! opens the repository afresh, so one [`Slots`] can serve all workers from any thread.
+//! without reuse each task gets a new worktree. Slots keeps no state beyond paths and, per
+//! slot, the commit at which a worktree was handed back known clean: every call opens the
+//! repository afresh, so one [`Slots`] can serve all workers from any thread.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::WorktreeError;
 use super::checkout;
 use super::names::{validate_run_id, worktree_name, worktree_prefix};
 use super::refs::{branch_tip, create_task_branch, delete_branch, open};
 use crate::tracker::TaskId;
+use git2::{Oid, Repository};
+
+/// How long a worktree handed back clean is trusted to stay so: long enough for the slot's
+/// next task, claimed while the last one ran, to start.
+const CLEAN_FOR: Duration = Duration::from_secs(10);
 
 /// How a run's slots are laid out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,13 +38,17 @@ pub struct SlotOptions {
 }
 
 /// The worker slots of one run. `Send + Sync`: share it between workers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Slots {
     /// The working tree hew runs in (absolute).
     pub(super) repo_root: PathBuf,
     run_dir: PathBuf,
     run_id: String,
     reuse: bool,
+    /// Per slot, the commit its worktree was handed back at, detached and seen clean (no
+    /// change, no untracked file) by [`Slots::inspect`] just before, and when: a checkout
+    /// soon after only rewrites the files that differ.
+    clean_at: Arc<Mutex<HashMap<usize, (String, Instant)>>>,
 }
 
 /// A task's worktree, ready for an agent.
@@ -72,6 +85,7 @@ impl Slots {
             run_dir,
             run_id: opts.run_id,
             reuse: opts.reuse,
+            clean_at: Arc::default(),
         })
     }
 
@@ -110,9 +124,17 @@ impl Slots {
                 .map_err(WorktreeError::io("create directory", &self.run_dir))?;
             checkout::add(&repo, &name, &path, &branch)
         };
+        let clean_at = self.take_clean(slot);
         let prepared = if self.reuse && checkout::exists(&repo, &name, &path) {
-            // A reused worktree the last agent broke beyond switching is made again.
-            checkout::switch(&path, &branch, tip.id()).or_else(|_| fresh())
+            // Known clean: only the files that differ are rewritten. Otherwise (or if that
+            // fails) a full switch; a reused worktree the last agent broke beyond switching
+            // is made again.
+            clean_at
+                .and_then(|at| Oid::from_str(&at).ok())
+                .ok_or(())
+                .and_then(|at| checkout::switch_clean(&path, &branch, at, tip.id()).map_err(drop))
+                .or_else(|()| checkout::switch(&path, &branch, tip.id()))
+                .or_else(|_| fresh())
         } else {
             fresh()
         };
@@ -153,6 +175,46 @@ impl Slots {
         Ok(())
     }
 
+    /// Like [`Slots::release`] keeping the branch, for a worktree that [`Slots::inspect`]
+    /// has just found clean and that nothing will touch until the slot's next checkout (no
+    /// process of the agent is left): that checkout, if it comes within seconds, then
+    /// rewrites only the files that differ instead of checking every file.
+    pub fn release_clean(&self, wt: TaskWorktree) -> Result<(), WorktreeError> {
+        let slot = wt.slot;
+        self.release(wt, true)?;
+        if self.reuse {
+            let head = Repository::open(self.slot_path(slot)).ok().and_then(|r| {
+                let detached = r.head_detached().ok()?;
+                detached.then(|| r.head().ok()?.target())?
+            });
+            if let Some(head) = head {
+                self.clean_at
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(slot, (head.to_string(), Instant::now()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The commit slot `slot` was handed back clean at, if that was recent: an idle
+    /// worktree is checked in full again, whatever may have touched it meanwhile.
+    fn take_clean(&self, slot: usize) -> Option<String> {
+        self.clean_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&slot)
+            .filter(|(_, at)| at.elapsed() < CLEAN_FOR)
+            .map(|(commit, _)| commit)
+    }
+
+    /// Deletes `branch` (a task's branch, checked out nowhere after [`Slots::release`]); a
+    /// missing one is fine.
+    pub fn delete_branch(&self, branch: &str) -> Result<(), WorktreeError> {
+        let repo = open(&self.repo_root)?;
+        delete_branch(&repo, branch)
+    }
+
     /// Ends the run: removes every worktree of this run (directory and git's admin entry)
     /// and the run's directory. Branches stay as they are: [`Slots::release`] decides those.
     pub fn close(&self) -> Result<(), WorktreeError> {
@@ -165,12 +227,28 @@ impl Slots {
         }
         .map_err(WorktreeError::io("list", &admin))?;
         let prefix = worktree_prefix(&self.run_id);
-        for entry in entries {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(slot) = slot_of(&name, &prefix) {
-                checkout::discard(&repo, &name, &self.slot_path(slot))?;
-            }
-        }
+        let ours: Vec<(String, usize)> = entries
+            .into_iter()
+            .filter_map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                slot_of(&name, &prefix).map(|slot| (name, slot))
+            })
+            .collect();
+        // One thread per worktree: deleting thousands of files is most of the work.
+        std::thread::scope(|scope| {
+            let removals: Vec<_> = ours
+                .iter()
+                .map(|(name, slot)| {
+                    scope.spawn(move || {
+                        let repo = open(&self.repo_root)?;
+                        checkout::discard(&repo, name, &self.slot_path(*slot))
+                    })
+                })
+                .collect();
+            removals
+                .into_iter()
+                .try_for_each(|r| r.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+        })?;
         checkout::remove_dir(&self.run_dir)
     }
 }
