@@ -411,3 +411,78 @@ fn a_slot_handed_back_clean_switches_by_rewriting_only_what_differs() {
     assert_eq!(rev(&third.path, "HEAD"), rev(&repo.root, "main"));
     assert_eq!(status(&third.path), "");
 }
+
+#[test]
+fn a_slot_prepared_ahead_is_detached_clean_and_its_first_checkout_names_the_branch() {
+    let repo = TestRepo::new();
+    let slots = repo.slots(true);
+    assert!(slots.prepare(2, "main").unwrap(), "made");
+    assert!(!slots.prepare(2, "main").unwrap(), "made once");
+    let path = slots.slot_path(2);
+    assert_eq!(
+        git(&path, &["rev-parse", "HEAD"]).trim(),
+        rev(&repo.root, "main")
+    );
+    assert_eq!(
+        git(&path, &["rev-parse", "--abbrev-ref", "HEAD"]).trim(),
+        "HEAD",
+        "detached: main stays free for merges"
+    );
+    assert_eq!(status(&path), "");
+    let index =
+        std::path::PathBuf::from(git(&path, &["rev-parse", "--git-dir"]).trim()).join("index");
+    let index = std::fs::read(path.join(index)).unwrap();
+    assert!(
+        index.windows(4).any(|w| w == b"TREE"),
+        "the index keeps git's cache of tree ids"
+    );
+    assert_eq!(
+        git(&repo.root, &["branch", "--list", "hew/*"]).trim(),
+        "",
+        "no placeholder branch left"
+    );
+
+    let wt = slots.checkout(2, &task("demo-1"), "main").unwrap();
+    assert_eq!(wt.path, path);
+    assert_eq!(
+        git(&path, &["symbolic-ref", "HEAD"]).trim(),
+        "refs/heads/hew/demo-1"
+    );
+    assert_eq!(status(&path), "");
+
+    slots.close().unwrap();
+    assert!(!path.exists());
+    assert!(
+        !slots.prepare(3, "main").unwrap(),
+        "nothing is made after close"
+    );
+    assert!(!slots.slot_path(3).exists());
+}
+
+#[test]
+fn a_new_worktree_still_applies_the_filters_attributes_ask_for() {
+    let repo = TestRepo::new();
+    commit_file(&repo.root, "plain.txt", "one\ntwo\n", "add plain.txt");
+    commit_file(
+        &repo.root,
+        "docs/.gitattributes",
+        "*.txt text eol=crlf\n",
+        "crlf in docs",
+    );
+    commit_file(
+        &repo.root,
+        "docs/note.txt",
+        "one\ntwo\n",
+        "add docs/note.txt",
+    );
+    let slots = repo.slots(true);
+    let wt = slots.checkout(0, &task("demo-1"), "main").unwrap();
+    let read = |p: &str| std::fs::read(wt.path.join(p)).unwrap();
+    assert_eq!(
+        read("docs/note.txt"),
+        b"one\r\ntwo\r\n",
+        "the eol attribute applies"
+    );
+    assert_eq!(read("plain.txt"), b"one\ntwo\n");
+    assert_eq!(status(&wt.path), "");
+}

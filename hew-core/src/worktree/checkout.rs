@@ -33,16 +33,40 @@ pub(crate) fn add(
     path: &Path,
     branch: &str,
 ) -> Result<(), WorktreeError> {
+    let tip = repo
+        .find_reference(&local_ref(branch))
+        .and_then(|r| r.peel_to_commit())
+        .map_err(WorktreeError::git(format!(
+            "create worktree `{}` on branch `{branch}`",
+            path.display()
+        )))?
+        .id();
+    add_at(repo, name, path, Some(branch), tip)
+}
+
+/// Creates worktree `name` at `path` with HEAD detached at `tip`, as [`add`] does.
+pub(crate) fn add_detached(
+    repo: &Repository,
+    name: &str,
+    path: &Path,
+    tip: Oid,
+) -> Result<(), WorktreeError> {
+    add_at(repo, name, path, None, tip)
+}
+
+fn add_at(
+    repo: &Repository,
+    name: &str,
+    path: &Path,
+    branch: Option<&str>,
+    tip: Oid,
+) -> Result<(), WorktreeError> {
+    let branch_name = branch.unwrap_or("(detached)");
     // libgit2 creates `<common dir>/worktrees` exclusively, so two threads adding the first
     // worktrees at once would collide there: make sure it exists first.
     let admin = repo.commondir().join("worktrees");
     fs::create_dir_all(&admin).map_err(WorktreeError::io("create directory", &admin))?;
-    let what = || format!("create worktree `{}` on branch `{branch}`", path.display());
-    let tip = repo
-        .find_reference(&local_ref(branch))
-        .and_then(|r| r.peel_to_commit())
-        .map_err(WorktreeError::git(what()))?
-        .id();
+    let what = || format!("create worktree `{}` on `{branch_name}`", path.display());
     // Task branches are `hew/<task-id>`: no task id looks like a worktree name.
     let placeholder = format!("hew/{name}-placeholder");
     let added = (|| {
@@ -90,25 +114,105 @@ pub(crate) fn exists(repo: &Repository, name: &str, path: &Path) -> bool {
 /// progress abandoned, tracked files and index forced to the tip's tree, untracked files
 /// removed, ignored files kept.
 pub(crate) fn switch(path: &Path, branch: &str, tip: Oid) -> Result<(), WorktreeError> {
-    check_out(path, branch, tip, true)
+    check_out(path, Some(branch), tip, true)
 }
 
-/// [`switch`], sweeping untracked files only if `sweep` (a new worktree has none).
-fn check_out(path: &Path, branch: &str, tip: Oid, sweep: bool) -> Result<(), WorktreeError> {
-    let what = || format!("switch worktree `{}` to branch `{branch}`", path.display());
+/// [`switch`] to `branch`, or detached at `tip` without one, sweeping untracked files only
+/// if `sweep` (a new worktree has none).
+fn check_out(
+    path: &Path,
+    branch: Option<&str>,
+    tip: Oid,
+    sweep: bool,
+) -> Result<(), WorktreeError> {
+    let what = || {
+        format!(
+            "switch worktree `{}` to `{}`",
+            path.display(),
+            branch.unwrap_or("(detached)")
+        )
+    };
     let wt = Repository::open(path).map_err(WorktreeError::git(what()))?;
     let commit = wt.find_commit(tip).map_err(WorktreeError::git(what()))?;
     // A merge, rebase or cherry-pick the last agent left half done ends here.
     wt.cleanup_state().map_err(WorktreeError::git(what()))?;
     let mut opts = CheckoutBuilder::new();
     opts.force();
+    // Into a new, empty worktree (no sweep needed): when no filter can change a file, skip
+    // looking up attributes for every file, which is most of the work of writing them.
+    if !sweep && filters_do_nothing(&wt, &commit) {
+        opts.disable_filters(true);
+    }
     wt.checkout_tree(commit.as_object(), Some(&mut opts))
         .map_err(WorktreeError::git(what()))?;
-    changing_worktrees(|| wt.set_head(&local_ref(branch))).map_err(WorktreeError::git(what()))?;
+    if !sweep {
+        // libgit2 leaves a new index without git's cache of tree ids, so the agent's first
+        // `git commit` would hash every directory again: compute it once here.
+        let mut index = wt.index().map_err(WorktreeError::git(what()))?;
+        index
+            .write_tree()
+            .and_then(|_| index.write())
+            .map_err(WorktreeError::git(what()))?;
+    }
+    match branch {
+        Some(branch) => changing_worktrees(|| wt.set_head(&local_ref(branch))),
+        None => wt.set_head_detached(tip),
+    }
+    .map_err(WorktreeError::git(what()))?;
     if sweep {
         sweep_untracked(&wt, path)?;
     }
     Ok(())
+}
+
+/// Whether checking out `commit` in `repo` would write every file exactly as stored: no
+/// end-of-line conversion configured (`core.autocrlf`), and no attributes anywhere that
+/// could ask for a filter (`.gitattributes` in the commit, `info/attributes`,
+/// `core.attributesFile`, the user's or the system's attributes file). When unsure: no.
+fn filters_do_nothing(repo: &Repository, commit: &git2::Commit<'_>) -> bool {
+    let Ok(config) = repo.config() else {
+        return false;
+    };
+    let autocrlf = match config.get_string("core.autocrlf") {
+        Ok(v) => v,
+        Err(e) if e.code() == ErrorCode::NotFound => "false".to_owned(),
+        Err(_) => return false,
+    };
+    if !matches!(
+        autocrlf.to_ascii_lowercase().as_str(),
+        "false" | "no" | "off" | "0"
+    ) {
+        return false;
+    }
+    match config.get_path("core.attributesfile") {
+        Err(e) if e.code() == ErrorCode::NotFound => {}
+        _ => return false,
+    }
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let xdg = std::env::var_os("XDG_CONFIG_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| home.map(|h| h.join(".config")));
+    let files = [
+        Some(repo.commondir().join("info").join("attributes")),
+        xdg.map(|x| x.join("git").join("attributes")),
+        Some(std::path::PathBuf::from("/etc/gitattributes")),
+    ];
+    if files.iter().flatten().any(|f| f.exists()) {
+        return false;
+    }
+    let Ok(tree) = commit.tree() else {
+        return false;
+    };
+    let mut attributes = false;
+    let walked = tree.walk(git2::TreeWalkMode::PreOrder, |_, entry| {
+        if entry.name_bytes() == b".gitattributes" {
+            attributes = true;
+            git2::TreeWalkResult::Abort
+        } else {
+            git2::TreeWalkResult::Ok
+        }
+    });
+    !attributes && walked.is_ok()
 }
 
 /// Switches the worktree at `path`, clean and detached at commit `from`, to `branch`, whose

@@ -49,6 +49,10 @@ pub struct Slots {
     /// change, no untracked file) by [`Slots::inspect`] just before, and when: a checkout
     /// soon after only rewrites the files that differ.
     clean_at: Arc<Mutex<HashMap<usize, (String, Instant)>>>,
+    /// Per slot, held while its worktree is made or checked out (see [`Slots::prepare`]).
+    making: Arc<Mutex<HashMap<usize, Arc<Mutex<()>>>>>,
+    /// Set by [`Slots::close`]: nothing is prepared after.
+    closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A task's worktree, ready for an agent.
@@ -86,6 +90,8 @@ impl Slots {
             run_id: opts.run_id,
             reuse: opts.reuse,
             clean_at: Arc::default(),
+            making: Arc::default(),
+            closed: Arc::default(),
         })
     }
 
@@ -113,6 +119,8 @@ impl Slots {
         task: &TaskId,
         base_branch: &str,
     ) -> Result<TaskWorktree, WorktreeError> {
+        let making = self.making(slot);
+        let _making = making.lock().unwrap_or_else(PoisonError::into_inner);
         let repo = open(&self.repo_root)?;
         let tip = branch_tip(&repo, base_branch)?;
         let branch = create_task_branch(&repo, task, &tip)?;
@@ -175,6 +183,53 @@ impl Slots {
         Ok(())
     }
 
+    /// Makes slot `slot`'s worktree ahead of its first task, detached at the tip of
+    /// `base_branch` and known clean, so the task's [`Slots::checkout`] only has to name a
+    /// branch. Meant to run while the task is being claimed; a checkout that comes while
+    /// it works waits for it. Does nothing (`Ok(false)`) without reuse, if the worktree
+    /// exists, or once the slots are closed.
+    pub fn prepare(&self, slot: usize, base_branch: &str) -> Result<bool, WorktreeError> {
+        use std::sync::atomic::Ordering;
+        if !self.reuse {
+            return Ok(false);
+        }
+        let making = self.making(slot);
+        let _making = making.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.closed.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        let repo = open(&self.repo_root)?;
+        let (name, path) = (worktree_name(&self.run_id, slot), self.slot_path(slot));
+        if checkout::exists(&repo, &name, &path) {
+            return Ok(false);
+        }
+        let tip = branch_tip(&repo, base_branch)?.id();
+        let made = checkout::discard(&repo, &name, &path)
+            .and_then(|()| {
+                fs::create_dir_all(&self.run_dir)
+                    .map_err(WorktreeError::io("create directory", &self.run_dir))
+            })
+            .and_then(|()| checkout::add_detached(&repo, &name, &path, tip));
+        if let Err(e) = made {
+            let _ = checkout::discard(&repo, &name, &path);
+            return Err(e);
+        }
+        self.clean_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(slot, (tip.to_string(), Instant::now()));
+        Ok(true)
+    }
+
+    fn making(&self, slot: usize) -> Arc<Mutex<()>> {
+        self.making
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(slot)
+            .or_default()
+            .clone()
+    }
+
     /// Like [`Slots::release`] keeping the branch, for a worktree that [`Slots::inspect`]
     /// has just found clean and that nothing will touch until the slot's next checkout (no
     /// process of the agent is left): that checkout, if it comes within seconds, then
@@ -218,6 +273,19 @@ impl Slots {
     /// Ends the run: removes every worktree of this run (directory and git's admin entry)
     /// and the run's directory. Branches stay as they are: [`Slots::release`] decides those.
     pub fn close(&self) -> Result<(), WorktreeError> {
+        // Worktrees being prepared are finished first, and no more are started.
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let making: Vec<_> = self
+            .making
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        let _making: Vec<_> = making
+            .iter()
+            .map(|m| m.lock().unwrap_or_else(PoisonError::into_inner))
+            .collect();
         let repo = open(&self.repo_root)?;
         let admin = repo.commondir().join("worktrees");
         let entries = match fs::read_dir(&admin) {
