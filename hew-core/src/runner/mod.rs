@@ -3,11 +3,14 @@
 //!
 //! The scheduler owns all run state and reacts to worker results, stop requests and the
 //! stop file; workers report through a channel and share only immutable context, the
-//! tracker, the slots and the integration lock (held only for a merge). Subscribers (the
-//! CLI's display, tests) receive [`RunEvent`]s. Budgets are checked by the scheduler as
-//! iterations finish and as agents report usage.
+//! tracker, the slots and the integration lock (held only for a merge). A worker hands its
+//! slot back once the worktree is no longer needed, and the slot's next task, claimed while
+//! the agent ran, starts while the last one is merged. Subscribers (the CLI's display,
+//! tests) receive [`RunEvent`]s. Budgets are checked by the scheduler as iterations finish
+//! and as agents report usage.
 
 mod budget;
+mod claims;
 mod events;
 mod outcome;
 mod prompt;
@@ -42,6 +45,9 @@ pub(crate) struct Shared {
     pub tracker: CliTracker,
     pub slots: Slots,
     pub integration: Mutex<Integration>,
+    /// The branch merges go to now: the integration's, kept beside it so that reading it
+    /// never waits for a merge. Written only with the integration lock held.
+    pub into: std::sync::Mutex<String>,
     pub skill: String,
     pub beads_dir: PathBuf,
     pub events: mpsc::UnboundedSender<RunEvent>,
@@ -51,4 +57,14 @@ pub(crate) struct Shared {
     pub prices: Prices,
     /// Live usage of running iterations, for the scheduler's budgets.
     pub live_usage: mpsc::UnboundedSender<(u32, Usage)>,
+}
+
+impl Shared {
+    /// The branch merges go to now (new task branches start at its tip).
+    pub fn merge_target(&self) -> String {
+        self.into
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }

@@ -1,7 +1,9 @@
 //! The scheduler: one loop that owns the run's state, fills free slots from one `ready`
 //! call, claims each task atomically with the slot's own actor, and decides when to stop.
+//! Claims run beside the loop (see `claims`): a busy slot's next task is claimed while its
+//! agent works, and starts the moment the slot is handed back.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,18 +11,18 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use tokio::sync::{Mutex, mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::budget::{Budget, Crossed};
-use super::worker::{Done, Fatal, Job, run_job};
+use super::claims::{Ask, Claimed, Queue, Refilled, refill};
+use super::worker::{Done, Fatal, Job, SlotBack, SlotLease, run_job};
 use super::{RunEvent, Shared, worker_skill};
 use crate::agent::{Stop, Usage};
 use crate::config::Config;
 use crate::iterlog::{
-    IterLog, RecordError, RunDir, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, Timings,
-    new_run_id,
+    IterLog, RecordError, RunDir, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, new_run_id,
 };
-use crate::plan::{SkipReason, TaskFilter, plan};
+use crate::plan::TaskFilter;
 use crate::prices::Prices;
 use crate::recover::recover;
 use crate::time::Timestamp;
@@ -272,6 +274,7 @@ fn start(
         run_dir: run_dir.clone(),
         tracker,
         slots,
+        into: std::sync::Mutex::new(integration.branch().to_owned()),
         integration: Mutex::new(integration),
         skill,
         beads_dir: root.join(".beads"),
@@ -300,14 +303,39 @@ struct Scheduler<'a> {
     filter: TaskFilter,
     max_iters: Option<u32>,
     record: &'a mut RunRecord,
+    /// Slots with no task, the next one to fill last.
     free_slots: Vec<usize>,
+    /// Slots whose worktree a task is using.
+    busy: BTreeSet<usize>,
+    /// Tasks claimed ahead for busy slots.
+    queue: Queue,
+    /// The `ready` call and claims in flight.
+    refill: Option<JoinHandle<Result<Refilled, TrackerError>>>,
+    /// How many slots the refill in flight claims for, and [`Scheduler::changes`] when it
+    /// started.
+    refill_for: usize,
+    refill_after: u32,
+    /// The last `ready` call had fewer tasks than slots wanting one: until an iteration
+    /// ends or a retry comes due, asking again would find nothing new.
+    drained: bool,
+    /// Counts what may make more tasks ready: iterations ending, retries coming due.
+    changes: u32,
+    claimed_tx: mpsc::UnboundedSender<Claimed>,
+    claimed_rx: mpsc::UnboundedReceiver<Claimed>,
+    /// Slots handed back by their workers (see [`SlotLease`]).
+    slot_tx: mpsc::UnboundedSender<SlotBack>,
+    slot_rx: mpsc::UnboundedReceiver<SlotBack>,
+    /// Every task started and not yet recorded (its slot may already be free).
     running: JoinSet<Done>,
+    /// Their ids.
+    in_flight: HashSet<String>,
     /// Tasks this run is done with: closed, exhausted, stopped, or unusable.
     done_with: HashSet<String>,
-    /// Tasks that failed and may run again in this run once their wait is over.
+    /// Tasks that failed and may run again in this run once their wait is over; an entry
+    /// goes when its wait is.
     retry_at: HashMap<String, Instant>,
-    /// Ask the tracker again: at the start and after each iteration (a merge may have
-    /// unblocked tasks), never on a timer.
+    /// Ask the tracker again: at the start, after each iteration (a merge may have
+    /// unblocked tasks) and when a slot needs its next task, never on a timer.
     ask: bool,
     /// Ready tasks left out last time (raises the next `ready` limit).
     excluded: usize,
@@ -328,13 +356,27 @@ impl<'a> Scheduler<'a> {
     ) -> Self {
         let jobs = sh.config.looping.jobs.get() as usize;
         let actor_prefix = format!("hew/{}/{}/{}", record.host, record.pid, record.run_id);
+        let (claimed_tx, claimed_rx) = mpsc::unbounded_channel();
+        let (slot_tx, slot_rx) = mpsc::unbounded_channel();
         Self {
             sh,
             filter: opts.filter.clone(),
             max_iters: opts.max_iters,
             record,
             free_slots: (1..=jobs).rev().collect(),
+            busy: BTreeSet::new(),
+            queue: Queue::default(),
+            refill: None,
+            refill_for: 0,
+            refill_after: 0,
+            drained: false,
+            changes: 0,
+            claimed_tx,
+            claimed_rx,
+            slot_tx,
+            slot_rx,
             running: JoinSet::new(),
+            in_flight: HashSet::new(),
             done_with: HashSet::new(),
             retry_at: HashMap::new(),
             ask: true,
@@ -348,38 +390,53 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    /// The main loop. On an error that stops the run, running workers are still awaited.
+    /// The main loop. On an error that stops the run, running workers are still awaited and
+    /// tasks claimed ahead are released.
     async fn run(mut self) -> Result<Vec<IterLog>, (Vec<IterLog>, RunError)> {
         let mut stop = self.control.stop.clone();
         let mut failure = None;
         loop {
             self.check_stop(&stop);
-            if !self.stopping && self.ask && !self.free_slots.is_empty() {
-                self.ask = false;
-                match self.fill_slots().await {
-                    Ok(claimed) => {
-                        if claimed == 0 && self.running.is_empty() && self.retry_at.is_empty() {
-                            self.stop_with(StopReason::ReadyEmpty);
-                        }
-                    }
-                    Err(e) => {
-                        self.stop_with(StopReason::Error);
-                        failure = Some(e);
-                    }
-                }
+            if self.stopping {
+                self.release_queued().await;
+            } else if self.ask && self.refill.is_none() {
+                self.start_refill();
             }
-            if self.running.is_empty() && (self.stopping || self.retry_at.is_empty()) {
-                // Stopping, or (after a tracker error was survived) nothing to wait for: the
-                // next pass asks the tracker again.
+            if self.refill.is_none() && self.running.is_empty() {
+                // Nothing in flight: a task waits in the queue only while its slot is busy.
                 if self.stopping {
                     break;
                 }
-                self.ask = true;
-                continue;
+                if self.retry_at.is_empty() {
+                    // The last `ready` call started nothing, nothing ran since, and no
+                    // failed task waits to be tried again.
+                    self.stop_with(StopReason::ReadyEmpty);
+                    continue;
+                }
             }
-            let next_retry = self.retry_at.values().min().copied();
+            // A retry coming due is a reason to ask again, once no `ready` call is in flight.
+            let next_retry = self
+                .refill
+                .is_none()
+                .then(|| self.retry_at.values().min().copied())
+                .flatten();
             tokio::select! {
-                _ = sleep_until_opt(next_retry) => self.ask = true,
+                biased;
+                Some(back) = self.slot_rx.recv() => self.slot_free(back),
+                Some(claimed) = self.claimed_rx.recv() => self.claimed(claimed).await,
+                refilled = async { self.refill.as_mut().expect("a refill").await },
+                    if self.refill.is_some() =>
+                {
+                    self.refill = None;
+                    match refilled {
+                        Ok(Ok(refilled)) => self.refilled(refilled),
+                        Ok(Err(e)) => {
+                            self.stop_with(StopReason::Error);
+                            failure = Some(e.into());
+                        }
+                        Err(e) => std::panic::resume_unwind(e.into_panic()),
+                    }
+                }
                 done = self.running.join_next(), if !self.running.is_empty() => {
                     if let Some(done) = done {
                         match done {
@@ -388,6 +445,7 @@ impl<'a> Scheduler<'a> {
                         }
                     }
                 }
+                _ = sleep_until_opt(next_retry) => self.retries_due(),
                 _ = stop.changed() => {}
                 Some((iter, usage)) = self.control.live.recv() => {
                     let crossed = self.control.budget.live(iter, &usage);
@@ -452,113 +510,184 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    /// One `ready` call for every free slot; claims until the slots are full or the
-    /// candidates run out. Returns how many tasks were claimed.
-    async fn fill_slots(&mut self) -> Result<usize, RunError> {
-        let now = Instant::now();
-        let limit =
-            self.free_slots.len() + self.done_with.len() + self.retry_at.len() + self.excluded + 8;
-        let clock = std::time::Instant::now();
-        let plan = plan(
-            &self.sh.tracker,
-            &self.sh.config.looping,
-            &self.filter,
-            limit,
-        )
-        .await?;
-        let ready_ms = Timings::ms_since(clock);
-        self.excluded = plan.skipped.len();
-        for s in &plan.skipped {
-            if let SkipReason::InvalidId(e) = &s.reason
-                && self.done_with.insert(s.raw_id.clone())
-            {
+    /// Starts one `ready` call and the claims after it, for every free slot and one task
+    /// ahead for every busy slot that has none waiting, within `--max-iters`.
+    fn start_refill(&mut self) {
+        let mut slots: Vec<usize> = self.free_slots.iter().rev().copied().collect();
+        slots.extend(self.busy.iter().filter(|s| !self.queue.has_for(**s)));
+        if let Some(max) = self.max_iters {
+            let promised = (self.next_iter - 1) as usize + self.queue.len();
+            slots.truncate((max as usize).saturating_sub(promised));
+        }
+        if slots.is_empty() {
+            return;
+        }
+        self.ask = false;
+        self.refill_for = slots.len();
+        self.refill_after = self.changes;
+        let skip: HashSet<String> = self
+            .done_with
+            .iter()
+            .chain(self.retry_at.keys())
+            .chain(&self.in_flight)
+            .cloned()
+            .chain(self.queue.ids().map(str::to_owned))
+            .collect();
+        let ask = Ask {
+            filter: self.filter.clone(),
+            limit: slots.len() + skip.len() + self.excluded + 8,
+            skip,
+            slots,
+            actor_prefix: self.actor_prefix.clone(),
+        };
+        self.refill = Some(tokio::spawn(refill(
+            self.sh.clone(),
+            ask,
+            self.claimed_tx.clone(),
+        )));
+    }
+
+    /// What a refill saw besides its claims.
+    fn refilled(&mut self, refilled: Refilled) {
+        self.excluded = refilled.excluded;
+        self.drained = refilled.claimed < self.refill_for;
+        if self.drained && self.changes == self.refill_after {
+            // Slots freed or tasks started meanwhile, but nothing ended: nothing new.
+            self.ask = false;
+        }
+        for (raw_id, reason) in refilled.invalid {
+            if self.done_with.insert(raw_id.clone()) {
                 let _ = self.sh.events.send(RunEvent::TaskSkipped {
-                    id: s.raw_id.escape_default().to_string(),
-                    reason: e.to_string(),
+                    id: raw_id.escape_default().to_string(),
+                    reason,
                 });
             }
         }
-        let mut claimed = 0;
-        for planned in plan.tasks {
-            if self.free_slots.is_empty() || self.max_iters.is_some_and(|m| self.next_iter > m) {
-                break;
-            }
-            if self.done_with.contains(planned.id.as_str())
-                || self
-                    .retry_at
-                    .get(planned.id.as_str())
-                    .is_some_and(|t| *t > now)
-            {
-                continue;
-            }
-            let Some(&slot) = self.free_slots.last() else {
-                break;
-            };
-            let actor = format!("{}/w{slot}", self.actor_prefix);
-            let clock = std::time::Instant::now();
-            match self.sh.tracker.claim(&planned.id, &actor).await {
-                Ok(_) => {}
-                // Another worker or runner got there first: normal under concurrency.
-                Err(TrackerError::AlreadyClaimed { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            self.free_slots.pop();
-            self.retry_at.remove(planned.id.as_str());
-            let iter = self.next_iter;
-            self.next_iter += 1;
-            claimed += 1;
-            let attempt = planned.attempt;
-            let _ = self.sh.events.send(RunEvent::TaskClaimed {
-                iter,
-                slot,
-                task_id: planned.id.to_string(),
-                title: planned.task.title.clone(),
-                model: planned.model.clone(),
-                rule: planned.rule,
-            });
-            self.running.spawn(run_job(
-                self.sh.clone(),
-                Job {
-                    iter,
-                    slot,
-                    planned,
-                    attempt,
-                    ready_ms,
-                    claim_ms: Timings::ms_since(clock),
-                },
-            ));
-        }
-        // A retry whose time has come was either claimed above or is no longer ready: either
-        // way nothing is left to wait for.
-        self.retry_at.retain(|_, t| *t > now);
-        Ok(claimed)
     }
 
-    fn finished(&mut self, done: Done) {
-        self.free_slots.push(done.slot);
+    /// The retries whose wait is over become ordinary ready tasks: ask for them.
+    fn retries_due(&mut self) {
+        let now = Instant::now();
+        self.retry_at.retain(|_, t| *t > now);
         self.ask = true;
-        match done.retry {
-            Some(wait) => {
-                self.retry_at
-                    .insert(done.log.task_id.clone(), Instant::now() + wait);
-            }
-            None => {
-                self.done_with.insert(done.log.task_id.clone());
-            }
+        self.changes += 1;
+    }
+
+    /// A task was claimed: it starts now if a slot is free, else waits for its slot.
+    async fn claimed(&mut self, claimed: Claimed) {
+        if self.stopping {
+            self.release(claimed).await;
+            return;
         }
-        self.record.iterations += 1;
-        *self.record.outcomes.entry(done.log.outcome).or_default() += 1;
-        match &done.fatal {
+        let slot = match self.free_slots.iter().position(|s| *s == claimed.slot) {
+            Some(at) => Some(self.free_slots.remove(at)),
+            None => self.free_slots.pop(),
+        };
+        match slot {
+            Some(slot) => self.start(slot, claimed),
+            None => self.queue.push(claimed),
+        }
+    }
+
+    /// A worker handed its slot back: the task waiting for it starts, or the slot waits.
+    /// What may stop the run comes with it (a fatal failure, the agent's final usage), so
+    /// that nothing new starts past a stop.
+    fn slot_free(&mut self, SlotBack { slot, fatal, usage }: SlotBack) {
+        if let Some((iter, usage)) = usage {
+            let crossed = self.control.budget.live(iter, &usage);
+            self.budget_check(crossed);
+        }
+        match fatal {
             Some(Fatal::Auth(msg)) => {
                 self.record.error = Some(format!("the agent could not authenticate: {msg}"));
                 self.stop_with(StopReason::Auth);
             }
             Some(Fatal::Agent(msg)) => {
-                self.record.error = Some(msg.clone());
+                self.record.error = Some(msg);
                 self.stop_with(StopReason::Error);
             }
             None => {}
         }
+        self.busy.remove(&slot);
+        self.ask |= !self.drained;
+        if !self.stopping
+            && let Some(next) = self.queue.take_for(slot)
+        {
+            self.start(slot, next);
+        } else {
+            self.free_slots.push(slot);
+        }
+    }
+
+    fn start(&mut self, slot: usize, claimed: Claimed) {
+        let Claimed {
+            planned,
+            ready_ms,
+            claim_ms,
+            ..
+        } = claimed;
+        self.busy.insert(slot);
+        // The slot's next task can be claimed while this one runs.
+        self.ask |= !self.drained;
+        self.in_flight.insert(planned.id.to_string());
+        let iter = self.next_iter;
+        self.next_iter += 1;
+        let attempt = planned.attempt;
+        let _ = self.sh.events.send(RunEvent::TaskClaimed {
+            iter,
+            slot,
+            task_id: planned.id.to_string(),
+            title: planned.task.title.clone(),
+            model: planned.model.clone(),
+            rule: planned.rule,
+        });
+        self.running.spawn(run_job(
+            self.sh.clone(),
+            Job {
+                iter,
+                slot,
+                lease: SlotLease::new(slot, self.slot_tx.clone()),
+                planned,
+                attempt,
+                ready_ms,
+                claim_ms,
+            },
+        ));
+    }
+
+    /// Gives back every task claimed ahead that will not run now.
+    async fn release_queued(&mut self) {
+        for claimed in self.queue.drain() {
+            self.release(claimed).await;
+        }
+    }
+
+    async fn release(&self, claimed: Claimed) {
+        if let Err(e) = self.sh.tracker.release(&claimed.planned.id).await {
+            let _ = self.sh.events.send(RunEvent::Warning {
+                message: format!(
+                    "could not release `{}`, claimed but not started: {e}",
+                    claimed.planned.id
+                ),
+            });
+        }
+    }
+
+    fn finished(&mut self, done: Done) {
+        self.ask = true;
+        self.changes += 1;
+        let id = done.log.task_id.clone();
+        self.in_flight.remove(&id);
+        match done.retry {
+            Some(wait) => {
+                self.retry_at.insert(id, Instant::now() + wait);
+            }
+            None => {
+                self.done_with.insert(id);
+            }
+        }
+        self.record.iterations += 1;
+        *self.record.outcomes.entry(done.log.outcome).or_default() += 1;
         if let Err(e) = self.sh.run_dir.write_run(self.record) {
             let _ = self.sh.events.send(RunEvent::Warning {
                 message: e.to_string(),

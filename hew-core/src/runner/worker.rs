@@ -1,8 +1,10 @@
-//! One task's life in a worker slot: worktree, agent, verify, merge, tracker, record.
+//! One task's life: in its worker slot (worktree, agent, inspect, verify), then out of it
+//! (merge, tracker, record).
 //!
 //! A worker never decides what runs next (the scheduler does) and never holds a lock while
-//! an agent runs: the integration lock is taken only to read the current branch and to
-//! merge.
+//! an agent runs: the integration lock is taken only to merge. The slot is handed back as
+//! soon as the worktree is no longer needed, so the slot's next task starts while this
+//! one's work is merged and its task closed.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +16,7 @@ use super::prompt::build_prompt;
 use super::retry::{AfterFailure, EXHAUSTED_LABEL, after_failure, labels_to_strip};
 use super::verify::verify;
 use super::{RunEvent, Shared};
-use crate::agent::{self, AgentEvent, AgentRun, ErrorClass, Launch, Limits};
+use crate::agent::{self, AgentEvent, AgentRun, ErrorClass, Launch, Limits, Usage};
 use crate::iterlog::{IterLog, Outcome, Timings};
 use crate::plan::PlannedTask;
 use crate::prices::Prices;
@@ -25,10 +27,62 @@ use crate::worktree::{MergeResult, TaskWorktree};
 /// The label a task gets when its work conflicted on merge.
 pub(crate) const CONFLICT_LABEL: &str = "hew:conflict";
 
+/// A worker slot in use. Dropping it hands the slot back to the scheduler (also when a
+/// worker returns early or panics), with what may stop the run (a fatal failure, the
+/// agent's final usage against the budgets): the scheduler weighs it before the slot could
+/// take another task.
+pub(crate) struct SlotLease {
+    back: Option<SlotBack>,
+    free: mpsc::UnboundedSender<SlotBack>,
+}
+
+/// A slot handed back.
+pub(crate) struct SlotBack {
+    pub slot: usize,
+    /// Set when this task's failure means every other task would fail the same way.
+    pub fatal: Option<Fatal>,
+    /// The iteration and what its agent used in all.
+    pub usage: Option<(u32, Usage)>,
+}
+
+impl SlotLease {
+    pub(crate) fn new(slot: usize, free: mpsc::UnboundedSender<SlotBack>) -> Self {
+        let back = Some(SlotBack {
+            slot,
+            fatal: None,
+            usage: None,
+        });
+        Self { back, free }
+    }
+
+    /// The run must stop: no task may start in this slot, or any other.
+    fn stop_run(&mut self, fatal: Fatal) {
+        if let Some(back) = &mut self.back {
+            back.fatal = Some(fatal);
+        }
+    }
+
+    /// Iteration `iter`'s agent used `usage` in all.
+    fn spent(&mut self, iter: u32, usage: &Usage) {
+        if let Some(back) = &mut self.back {
+            back.usage = Some((iter, usage.clone()));
+        }
+    }
+}
+
+impl Drop for SlotLease {
+    fn drop(&mut self) {
+        if let Some(back) = self.back.take() {
+            let _ = self.free.send(back);
+        }
+    }
+}
+
 /// A claimed task, handed to a worker.
 pub(crate) struct Job {
     pub iter: u32,
     pub slot: usize,
+    pub lease: SlotLease,
     pub planned: PlannedTask,
     pub attempt: u32,
     /// How long the `ready` call that found the task and its claim took (ms).
@@ -38,10 +92,7 @@ pub(crate) struct Job {
 
 /// What a worker hands back to the scheduler.
 pub(crate) struct Done {
-    pub slot: usize,
     pub log: IterLog,
-    /// Set when this failure means every other task would fail the same way.
-    pub fatal: Option<Fatal>,
     /// The task may run again in this run after this wait (a retryable failure).
     pub retry: Option<Duration>,
 }
@@ -60,6 +111,7 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
     let Job {
         iter,
         slot,
+        mut lease,
         planned,
         attempt,
         ready_ms,
@@ -74,7 +126,7 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
     log.timings.claim_ms = claim_ms;
 
     // The worktree, on a fresh branch at the integration branch's current tip.
-    let base_branch = sh.integration.lock().await.branch().to_owned();
+    let base_branch = sh.merge_target();
     let clock = Instant::now();
     let wt = {
         let (sh2, id) = (sh.clone(), planned.id.clone());
@@ -88,7 +140,7 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
                 log.error = Some(format!("could not prepare the worktree: {e}"));
                 log.cost_usd = Some(0.0);
                 release_task(&sh, &planned, &mut log).await;
-                return finish(&sh, slot, log, None, None);
+                return finish(&sh, log, None);
             }
         }
     };
@@ -108,8 +160,10 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
             log.error = Some(e.to_string());
             log.cost_usd = Some(0.0);
             release_task(&sh, &planned, &mut log).await;
-            release_slot(&sh, wt, false, &mut log).await;
-            return finish(&sh, slot, log, Some(Fatal::Agent(e.to_string())), None);
+            hand_back(&sh, wt.clone(), false, &mut log).await;
+            settle_branch(&sh, &wt.branch, false, &mut log).await;
+            lease.stop_run(Fatal::Agent(e.to_string()));
+            return finish(&sh, log, None);
         }
     };
     record_agent(&mut log, &run, &sh.prices);
@@ -121,12 +175,12 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
         blocking(move || sh2.slots.inspect(&wt2)).await
     };
     log.timings.inspect_ms = Timings::ms_since(clock);
-    let (commits, dirty) = match left {
-        Ok(left) => (left.commits, left.dirty),
+    let (commits, dirty, seen_clean) = match left {
+        Ok(left) => (left.commits, left.dirty, !left.dirty),
         Err(e) => {
             log.notes
                 .push(format!("could not inspect the worktree: {e}"));
-            (Vec::new(), false)
+            (Vec::new(), false, false)
         }
     };
     if dirty {
@@ -134,24 +188,13 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
             .push("the agent left uncommitted changes; they were discarded".into());
     }
     log.commits = commits;
-    let clock = Instant::now();
-    let shown = sh.tracker.show(&planned.id).await;
-    log.timings.tracker_ms += Timings::ms_since(clock);
-    log.agent_closed = match shown {
-        Ok(t) => t.status == "closed",
-        Err(e) => {
-            log.notes
-                .push(format!("could not read the task after the agent: {e}"));
-            false
-        }
-    };
 
     let mut observed = Observed {
         ended: run.ended,
         failure: run.error.as_ref(),
         commits: log.commits.len(),
         verify_passed: None,
-        agent_closed: log.agent_closed,
+        agent_closed: false,
     };
     if observed.wants_verify()
         && let Some(cmd) = sh
@@ -169,6 +212,23 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
         log.verify = Some(result);
     }
 
+    // Everything below works on the branch, not the worktree: the slot's next task may start.
+    // Trusted clean until the next checkout only if nothing can have run since inspecting.
+    let seen_clean = seen_clean && log.verify.is_none() && !run.leaked;
+    lease.spent(iter, &run.usage);
+    if let Some(f) = run.error.as_ref().filter(|f| f.class == ErrorClass::Auth) {
+        lease.stop_run(Fatal::Auth(f.message.clone()));
+    }
+    hand_back(&sh, wt.clone(), seen_clean, &mut log).await;
+    drop(lease);
+
+    // Whether the agent closed the task itself decides nothing when there is work to merge
+    // (see `Observed::decide`): then the tracker is asked only if the work does not land or
+    // closing the task after the merge is refused.
+    if observed.decide() != Decision::Merge {
+        log.agent_closed = closed_by_agent(&sh, &planned, &mut log).await;
+        observed.agent_closed = log.agent_closed;
+    }
     let decision = observed.decide();
     let mut keep_branch = !log.commits.is_empty();
     let mut retry = None;
@@ -213,6 +273,12 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
                 })
                 .await;
                 *integration = result.1;
+                integration.branch().clone_into(
+                    &mut sh
+                        .into
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
                 if !was_diverted && let Some(reason) = integration.diverted() {
                     let _ = sh.events.send(RunEvent::Diverted {
                         branch: integration.branch().to_owned(),
@@ -248,12 +314,13 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
                     log.merged_into = Some(into);
                 }
                 Ok(MergeResult::Conflict { paths }) => {
+                    log.agent_closed = closed_by_agent(&sh, &planned, &mut log).await;
                     log.outcome = Outcome::MergeConflict;
                     log.error = Some(format!("merge conflict in {}", paths.join(", ")));
                     let comment = format!(
                         "hew: this task's work conflicted when merged into {} (in {}). It is kept on \
                          branch {}; the task was released to be retried on a fresh base.",
-                        base_branch_now(&sh).await,
+                        sh.merge_target(),
                         paths.join(", "),
                         wt.branch
                     );
@@ -272,6 +339,7 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
                     retry = settle_failure(&sh, &planned, &mut log).await;
                 }
                 Err(e) => {
+                    log.agent_closed = closed_by_agent(&sh, &planned, &mut log).await;
                     log.outcome = Outcome::MergeConflict;
                     log.error = Some(format!("merge failed: {e}"));
                     retry = settle_failure(&sh, &planned, &mut log).await;
@@ -279,12 +347,8 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
             }
         }
     }
-    let fatal = match &run.error {
-        Some(f) if f.class == ErrorClass::Auth => Some(Fatal::Auth(f.message.clone())),
-        _ => None,
-    };
-    release_slot(&sh, wt, keep_branch, &mut log).await;
-    finish(&sh, slot, log, fatal, retry)
+    settle_branch(&sh, &wt.branch, keep_branch, &mut log).await;
+    finish(&sh, log, retry)
 }
 
 /// After an attempt that did not close the task: counts the attempt on the task (a
@@ -437,22 +501,34 @@ fn record_agent(log: &mut IterLog, run: &AgentRun, prices: &Prices) {
     log.stderr_tail = run.stderr_tail.clone();
 }
 
-/// Closes the task after its work landed, unless the agent already did.
+/// Closes the task after its work landed. A refusal is looked into: the agent may have
+/// closed the task itself.
 async fn close_task(sh: &Shared, planned: &PlannedTask, log: &mut IterLog, reason: &str) {
-    if log.agent_closed {
-        return;
-    }
     let clock = Instant::now();
     let closed = sh.tracker.close(&planned.id, reason).await;
     log.timings.tracker_ms += Timings::ms_since(clock);
     if let Err(e) = closed {
-        log.notes
-            .push(format!("the work landed, but closing the task failed: {e}"));
+        log.agent_closed = closed_by_agent(sh, planned, log).await;
+        if !log.agent_closed {
+            log.notes
+                .push(format!("the work landed, but closing the task failed: {e}"));
+        }
     }
 }
 
-async fn base_branch_now(sh: &Shared) -> String {
-    sh.integration.lock().await.branch().to_owned()
+/// Whether the tracker shows the task closed now (by the agent: hew has not closed it).
+async fn closed_by_agent(sh: &Shared, planned: &PlannedTask, log: &mut IterLog) -> bool {
+    let clock = Instant::now();
+    let shown = sh.tracker.show(&planned.id).await;
+    log.timings.tracker_ms += Timings::ms_since(clock);
+    match shown {
+        Ok(t) => t.status == "closed",
+        Err(e) => {
+            log.notes
+                .push(format!("could not read the task after the agent: {e}"));
+            false
+        }
+    }
 }
 
 /// Gives the claim back; the task becomes ready again (a task the agent closed is reopened,
@@ -468,16 +544,39 @@ async fn release_task(sh: &Shared, planned: &PlannedTask, log: &mut IterLog) {
     note_err(log, "release the task", released);
 }
 
-async fn release_slot(sh: &Arc<Shared>, wt: TaskWorktree, keep_branch: bool, log: &mut IterLog) {
-    if keep_branch {
-        log.kept_branch = Some(wt.branch.clone());
-    }
+/// Gives the slot's worktree back for the next task, keeping the task's branch for the
+/// merge. `clean`: inspected just now and found clean, with nothing run since (a verify
+/// command may leave files behind).
+async fn hand_back(sh: &Arc<Shared>, wt: TaskWorktree, clean: bool, log: &mut IterLog) {
     let sh2 = sh.clone();
     let clock = Instant::now();
-    let released = blocking(move || sh2.slots.release(wt, keep_branch)).await;
-    log.timings.release_ms = Timings::ms_since(clock);
+    let released = blocking(move || {
+        if clean {
+            sh2.slots.release_clean(wt)
+        } else {
+            sh2.slots.release(wt, true)
+        }
+    })
+    .await;
+    log.timings.release_ms += Timings::ms_since(clock);
     if let Err(e) = released {
         log.notes.push(format!("could not clean the worktree: {e}"));
+    }
+}
+
+/// After the merge: the task's branch is kept (it holds work that did not land) or deleted.
+async fn settle_branch(sh: &Arc<Shared>, branch: &str, keep_branch: bool, log: &mut IterLog) {
+    if keep_branch {
+        log.kept_branch = Some(branch.to_owned());
+        return;
+    }
+    let (sh2, branch2) = (sh.clone(), branch.to_owned());
+    let clock = Instant::now();
+    let deleted = blocking(move || sh2.slots.delete_branch(&branch2)).await;
+    log.timings.release_ms += Timings::ms_since(clock);
+    if let Err(e) = deleted {
+        log.notes
+            .push(format!("could not delete branch `{branch}`: {e}"));
     }
 }
 
@@ -487,25 +586,14 @@ fn note_err<E: std::fmt::Display>(log: &mut IterLog, what: &str, r: Result<(), E
     }
 }
 
-fn finish(
-    sh: &Shared,
-    slot: usize,
-    mut log: IterLog,
-    fatal: Option<Fatal>,
-    retry: Option<Duration>,
-) -> Done {
+fn finish(sh: &Shared, mut log: IterLog, retry: Option<Duration>) -> Done {
     log.ended_at = Timestamp::now();
     if let Err(e) = sh.run_dir.write_iter(&log) {
         let _ = sh.events.send(RunEvent::Warning {
             message: e.to_string(),
         });
     }
-    Done {
-        slot,
-        log,
-        fatal,
-        retry,
-    }
+    Done { log, retry }
 }
 
 /// Runs blocking git work off the async threads.

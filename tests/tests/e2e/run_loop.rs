@@ -626,3 +626,39 @@ fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn an_agent_that_closes_its_own_task_is_recorded_so_with_or_without_work() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let with_work = repo.create_task(NewTask::new("closes and commits"));
+    let without = repo.create_task(NewTask::new("closes, nothing to commit"));
+    repo.scenario(&json!({
+        "default": { "close": true },
+        "tasks": { without.clone(): { "commit": false } }
+    }));
+
+    run_loop(&repo, &["-j", "1"]);
+
+    let iters = repo.iterations();
+    let it = outcome_of(&iters, &with_work);
+    assert_eq!(it["outcome"], "closed");
+    assert!(
+        it["merge_commit"].is_string(),
+        "its work was merged: {it:#}"
+    );
+    assert_eq!(it["agent_closed"], true);
+    assert_eq!(
+        it["notes"],
+        json!([]),
+        "closing it again is not a failure: {it:#}"
+    );
+    assert!(repo.file_on("main", &format!("{with_work}.txt")).is_some());
+    let it = outcome_of(&iters, &without);
+    assert_eq!(it["outcome"], "closed");
+    assert_eq!(it["agent_closed"], true);
+    for id in [&with_work, &without] {
+        assert_eq!(repo.show(id)["status"], "closed");
+    }
+}

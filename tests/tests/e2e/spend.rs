@@ -310,13 +310,19 @@ fn summary_reads_a_run_in_progress_and_skips_corrupt_records() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start hew");
+    // The second agent may start while the first task's work is still being merged: wait
+    // for both.
     let deadline = Instant::now() + Duration::from_secs(60);
     while !repo
         .agent_records()
         .iter()
         .any(|r| r["task_id"] == second.as_str())
+        || repo.iterations().is_empty()
     {
-        assert!(Instant::now() < deadline, "the second agent never started");
+        assert!(
+            Instant::now() < deadline,
+            "the second agent never started, or the first iteration never ended"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 

@@ -99,9 +99,9 @@ fn cancel_lets_running_agents_finish_and_starts_nothing_new() {
     require_tracker!();
     let repo = TestRepo::with_tracker();
     repo.use_agent("claude", fake_agent(), "");
-    for i in 0..3 {
-        repo.create_task(NewTask::new(&format!("task {i}")));
-    }
+    let ids: Vec<String> = (0..3)
+        .map(|i| repo.create_task(NewTask::new(&format!("task {i}"))))
+        .collect();
     repo.scenario(&json!({ "default": { "sleep_ms": 1500 } }));
 
     let hew = spawn_loop(&repo, &["-j", "1"]);
@@ -123,6 +123,15 @@ fn cancel_lets_running_agents_finish_and_starts_nothing_new() {
         iters[0]["outcome"], "closed",
         "the running agent finished and its work landed"
     );
+    // The slot's next task was claimed while the agent ran: cancel gave it back.
+    for id in ids.iter().filter(|id| **id != iters[0]["task_id"]) {
+        let t = repo.show(id);
+        assert_eq!(t["status"], "open", "{id} was left claimed: {t}");
+        assert!(
+            t["assignee"].as_str().unwrap_or_default().is_empty(),
+            "{id} is still assigned: {t}"
+        );
+    }
 }
 
 #[test]
