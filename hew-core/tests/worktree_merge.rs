@@ -369,3 +369,46 @@ fn a_merge_writes_back_the_file_stats_it_refreshed_in_the_main_index() {
     );
     assert_eq!(status(&repo.root), "");
 }
+
+#[test]
+fn a_merge_that_deletes_renames_and_edits_lands_all_of_it_in_the_main_tree() {
+    let repo = TestRepo::new();
+    commit_file(&repo.root, "docs/old.md", "old\n", "add docs/old.md");
+    commit_file(&repo.root, "keep.txt", "keep\n", "add keep.txt");
+    let slots = repo.slots(true);
+    let mut integration = Integration::resolve(&repo.root, None, RUN_ID).unwrap();
+    let wt = slots.checkout(0, &task("demo-1"), "main").unwrap();
+    git(&wt.path, &["mv", "docs/old.md", "docs/new.md"]);
+    git(&wt.path, &["rm", "-q", "keep.txt"]);
+    write(&wt.path, "README", "hello again\n");
+    git(&wt.path, &["add", "README"]);
+    git(&wt.path, &["commit", "-q", "-m", "move, delete, edit"]);
+    // A file becomes a directory.
+    commit_file(
+        &wt.path,
+        "keep.txt/inner.txt",
+        "inner\n",
+        "keep.txt is a directory now",
+    );
+
+    merged(merge(&repo.root, &mut integration, &wt.branch, "Merge demo-1").unwrap());
+
+    assert!(!repo.root.join("docs/old.md").exists());
+    assert_eq!(
+        fs::read_to_string(repo.root.join("docs/new.md")).unwrap(),
+        "old\n"
+    );
+    assert_eq!(
+        fs::read_to_string(repo.root.join("keep.txt/inner.txt")).unwrap(),
+        "inner\n"
+    );
+    assert_eq!(
+        fs::read_to_string(repo.root.join("README")).unwrap(),
+        "hello again\n"
+    );
+    assert_eq!(
+        status(&repo.root),
+        "",
+        "working tree and index match the merge"
+    );
+}

@@ -190,6 +190,13 @@ fn inspect_lists_commits_oldest_first_and_sees_dirt() {
     std::fs::remove_file(wt.path.join("untracked.txt")).unwrap();
     write(&wt.path, "a.txt", "changed\n");
     assert!(slots.inspect(&wt).unwrap().dirty);
+
+    // Staged only: the working tree matches the index, the index does not match HEAD.
+    let staged = git2::Repository::open(&wt.path).unwrap();
+    let mut index = staged.index().unwrap();
+    index.add_path(std::path::Path::new("a.txt")).unwrap();
+    index.write().unwrap();
+    assert!(slots.inspect(&wt).unwrap().dirty, "a staged change is dirt");
 }
 
 #[test]

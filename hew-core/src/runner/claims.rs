@@ -77,13 +77,27 @@ pub(crate) async fn refill(
         .into_iter()
         .filter(|p| !ask.skip.contains(p.id.as_str()))
         .collect();
-    // Slots without a worktree yet make theirs while their tasks are claimed.
+    // Slots without a worktree yet make theirs while their tasks are claimed: in slot
+    // order, the order the claims go, on as many threads as there are cores (more would
+    // only slow the claims down).
     let base = sh.merge_target();
-    for &slot in ask.slots.iter().take(candidates.len()) {
+    let to_prepare: Vec<usize> = ask.slots.iter().take(candidates.len()).copied().collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(to_prepare.len());
+    for t in 0..threads {
+        let mine: Vec<usize> = to_prepare
+            .iter()
+            .skip(t)
+            .step_by(threads)
+            .copied()
+            .collect();
         let (sh, base) = (sh.clone(), base.clone());
         tokio::task::spawn_blocking(move || {
-            // A failure is met again, and reported, by the task's own checkout.
-            let _ = sh.slots.prepare(slot, &base);
+            for slot in mine {
+                // A failure is met again, and reported, by the task's own checkout.
+                let _ = sh.slots.prepare(slot, &base);
+            }
         });
     }
     // One claim at a time: the tracker serializes its writes anyway, and writers that meet

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use git2::{Repository, RepositoryState, StatusOptions};
+use git2::{Repository, RepositoryState, StatusOptions, StatusShow};
 
 use super::WorktreeError;
 use super::names::local_ref;
@@ -126,36 +126,44 @@ pub(crate) fn why_not_clean(repo: &Repository) -> Result<Option<String>, Worktre
             root.display()
         )));
     }
-    let mut opts = StatusOptions::new();
-    opts.include_untracked(false)
-        .include_ignored(false)
-        .include_unmodified(false);
-    // Like `git status`, write back the file stats it had to refresh: an index whose stats
-    // are stale (the checkout was copied, or touched) makes every later status hash every
-    // file again. If the index cannot be written now (someone holds its lock), only read.
-    opts.update_index(true);
-    let statuses = match repo.statuses(Some(&mut opts)) {
-        Ok(statuses) => statuses,
-        Err(_) => {
-            opts.update_index(false);
-            repo.statuses(Some(&mut opts))
-                .map_err(WorktreeError::git(format!(
-                    "read the status of `{}`",
-                    root.display()
-                )))?
-        }
-    };
-    let changed: Vec<_> = statuses
-        .iter()
-        .filter(|e| !e.path_bytes().starts_with(TRACKER_DIR))
-        .collect();
+    // Staged, then unstaged changes: asked apart, each is cheaper than the combined status.
+    let mut changed = std::collections::BTreeSet::new();
+    for show in [StatusShow::Index, StatusShow::Workdir] {
+        let mut opts = StatusOptions::new();
+        opts.show(show)
+            .include_untracked(false)
+            .include_ignored(false)
+            .include_unmodified(false);
+        // Like `git status`, write back the file stats it had to refresh: an index whose
+        // stats are stale (the checkout was copied, or touched) makes every later status
+        // hash every file again. If the index cannot be written now (someone holds its
+        // lock), only read.
+        opts.update_index(matches!(show, StatusShow::Workdir));
+        let statuses = match repo.statuses(Some(&mut opts)) {
+            Ok(statuses) => statuses,
+            Err(_) => {
+                opts.update_index(false);
+                repo.statuses(Some(&mut opts))
+                    .map_err(WorktreeError::git(format!(
+                        "read the status of `{}`",
+                        root.display()
+                    )))?
+            }
+        };
+        changed.extend(
+            statuses
+                .iter()
+                .map(|e| e.path_bytes().to_vec())
+                .filter(|p| !p.starts_with(TRACKER_DIR)),
+        );
+    }
     if changed.is_empty() {
         return Ok(None);
     }
     let mut shown: Vec<String> = changed
         .iter()
         .take(PATHS_SHOWN)
-        .map(|e| format!("`{}`", String::from_utf8_lossy(e.path_bytes())))
+        .map(|p| format!("`{}`", String::from_utf8_lossy(p)))
         .collect();
     if changed.len() > PATHS_SHOWN {
         shown.push(format!("and {} more", changed.len() - PATHS_SHOWN));

@@ -206,7 +206,7 @@ fn land_checked_out(
     let commit = repo
         .find_commit(merged)
         .map_err(WorktreeError::git(format!("read merge commit {merged}")))?;
-    if let Some(reason) = checkout_safely(repo, &commit)? {
+    if let Some(reason) = checkout_safely(repo, ours, &commit)? {
         return Ok(Landing::Blocked(reason));
     }
     let sig = signature(repo.config().ok().as_ref())
@@ -247,16 +247,42 @@ fn moved_or_done(advanced: bool) -> Landing {
     }
 }
 
-/// Updates the working tree and index of `repo` from HEAD's tree to `commit`'s, refusing
-/// (and changing nothing) if that would overwrite a change or an untracked file. Returns
-/// why it refused.
+/// Updates the working tree and index of `repo` from HEAD's tree (`ours`) to `commit`'s,
+/// refusing (and changing nothing) if that would overwrite a change or an untracked file.
+/// Returns why it refused. Only the paths that differ between the two trees are looked at:
+/// a safe checkout touches no other, and the rest of a large tree is not walked.
 fn checkout_safely(
     repo: &Repository,
+    ours: &Commit<'_>,
     commit: &Commit<'_>,
 ) -> Result<Option<String>, WorktreeError> {
+    let root = repo.workdir().unwrap_or(repo.path()).display().to_string();
+    let what = || format!("update the working tree `{root}`");
+    let diff = ours
+        .tree()
+        .and_then(|old| {
+            let new = commit.tree()?;
+            repo.diff_tree_to_tree(Some(&old), Some(&new), None)
+        })
+        .map_err(WorktreeError::git(what()))?;
+    let mut paths: BTreeSet<Vec<u8>> = BTreeSet::new();
+    for delta in diff.deltas() {
+        for file in [delta.old_file(), delta.new_file()] {
+            if let Some(p) = file.path_bytes() {
+                paths.insert(p.to_vec());
+            }
+        }
+    }
+    if paths.is_empty() {
+        return Ok(None);
+    }
     let mut refused = Vec::new();
     let result = {
         let mut opts = CheckoutBuilder::new();
+        opts.disable_pathspec_match(true);
+        for p in &paths {
+            opts.path(p.as_slice());
+        }
         opts.safe()
             .notify_on(CheckoutNotificationType::CONFLICT)
             .notify(|_, path, _, _, _| {
@@ -267,14 +293,11 @@ fn checkout_safely(
             });
         repo.checkout_tree(commit.as_object(), Some(&mut opts))
     };
-    let root = repo.workdir().unwrap_or(repo.path()).display().to_string();
     match result {
         Ok(()) if refused.is_empty() => Ok(None),
         Ok(()) => Ok(Some(would_overwrite(&root, &refused))),
         Err(e) if e.code() == ErrorCode::Conflict => Ok(Some(would_overwrite(&root, &refused))),
-        Err(e) => Err(WorktreeError::git(format!(
-            "update the working tree `{root}`"
-        ))(e)),
+        Err(e) => Err(WorktreeError::git(what())(e)),
     }
 }
 
