@@ -9,8 +9,8 @@
 # Other knobs: BENCH_ONLY="reference overhead graph summary" (a subset, in any order),
 # BENCH_KEEP=1 (keep the temp dir), BENCH_DIR=DIR (work there instead of a new temp dir),
 # BENCH_OUT=FILE (also write the table there). Needs br, git, jq, flock, xargs and
-# GNU time (/usr/bin/time) for peak memory. Exits 1 if a contender left work undone or a
-# target was missed.
+# GNU time (/usr/bin/time) for peak memory. Exits 1 if a contender left work undone or
+# (full run only) a target was missed.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,7 +59,7 @@ echo "bench: working in $work"
 
 now_ms() { date +%s%3N; }
 secs() { awk -v ms="$1" 'BEGIN { printf "%.2f", ms / 1000 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
 # at_least VALUE TARGET -> "ok" or "MISSED"
 at_least() { awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t ? "ok" : "MISSED") }'; }
 at_most() { awk -v v="$1" -v t="$2" 'BEGIN { print (v <= t ? "ok" : "MISSED") }'; }
@@ -69,7 +69,11 @@ failed=0
 # row SCENARIO MEASURE FIGURE [TARGET RESULT]
 row() {
   rows+=("$1|$2|$3|${4:-}|${5:-}")
-  case ${5:-} in MISSED | FAILED) failed=1 ;; esac
+  # The targets are for the full scenarios: a smoke run fails only on work left undone.
+  case ${5:-} in
+    FAILED) failed=1 ;;
+    MISSED) [ "$quick" = 1 ] || failed=1 ;;
+  esac
 }
 
 # jq: an RFC 3339 timestamp (any fraction of a second, `Z`) as Unix milliseconds.
@@ -292,11 +296,11 @@ overhead() {
         ["  hand-back, agent spawn, scheduling, records (the rest)", ($c | map(.rest) | median)],
         ["hew work per task outside the agent (on or off the slot)", ($c | map(.work) | median)],
         ["  tracker calls", ($c | map(.tracker) | median)],
-        ["    ready", ($it | col("ready_ms"))],
-        ["    claim", ($it | col("claim_ms"))],
-        ["    show, close, labels", ($it | col("tracker_ms"))],
+        ["    ready (claimed ahead)", ($it | col("ready_ms"))],
+        ["    claim (claimed ahead)", ($it | col("claim_ms"))],
+        ["    show, close (after the slot is free)", ($it | col("tracker_ms"))],
         ["  worktree (checkout, inspect, hand-back, branch)", ($c | map(.worktree) | median)],
-        ["  merge", ($it | col("merge_ms"))],
+        ["  merge (after the slot is free)", ($it | col("merge_ms"))],
         ["agent (the instant agent itself)", ($it | col("agent_ms"))],
         ["records with timings", ($it | map(select(((.timings // {}) | add // 0) > 0)) | length)]
       ] | .[] | "\(.[0])|\(.[1])"' "$rd"/iters/[0-9]*.json >"$work/overhead.txt"
