@@ -115,6 +115,7 @@ fn state_color(state: AgentState) -> &'static str {
         AgentState::Running => GREEN,
         AgentState::Slow => YELLOW,
         AgentState::Terminating => RED,
+        AgentState::Finishing => DIM,
     }
 }
 
@@ -131,7 +132,15 @@ pub fn overall_line(p: &Progress, now: Duration, style: &Style) -> String {
     } else {
         format!("{} done ({})", p.done, outcomes.join(", "))
     });
-    parts.push(format!("{} running", p.workers.len()));
+    let finishing = p
+        .workers
+        .values()
+        .filter(|w| w.state == AgentState::Finishing)
+        .count();
+    parts.push(format!("{} running", p.workers.len() - finishing));
+    if finishing > 0 {
+        parts.push(format!("{finishing} finishing"));
+    }
     parts.push(format!("{} tokens", tokens(p.tokens())));
     if let Some(c) = p.cost_done {
         parts.push(cost(c));

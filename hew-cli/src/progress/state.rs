@@ -42,6 +42,8 @@ pub enum AgentState {
     Slow,
     /// Being stopped (timeout or cancel).
     Terminating,
+    /// The agent ended; its work is being merged and its task settled.
+    Finishing,
 }
 
 impl AgentState {
@@ -51,6 +53,7 @@ impl AgentState {
             Self::Running => "running",
             Self::Slow => "slow",
             Self::Terminating => "terminating",
+            Self::Finishing => "finishing",
         }
     }
 }
@@ -200,6 +203,12 @@ impl Progress {
                     .map(|w| plain(format::state_line(w, "stopping the agent")))
                     .into_iter()
                     .collect()
+            }
+            RunEvent::Finishing { iter } => {
+                if let Some(w) = self.workers.get_mut(iter) {
+                    w.state = AgentState::Finishing;
+                }
+                Vec::new()
             }
             RunEvent::IterationFinished(log) => {
                 self.workers.remove(&log.number);

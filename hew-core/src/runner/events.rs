@@ -45,7 +45,8 @@ pub enum RunEvent {
         /// Why it is skipped.
         reason: String,
     },
-    /// A worker claimed a task.
+    /// A task started in a worker slot (claimed just before, or while the slot's last task
+    /// was still running).
     TaskClaimed {
         /// The iteration number.
         iter: u32,
@@ -81,6 +82,12 @@ pub enum RunEvent {
     },
     /// The agent is being stopped (timeout or cancel).
     AgentTerminating {
+        /// The iteration number.
+        iter: u32,
+    },
+    /// The agent ended and its worktree was handed back (the slot may start its next
+    /// task): the iteration's work is being merged and its task settled.
+    Finishing {
         /// The iteration number.
         iter: u32,
     },

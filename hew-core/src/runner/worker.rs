@@ -220,6 +220,8 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
         lease.stop_run(Fatal::Auth(f.message.clone()));
     }
     hand_back(&sh, wt.clone(), seen_clean, &mut log).await;
+    // Before the slot's next task is announced.
+    let _ = sh.events.send(RunEvent::Finishing { iter });
     drop(lease);
 
     // Whether the agent closed the task itself decides nothing when there is work to merge

@@ -371,3 +371,47 @@ fn ctrl_c_with_four_agents_leaves_no_process_and_no_claim() {
         );
     }
 }
+
+#[test]
+fn a_busy_slots_next_task_is_claimed_while_its_agent_runs_and_released_on_ctrl_c() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let first = repo.create_task(NewTask::new("hangs").priority(0));
+    let next = repo.create_task(NewTask::new("waits its turn").priority(1));
+    repo.scenario(&json!({ "default": { "hang": true } }));
+
+    let hew = spawn_loop(&repo, &["-j", "1"]);
+    wait_for_agent(&repo);
+    // The only slot is busy with `first`: its next task is claimed for it meanwhile.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let t = repo.show(&next);
+        let assignee = t["assignee"].as_str().unwrap_or_default().to_owned();
+        if t["status"] == "in_progress" {
+            assert!(assignee.ends_with("/w1"), "claimed for slot 1: {t}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{next} was never claimed ahead: {t}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(repo.agent_records().len(), 1, "it waits for the slot");
+
+    kill(Pid::from_raw(hew.id() as i32), Signal::SIGINT).unwrap();
+    let out = hew.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let iters = repo.iterations();
+    assert_eq!(iters.len(), 1, "the task claimed ahead never started");
+    assert_eq!(iters[0]["task_id"], first.as_str());
+    for id in [&first, &next] {
+        let t = repo.show(id);
+        assert_eq!(t["status"], "open", "{id} left claimed: {t}");
+        assert!(
+            t["assignee"].as_str().unwrap_or_default().is_empty(),
+            "{id} still assigned: {t}"
+        );
+    }
+}
