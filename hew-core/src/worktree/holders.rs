@@ -5,6 +5,7 @@
 //! know who holds the branch before it moves it: nobody (move the ref), the working tree hew
 //! was started in (update it too, if it is clean), or another one (leave it alone).
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use git2::{Repository, RepositoryState, StatusOptions, StatusShow};
@@ -126,37 +127,17 @@ pub(crate) fn why_not_clean(repo: &Repository) -> Result<Option<String>, Worktre
             root.display()
         )));
     }
-    // Staged, then unstaged changes: asked apart, each is cheaper than the combined status.
-    let mut changed = std::collections::BTreeSet::new();
-    for show in [StatusShow::Index, StatusShow::Workdir] {
-        let mut opts = StatusOptions::new();
-        opts.show(show)
-            .include_untracked(false)
-            .include_ignored(false)
-            .include_unmodified(false);
-        // Like `git status`, write back the file stats it had to refresh: an index whose
-        // stats are stale (the checkout was copied, or touched) makes every later status
-        // hash every file again. If the index cannot be written now (someone holds its
-        // lock), only read.
-        opts.update_index(matches!(show, StatusShow::Workdir));
-        let statuses = match repo.statuses(Some(&mut opts)) {
-            Ok(statuses) => statuses,
-            Err(_) => {
-                opts.update_index(false);
-                repo.statuses(Some(&mut opts))
-                    .map_err(WorktreeError::git(format!(
-                        "read the status of `{}`",
-                        root.display()
-                    )))?
-            }
-        };
-        changed.extend(
-            statuses
-                .iter()
-                .map(|e| e.path_bytes().to_vec())
-                .filter(|p| !p.starts_with(TRACKER_DIR)),
-        );
-    }
+    // Like `git status`, write back the file stats it had to refresh: an index whose stats
+    // are stale (the checkout was copied, or touched) makes every later status hash every
+    // file again.
+    let changed: Vec<Vec<u8>> = changed_paths(repo, false, true)
+        .map_err(WorktreeError::git(format!(
+            "read the status of `{}`",
+            root.display()
+        )))?
+        .into_iter()
+        .filter(|p| !p.starts_with(TRACKER_DIR))
+        .collect();
     if changed.is_empty() {
         return Ok(None);
     }
@@ -173,6 +154,35 @@ pub(crate) fn why_not_clean(repo: &Repository) -> Result<Option<String>, Worktre
         root.display(),
         shown.join(", ")
     )))
+}
+
+/// The paths of `repo`'s working tree with staged or unstaged changes, and untracked files
+/// (not inside untracked directories, which count as one path) if `untracked`. Staged and
+/// unstaged changes are asked apart: each is cheaper than the combined status. With
+/// `refresh`, file stats the status had to refresh are written back to the index, unless
+/// someone holds its lock.
+pub(crate) fn changed_paths(
+    repo: &Repository,
+    untracked: bool,
+    refresh: bool,
+) -> Result<BTreeSet<Vec<u8>>, git2::Error> {
+    let mut changed = BTreeSet::new();
+    for show in [StatusShow::Index, StatusShow::Workdir] {
+        let refresh = refresh && matches!(show, StatusShow::Workdir);
+        let mut opts = StatusOptions::new();
+        opts.show(show)
+            .include_untracked(untracked)
+            .recurse_untracked_dirs(false)
+            .include_ignored(false)
+            .include_unmodified(false)
+            .update_index(refresh);
+        let statuses = match repo.statuses(Some(&mut opts)) {
+            Err(_) if refresh => repo.statuses(Some(opts.update_index(false)))?,
+            other => other?,
+        };
+        changed.extend(statuses.iter().map(|e| e.path_bytes().to_vec()));
+    }
+    Ok(changed)
 }
 
 /// `path` with symlinks resolved, or as given if it cannot be.

@@ -3,8 +3,9 @@
 //! The outcome of a task depends on it (no commits is `no_change`; commits are merged), and
 //! the iteration log names every commit, so nothing an agent made goes unnoticed.
 
-use git2::{Oid, Repository, Sort, StatusOptions, StatusShow};
+use git2::{Oid, Repository, Sort};
 
+use super::holders::changed_paths;
 use super::refs::{branch_tip, open};
 use super::{Slots, TaskWorktree, WorktreeError};
 
@@ -62,20 +63,6 @@ impl Slots {
 fn is_dirty(path: &std::path::Path) -> Result<bool, WorktreeError> {
     let what = || format!("read the status of worktree `{}`", path.display());
     let wt = Repository::open(path).map_err(WorktreeError::git(what()))?;
-    // Staged changes, then the working tree: asked apart, each is cheaper than the
-    // combined status, and a staged change answers without walking the working tree.
-    for show in [StatusShow::Index, StatusShow::Workdir] {
-        let mut opts = StatusOptions::new();
-        opts.show(show)
-            .include_untracked(true)
-            .recurse_untracked_dirs(false)
-            .include_ignored(false);
-        let statuses = wt
-            .statuses(Some(&mut opts))
-            .map_err(WorktreeError::git(what()))?;
-        if !statuses.is_empty() {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    let changed = changed_paths(&wt, true, false).map_err(WorktreeError::git(what()))?;
+    Ok(!changed.is_empty())
 }
