@@ -111,7 +111,7 @@ const POSITIVE_U64: KeyKind = KeyKind::Integer {
 };
 const PRIORITY_NAMES: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
 
-static KEYS: [KeyDef; 26] = [
+static KEYS: [KeyDef; 27] = [
     key(
         "tracker.command",
         KeyKind::String,
@@ -125,6 +125,12 @@ static KEYS: [KeyDef; 26] = [
         "how long one tracker call may take before it is killed",
     ),
     key("loop.jobs", NONZERO_U32, "4", "how many agents run at once"),
+    key(
+        "loop.claim_ahead",
+        KeyKind::Bool,
+        "false",
+        "claim each busy worker's next task while its agent runs",
+    ),
     key(
         "loop.skip_types",
         KeyKind::List,

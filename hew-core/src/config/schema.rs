@@ -52,6 +52,9 @@ impl Default for TrackerConfig {
 pub struct LoopConfig {
     /// How many agents run at once.
     pub jobs: NonZeroU32,
+    /// Claim each busy worker's next task while its agent runs, so it starts the moment
+    /// the worker is free.
+    pub claim_ahead: bool,
     /// Task types never run (epics are containers, not work).
     pub skip_types: Vec<String>,
     /// `[loop.model]`: which model each task gets.
@@ -72,6 +75,7 @@ impl Default for LoopConfig {
     fn default() -> Self {
         Self {
             jobs: NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN),
+            claim_ahead: true,
             skip_types: vec!["epic".into()],
             model: LoopModelConfig::default(),
             agent: AgentConfig::default(),

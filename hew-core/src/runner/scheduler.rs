@@ -510,11 +510,14 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    /// Starts one `ready` call and the claims after it, for every free slot and one task
-    /// ahead for every busy slot that has none waiting, within `--max-iters`.
+    /// Starts one `ready` call and the claims after it, for every free slot and (with
+    /// `loop.claim_ahead`) one task ahead for every busy slot that has none waiting, within
+    /// `--max-iters`.
     fn start_refill(&mut self) {
         let mut slots: Vec<usize> = self.free_slots.iter().rev().copied().collect();
-        slots.extend(self.busy.iter().filter(|s| !self.queue.has_for(**s)));
+        if self.sh.config.looping.claim_ahead {
+            slots.extend(self.busy.iter().filter(|s| !self.queue.has_for(**s)));
+        }
         if let Some(max) = self.max_iters {
             let promised = (self.next_iter - 1) as usize + self.queue.len();
             slots.truncate((max as usize).saturating_sub(promised));

@@ -662,3 +662,57 @@ fn an_agent_that_closes_its_own_task_is_recorded_so_with_or_without_work() {
         assert_eq!(repo.show(id)["status"], "closed");
     }
 }
+
+#[test]
+fn without_claim_ahead_a_slots_next_task_is_claimed_only_once_the_slot_is_free() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "\n[loop]\nclaim_ahead = false\n");
+    let first = repo.create_task(NewTask::new("first").priority(0));
+    let second = repo.create_task(NewTask::new("second").priority(1));
+    repo.scenario(&json!({ "default": { "sleep_ms": 800 } }));
+    // The tracker as hew calls it, each call logged with the time it was made.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.log");
+    let wrapper = dir.path().join("tracker.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nprintf '%s %s\\n' \"$(date +%s%3N)\" \"$*\" >> '{}'\nexec {} \"$@\"\n",
+            log.display(),
+            hew_tests::tracker_program()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+
+    repo.hew()
+        .env("HEW_TRACKER_COMMAND", &wrapper)
+        .args(["loop", "-j", "1"])
+        .assert()
+        .success();
+
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let claimed_at = calls
+        .lines()
+        .find(|l| l.contains(&format!("update {second} --claim")))
+        .and_then(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("{second} was never claimed:\n{calls}"));
+    let first_ended = repo
+        .agent_records()
+        .iter()
+        .find(|r| r["task_id"] == first.as_str())
+        .and_then(|r| r["ended_at"].as_u64())
+        .expect("the first agent's record");
+    assert!(
+        claimed_at >= first_ended,
+        "{second} was claimed at {claimed_at}, before the first agent ended at {first_ended}"
+    );
+    for id in [&first, &second] {
+        assert_eq!(repo.show(id)["status"], "closed");
+    }
+}
