@@ -142,6 +142,10 @@ gen_tracker() {
 copy() {
   rm -rf "${work:?}/$2"
   cp -a "$work/$1" "$work/$2"
+  # A copy has new inodes and change times, so git would take every file for modified
+  # until something refreshed the index: refresh it here, as a user's checkout already is,
+  # so that no contender pays for the copy.
+  git -C "$work/$2" update-index -q --refresh >/dev/null 2>&1 || true
   echo "$work/$2"
 }
 
