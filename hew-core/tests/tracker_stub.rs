@@ -2,7 +2,6 @@
 //! do on demand: be missing, print garbage or megabytes, hang, fail oddly, or answer the
 //! way bd does. The main paths are tested against the real `br` in `tracker_br.rs`.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,8 +12,20 @@ use tempfile::TempDir;
 fn stub(script: &str) -> (TempDir, CliTracker) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tracker");
-    std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Written from a child process: written from here, a test thread forking meanwhile
+    // would hold it open for writing until its child execs ("text file busy" on our exec).
+    let mut sh = std::process::Command::new("sh")
+        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+        .arg(&path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut sh.stdin.take().unwrap(),
+        format!("#!/bin/sh\n{script}\n").as_bytes(),
+    )
+    .unwrap();
+    assert!(sh.wait().unwrap().success());
     let tracker = CliTracker::new(path.to_string_lossy(), dir.path().to_owned(), LONG);
     (dir, tracker)
 }

@@ -417,9 +417,30 @@ pub fn first(v: &Value) -> &Value {
 /// Writes an executable shell script standing in for the tracker, for faults the real one
 /// cannot produce (garbage output, hangs, odd exit codes). Returns its path.
 pub fn stub_tracker(dir: &Path, body: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let path = dir.join("stub-tracker");
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write stub");
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod stub");
+    write_script(&path, &format!("#!/bin/sh\n{body}\n"));
     path
+}
+
+/// Writes the executable `text` to `path` from a child process. Written from this process,
+/// a test thread forking at that moment would hold the file open for writing until its
+/// child execs, and running the script then would fail with "text file busy".
+pub fn write_script(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut sh = Command::new("sh")
+        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("start sh");
+    sh.stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write the script");
+    assert!(
+        sh.wait().expect("wait for sh").success(),
+        "could not write {}",
+        path.display()
+    );
 }

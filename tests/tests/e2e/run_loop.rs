@@ -675,21 +675,14 @@ fn without_claim_ahead_a_slots_next_task_is_claimed_only_once_the_slot_is_free()
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("calls.log");
     let wrapper = dir.path().join("tracker.sh");
-    std::fs::write(
+    hew_tests::write_script(
         &wrapper,
-        format!(
+        &format!(
             "#!/bin/sh\nprintf '%s %s\\n' \"$(date +%s%3N)\" \"$*\" >> '{}'\nexec {} \"$@\"\n",
             log.display(),
             hew_tests::tracker_program()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-
+    );
     repo.hew()
         .env("HEW_TRACKER_COMMAND", &wrapper)
         .args(["loop", "-j", "1"])
