@@ -412,3 +412,39 @@ fn a_merge_that_deletes_renames_and_edits_lands_all_of_it_in_the_main_tree() {
         "working tree and index match the merge"
     );
 }
+
+#[test]
+fn an_untracked_file_where_the_merge_puts_a_directory_diverts_and_nothing_is_written() {
+    let repo = TestRepo::new();
+    let slots = repo.slots(true);
+    let mut integration = Integration::resolve(&repo.root, None, RUN_ID).unwrap();
+    let main_before = rev(&repo.root, "main");
+    let wt = slots.checkout(0, &task("demo-1"), "main").unwrap();
+    commit_file(&wt.path, "0first.txt", "sorts first\n", "an early file");
+    commit_file(
+        &wt.path,
+        "notes/today.md",
+        "from the agent\n",
+        "notes/ is a directory",
+    );
+    write(&repo.root, "notes", "the user's own notes file\n");
+
+    let (_, into) = merged(merge(&repo.root, &mut integration, &wt.branch, "Merge").unwrap());
+
+    assert_eq!(into, format!("hew/run/{RUN_ID}"));
+    let reason = integration.diverted().unwrap();
+    assert!(
+        reason.contains("would overwrite") && reason.contains("`notes`"),
+        "{reason}"
+    );
+    assert_eq!(
+        fs::read_to_string(repo.root.join("notes")).unwrap(),
+        "the user's own notes file\n"
+    );
+    assert!(
+        !repo.root.join("0first.txt").exists(),
+        "half a merge was written"
+    );
+    assert_eq!(rev(&repo.root, "main"), main_before);
+    assert_eq!(status(&repo.root), "?? notes\n");
+}

@@ -493,3 +493,32 @@ fn a_new_worktree_still_applies_the_filters_attributes_ask_for() {
     assert_eq!(read("plain.txt"), b"one\ntwo\n");
     assert_eq!(status(&wt.path), "");
 }
+
+#[test]
+fn a_merge_left_in_progress_in_a_clean_worktree_does_not_reach_the_next_task() {
+    let repo = TestRepo::new();
+    let slots = repo.slots(true);
+    let first = slots.checkout(0, &task("demo-1"), "main").unwrap();
+    commit_file(&first.path, "first.txt", "first\n", "demo-1: first");
+    commit_file(&repo.root, "meanwhile.txt", "on main\n", "main moves on");
+    // `git merge -s ours --no-commit`: the tree stays clean, MERGE_HEAD stays.
+    git(
+        &first.path,
+        &[
+            "merge",
+            "-q",
+            "-s",
+            "ours",
+            "--no-commit",
+            "--no-ff",
+            "main",
+        ],
+    );
+    let state = |p: &std::path::Path| git2::Repository::open(p).unwrap().state();
+    assert_eq!(state(&first.path), git2::RepositoryState::Merge);
+    assert!(!slots.inspect(&first).unwrap().dirty);
+    slots.release_clean(first).unwrap();
+
+    let second = slots.checkout(0, &task("demo-2"), "main").unwrap();
+    assert_eq!(state(&second.path), git2::RepositoryState::Clean);
+}

@@ -9,6 +9,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use tokio::sync::mpsc;
@@ -50,6 +51,8 @@ pub(crate) struct Ask {
     pub slots: Vec<usize>,
     /// Actors are `<prefix>/w<slot>`.
     pub actor_prefix: String,
+    /// Set when the run stops: no more claims.
+    pub cancel: Arc<AtomicBool>,
 }
 
 /// One `ready` call, then claims in the tracker's order until every slot in `ask` has a
@@ -107,6 +110,9 @@ pub(crate) async fn refill(
         let Some(&slot) = slots.peek() else {
             break;
         };
+        if ask.cancel.load(Ordering::SeqCst) {
+            break;
+        }
         let actor = format!("{}/w{slot}", ask.actor_prefix);
         let clock = Instant::now();
         match sh.tracker.claim(&planned.id, &actor).await {

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -315,6 +316,8 @@ struct Scheduler<'a> {
     /// started.
     refill_for: usize,
     refill_after: u32,
+    /// Set when the run stops: a refill in flight stops claiming.
+    refill_cancel: Arc<AtomicBool>,
     /// The last `ready` call had fewer tasks than slots wanting one: until an iteration
     /// ends or a retry comes due, asking again would find nothing new.
     drained: bool,
@@ -369,6 +372,7 @@ impl<'a> Scheduler<'a> {
             refill: None,
             refill_for: 0,
             refill_after: 0,
+            refill_cancel: Arc::default(),
             drained: false,
             changes: 0,
             claimed_tx,
@@ -428,6 +432,11 @@ impl<'a> Scheduler<'a> {
                     if self.refill.is_some() =>
                 {
                     self.refill = None;
+                    // Its last claims may have been sent after the channel was last looked
+                    // at: take them now, or they would be lost with the loop.
+                    while let Ok(claimed) = self.claimed_rx.try_recv() {
+                        self.claimed(claimed).await;
+                    }
                     match refilled {
                         Ok(Ok(refilled)) => self.refilled(refilled),
                         Ok(Err(e)) => {
@@ -438,6 +447,11 @@ impl<'a> Scheduler<'a> {
                     }
                 }
                 done = self.running.join_next(), if !self.running.is_empty() => {
+                    // A worker hands its slot back before it ends, but the hand-back may not
+                    // have been looked at yet: take it first, with whatever stops the run.
+                    while let Ok(back) = self.slot_rx.try_recv() {
+                        self.slot_free(back);
+                    }
                     if let Some(done) = done {
                         match done {
                             Ok(done) => self.finished(done),
@@ -470,6 +484,9 @@ impl<'a> Scheduler<'a> {
         if !self.stopping {
             self.stopping = true;
             self.stop_reason = Some(reason);
+            // A refill in flight claims nothing more.
+            self.refill_cancel
+                .store(true, std::sync::atomic::Ordering::SeqCst);
         }
     }
 
@@ -542,6 +559,7 @@ impl<'a> Scheduler<'a> {
             skip,
             slots,
             actor_prefix: self.actor_prefix.clone(),
+            cancel: self.refill_cancel.clone(),
         };
         self.refill = Some(tokio::spawn(refill(
             self.sh.clone(),

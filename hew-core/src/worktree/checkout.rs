@@ -98,6 +98,11 @@ fn add_at(
             .map_err(WorktreeError::git(what()))?;
         check_out(path, branch, tip, false)
     })();
+    if added.is_err() {
+        // The half-made worktree still has the placeholder checked out: forget it first,
+        // or the placeholder could not be deleted.
+        let _ = discard(repo, name, path);
+    }
     let removed = delete_branch(repo, &placeholder);
     added.and(removed)
 }
@@ -227,6 +232,8 @@ pub(crate) fn switch_clean(
 ) -> Result<(), WorktreeError> {
     let what = || format!("switch worktree `{}` to branch `{branch}`", path.display());
     let wt = Repository::open(path).map_err(WorktreeError::git(what()))?;
+    // A clean tree may still have a merge, cherry-pick or rebase in progress: it ends here.
+    wt.cleanup_state().map_err(WorktreeError::git(what()))?;
     let head = wt.head().map_err(WorktreeError::git(what()))?;
     if !wt.head_detached().map_err(WorktreeError::git(what()))? || head.target() != Some(from) {
         return Err(WorktreeError::git(what())(git2::Error::from_str(

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::fcntl::{Flock, FlockArg};
@@ -275,6 +276,28 @@ fn checkout_safely(
     }
     if paths.is_empty() {
         return Ok(None);
+    }
+    // Limited to these paths, the checkout does not see an untracked file where the merge
+    // puts a directory (`a` against a new `a/b`), and would fail half way: look for one.
+    let workdir = repo.workdir().unwrap_or(repo.path());
+    let mut in_the_way = BTreeSet::new();
+    for path in &paths {
+        let mut at = 0;
+        while let Some(slash) = path[at..].iter().position(|b| *b == b'/') {
+            let dir = &path[..at + slash];
+            at += slash + 1;
+            if paths.contains(dir) {
+                continue;
+            }
+            let on_disk = workdir.join(std::ffi::OsStr::from_bytes(dir));
+            if std::fs::symlink_metadata(&on_disk).is_ok_and(|m| !m.is_dir()) {
+                in_the_way.insert(String::from_utf8_lossy(dir).into_owned());
+            }
+        }
+    }
+    if !in_the_way.is_empty() {
+        let in_the_way: Vec<String> = in_the_way.into_iter().collect();
+        return Ok(Some(would_overwrite(&root, &in_the_way)));
     }
     let mut refused = Vec::new();
     let result = {
