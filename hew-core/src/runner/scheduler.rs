@@ -605,7 +605,11 @@ impl<'a> Scheduler<'a> {
             None => self.free_slots.pop(),
         };
         match slot {
-            Some(slot) => self.start(slot, claimed),
+            Some(slot) => {
+                // The slot's next task can be claimed while this one runs.
+                self.ask |= !self.drained;
+                self.start(slot, claimed);
+            }
             None => self.queue.push(claimed),
         }
     }
@@ -630,7 +634,9 @@ impl<'a> Scheduler<'a> {
             None => {}
         }
         self.busy.remove(&slot);
-        self.ask |= !self.drained;
+        // No `ready` call now: the task just handed back may have been closed by its agent
+        // and not merged yet, and a task it blocked must not start without its work. Its
+        // end (after the merge) asks again, for this slot too.
         if !self.stopping
             && let Some(next) = self.queue.take_for(slot)
         {
@@ -648,8 +654,6 @@ impl<'a> Scheduler<'a> {
             ..
         } = claimed;
         self.busy.insert(slot);
-        // The slot's next task can be claimed while this one runs.
-        self.ask |= !self.drained;
         self.in_flight.insert(planned.id.to_string());
         let iter = self.next_iter;
         self.next_iter += 1;

@@ -137,8 +137,23 @@ fn twelve_independent_tasks_run_four_at_a_time_and_all_land() {
 #[test]
 fn a_chain_runs_in_order_and_each_task_sees_the_work_before_it() {
     require_tracker!();
+    check_chain(false);
+}
+
+#[test]
+fn a_chain_whose_agents_close_their_own_tasks_still_builds_on_each_merge() {
+    require_tracker!();
+    // Closing A unblocks B in the tracker before hew has merged A's work: B must still
+    // start from the merge.
+    check_chain(true);
+}
+
+/// A chain A → B → C run with three workers: each task starts after the one before it
+/// ended, on a base that contains its merge.
+fn check_chain(agents_close: bool) {
     let repo = TestRepo::with_tracker();
     repo.use_agent("claude", fake_agent(), "");
+    repo.scenario(&json!({ "default": { "close": agents_close } }));
     let a = repo.create_task(NewTask::new("A"));
     let b = repo.create_task(NewTask::new("B"));
     let c = repo.create_task(NewTask::new("C"));
