@@ -337,8 +337,10 @@ struct Scheduler<'a> {
     /// Tasks that failed and may run again in this run once their wait is over; an entry
     /// goes when its wait is.
     retry_at: HashMap<String, Instant>,
-    /// Ask the tracker again: at the start, after each iteration (a merge may have
-    /// unblocked tasks) and when a slot needs its next task, never on a timer.
+    /// Ask the tracker again: at the start, after each iteration ends (its merge may have
+    /// unblocked tasks; this also claims ahead for the slot it left), when a claimed task
+    /// starts on a free slot (to claim that slot's next task), and when a retry comes due;
+    /// never on a timer.
     ask: bool,
     /// Ready tasks left out last time (raises the next `ready` limit).
     excluded: usize,
