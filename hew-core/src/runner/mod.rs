@@ -67,4 +67,15 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
+
+    /// Mirrors `integration`'s branch for [`Shared::merge_target`]; called with the
+    /// integration lock held, after every merge.
+    pub fn set_merge_target(&self, integration: &Integration) {
+        integration.branch().clone_into(
+            &mut self
+                .into
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+    }
 }

@@ -275,12 +275,7 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
                 })
                 .await;
                 *integration = result.1;
-                integration.branch().clone_into(
-                    &mut sh
-                        .into
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner),
-                );
+                sh.set_merge_target(&integration);
                 if !was_diverted && let Some(reason) = integration.diverted() {
                     let _ = sh.events.send(RunEvent::Diverted {
                         branch: integration.branch().to_owned(),

@@ -6,6 +6,7 @@
 //! are then removed one by one, as git's status lists them (never an ignored one, even
 //! inside an untracked directory: libgit2's own "remove untracked" would take those too).
 
+use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::fs;
 use std::io;
@@ -246,27 +247,43 @@ pub(crate) fn switch_clean(
         .map_err(WorktreeError::git(what()))?;
     let new_commit = wt.find_commit(tip).map_err(WorktreeError::git(what()))?;
     let new = new_commit.tree().map_err(WorktreeError::git(what()))?;
-    let diff = wt
-        .diff_tree_to_tree(Some(&old), Some(&new), None)
-        .map_err(WorktreeError::git(what()))?;
-    let mut paths = Vec::new();
-    for delta in diff.deltas() {
-        for file in [delta.old_file(), delta.new_file()] {
-            if let Some(p) = file.path_bytes() {
-                paths.push(p.to_vec());
-            }
-        }
-    }
+    let paths = paths_between(&wt, &old, &new).map_err(WorktreeError::git(what()))?;
     if !paths.is_empty() {
-        let mut opts = CheckoutBuilder::new();
-        opts.force().disable_pathspec_match(true);
-        for p in &paths {
-            opts.path(p.as_slice());
-        }
+        let mut opts = limited_to(&paths);
+        opts.force();
         wt.checkout_tree(new_commit.as_object(), Some(&mut opts))
             .map_err(WorktreeError::git(what()))?;
     }
     changing_worktrees(|| wt.set_head(&local_ref(branch))).map_err(WorktreeError::git(what()))
+}
+
+/// The paths that differ between trees `old` and `new`: both sides of every change, so
+/// that a checkout limited to them removes, writes and renames all it must.
+pub(crate) fn paths_between(
+    repo: &Repository,
+    old: &git2::Tree<'_>,
+    new: &git2::Tree<'_>,
+) -> Result<BTreeSet<Vec<u8>>, git2::Error> {
+    let diff = repo.diff_tree_to_tree(Some(old), Some(new), None)?;
+    let mut paths = BTreeSet::new();
+    for delta in diff.deltas() {
+        for file in [delta.old_file(), delta.new_file()] {
+            if let Some(p) = file.path_bytes() {
+                paths.insert(p.to_vec());
+            }
+        }
+    }
+    Ok(paths)
+}
+
+/// A checkout that looks at `paths` only, taken literally, and at nothing else in the tree.
+pub(crate) fn limited_to<'cb>(paths: &BTreeSet<Vec<u8>>) -> CheckoutBuilder<'cb> {
+    let mut opts = CheckoutBuilder::new();
+    opts.disable_pathspec_match(true);
+    for p in paths {
+        opts.path(p.as_slice());
+    }
+    opts
 }
 
 /// Removes the untracked files in the worktree at `path` (ignored files stay), and the

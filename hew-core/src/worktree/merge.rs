@@ -14,9 +14,9 @@ use std::path::Path;
 
 use nix::fcntl::{Flock, FlockArg};
 
-use git2::build::CheckoutBuilder;
 use git2::{CheckoutNotificationType, Commit, ErrorCode, Index, Oid, Repository};
 
+use super::checkout;
 use super::holders::{Holder, holder, why_not_clean};
 use super::names::{local_ref, signature};
 use super::refs::{advance, branch_tip, ensure_branch, open};
@@ -259,21 +259,10 @@ fn checkout_safely(
 ) -> Result<Option<String>, WorktreeError> {
     let root = repo.workdir().unwrap_or(repo.path()).display().to_string();
     let what = || format!("update the working tree `{root}`");
-    let diff = ours
+    let paths = ours
         .tree()
-        .and_then(|old| {
-            let new = commit.tree()?;
-            repo.diff_tree_to_tree(Some(&old), Some(&new), None)
-        })
+        .and_then(|old| checkout::paths_between(repo, &old, &commit.tree()?))
         .map_err(WorktreeError::git(what()))?;
-    let mut paths: BTreeSet<Vec<u8>> = BTreeSet::new();
-    for delta in diff.deltas() {
-        for file in [delta.old_file(), delta.new_file()] {
-            if let Some(p) = file.path_bytes() {
-                paths.insert(p.to_vec());
-            }
-        }
-    }
     if paths.is_empty() {
         return Ok(None);
     }
@@ -301,11 +290,7 @@ fn checkout_safely(
     }
     let mut refused = Vec::new();
     let result = {
-        let mut opts = CheckoutBuilder::new();
-        opts.disable_pathspec_match(true);
-        for p in &paths {
-            opts.path(p.as_slice());
-        }
+        let mut opts = checkout::limited_to(&paths);
         opts.safe()
             .notify_on(CheckoutNotificationType::CONFLICT)
             .notify(|_, path, _, _, _| {
