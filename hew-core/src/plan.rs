@@ -201,6 +201,9 @@ mod tests {
         async fn claim(&self, _: &TaskId, _: &str) -> Result<Task, TrackerError> {
             unreachable!("planning never claims")
         }
+        async fn claim_all(&self, _: &[TaskId], _: &str) -> Result<Vec<Task>, TrackerError> {
+            unreachable!("planning never claims")
+        }
         async fn close(&self, _: &TaskId, _: &str) -> Result<(), TrackerError> {
             unreachable!("planning never closes")
         }

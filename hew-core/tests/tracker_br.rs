@@ -283,6 +283,66 @@ async fn concurrent_claims_have_exactly_one_winner() {
 }
 
 #[tokio::test]
+async fn claim_all_claims_every_task_in_one_call_or_none_of_them() {
+    let Some(repo) = Repo::new() else { return };
+    let tracker = repo.tracker();
+    let a = repo.create("a", 1, "task");
+    let b = repo.create("b", 1, "task");
+    let c = repo.create("c", 1, "task");
+    let d = repo.create("d", 1, "task");
+
+    let got = tracker
+        .claim_all(&[b.clone(), a.clone()], "hew/host/1/run")
+        .await
+        .unwrap();
+    assert_eq!(ids(&got), [b.as_str(), a.as_str()], "in the order asked");
+    for id in [&a, &b] {
+        let shown = tracker.show(id).await.unwrap();
+        assert_eq!(shown.status, "in_progress");
+        assert_eq!(shown.assignee.as_deref(), Some("hew/host/1/run"));
+    }
+
+    // One task of the batch is someone else's: the call names it and claims nothing.
+    tracker.claim(&c, "someone-else").await.unwrap();
+    let err = tracker
+        .claim_all(&[d.clone(), c.clone()], "hew/host/1/run")
+        .await
+        .unwrap_err();
+    let TrackerError::AlreadyClaimed { id, .. } = &err else {
+        panic!("expected AlreadyClaimed, got {err:?}");
+    };
+    assert_eq!(id, c.as_str());
+    let untouched = tracker.show(&d).await.unwrap();
+    assert_eq!(untouched.status, "open");
+    assert_eq!(untouched.assignee.as_deref().unwrap_or(""), "");
+    assert_eq!(tracker.show(&c).await.unwrap().assignee.as_deref(), Some("someone-else"));
+
+    // The holder claiming its own tasks again, with a free one, is no conflict.
+    let got = tracker
+        .claim_all(&[a.clone(), d.clone()], "hew/host/1/run")
+        .await
+        .unwrap();
+    assert_eq!(ids(&got), [a.as_str(), d.as_str()]);
+    assert!(tracker.claim_all(&[], "hew/host/1/run").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn claim_all_refuses_a_batch_with_a_blocked_task() {
+    let Some(repo) = Repo::new() else { return };
+    let tracker = repo.tracker();
+    let free = repo.create("free", 1, "task");
+    let blocker = repo.create("blocker", 2, "task");
+    let blocked = repo.create("blocked", 0, "task");
+    repo.run(&["dep", "add", blocked.as_str(), blocker.as_str()]);
+    let err = tracker
+        .claim_all(&[free.clone(), blocked.clone()], "w1")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TrackerError::AlreadyClaimed { .. }), "{err:?}");
+    assert_eq!(tracker.show(&free).await.unwrap().status, "open");
+}
+
+#[tokio::test]
 async fn a_blocked_task_cannot_be_claimed() {
     let Some(repo) = Repo::new() else { return };
     let blocker = repo.create("blocker", 2, "task");

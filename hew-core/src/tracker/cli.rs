@@ -38,6 +38,9 @@ enum Call<'a> {
     Ready(Option<&'a TaskId>),
     /// `update --claim`: a validation refusal means someone else holds it.
     Claim(&'a TaskId),
+    /// `update --claim` of several tasks: a validation refusal means someone else holds
+    /// one of them, the one the tracker names.
+    ClaimAll(&'a [TaskId]),
     /// Anything else about one task.
     On(&'a TaskId),
 }
@@ -194,8 +197,12 @@ impl CliTracker {
         let id = match call {
             Call::Ready(parent) => parent,
             Call::Claim(id) | Call::On(id) => Some(id),
+            Call::ClaimAll(ids) => ids
+                .iter()
+                .find(|id| detail.contains(id.as_str()))
+                .or(ids.first()),
         };
-        if let Call::Claim(id) = call {
+        if let (Call::Claim(_) | Call::ClaimAll(_), Some(id)) = (call, id) {
             let claim_field = reported.and_then(|r| r.field.as_deref()) == Some("claim");
             if claim_field
                 || (matches!(exit, Some(1 | 4))
@@ -297,17 +304,26 @@ impl Tracker for CliTracker {
             Ok(None) => return Err(answer.malformed("no issue in the answer")),
             Err(reason) => return Err(answer.malformed(reason)),
         };
-        // A tracker that reports success but names someone else did not give us the task.
-        match task.assignee.as_deref().map(str::trim) {
-            Some(holder) if !holder.is_empty() && holder != actor => {
-                Err(TrackerError::AlreadyClaimed {
-                    id: id.to_string(),
-                    command: answer.command,
-                    detail: excerpt(format!("assigned to {holder}").as_bytes(), false),
-                })
-            }
-            _ => Ok(task),
+        held_by(task, actor, &answer.command)
+    }
+
+    async fn claim_all(&self, ids: &[TaskId], actor: &str) -> Result<Vec<Task>, TrackerError> {
+        validate_actor(actor)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
+        let mut args = vec!["update".to_owned()];
+        args.extend(ids.iter().map(ToString::to_string));
+        args.extend(strings(["--claim", "--actor", actor, "--json"]));
+        let mut answer = self.run(Call::ClaimAll(ids), args).await?;
+        let mut tasks = parse::task_list(std::mem::take(&mut answer.values))
+            .map_err(|reason| answer.malformed(reason))?;
+        ids.iter()
+            .map(|id| match tasks.iter().position(|t| t.id == id.as_str()) {
+                Some(i) => held_by(tasks.swap_remove(i), actor, &answer.command),
+                None => Err(answer.malformed(format!("issue `{id}` missing from the answer"))),
+            })
+            .collect()
     }
 
     async fn close(&self, id: &TaskId, reason: &str) -> Result<(), TrackerError> {
@@ -356,6 +372,21 @@ impl Tracker for CliTracker {
     async fn add_comment(&self, id: &TaskId, text: &str) -> Result<(), TrackerError> {
         let args = strings(["comments", "add", id.as_str(), "--json", "--", text]);
         self.run(Call::On(id), args).await.map(drop)
+    }
+}
+
+/// `task` as a claim for `actor` returned it: a tracker that reports success but names
+/// someone else did not give us the task.
+fn held_by(task: Task, actor: &str, command: &str) -> Result<Task, TrackerError> {
+    match task.assignee.as_deref().map(str::trim) {
+        Some(holder) if !holder.is_empty() && holder != actor => {
+            Err(TrackerError::AlreadyClaimed {
+                id: task.id.clone(),
+                command: command.to_owned(),
+                detail: excerpt(format!("assigned to {holder}").as_bytes(), false),
+            })
+        }
+        _ => Ok(task),
     }
 }
 
