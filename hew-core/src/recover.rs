@@ -42,7 +42,8 @@ impl Recovery {
     }
 }
 
-/// The parts of an actor `hew/<host>/<pid>/<run-id>/w<n>`.
+/// The parts of an actor `hew/<host>/<pid>/<run-id>` (earlier versions of hew added a
+/// slot, `/w<n>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor<'a> {
     /// The machine.
@@ -63,8 +64,12 @@ impl<'a> Actor<'a> {
         let host = parts.next()?;
         let pid = parts.next()?.parse().ok()?;
         let run_id = parts.next()?;
-        let slot = parts.next()?;
-        (slot.starts_with('w') && parts.next().is_none()).then_some(Self { host, pid, run_id })
+        let slot_ok = parts.next().is_none_or(|slot| {
+            slot.strip_prefix('w')
+                .is_some_and(|n| n.parse::<usize>().is_ok())
+                && parts.next().is_none()
+        });
+        (!run_id.is_empty() && slot_ok).then_some(Self { host, pid, run_id })
     }
 }
 
@@ -224,19 +229,21 @@ mod tests {
 
     #[test]
     fn reads_only_hew_actors() {
-        assert_eq!(
-            Actor::parse("hew/box-1/4242/20261122-052501-a1b2/w3"),
-            Some(Actor {
-                host: "box-1",
-                pid: 4242,
-                run_id: "20261122-052501-a1b2"
-            })
-        );
+        let actor = Some(Actor {
+            host: "box-1",
+            pid: 4242,
+            run_id: "20261122-052501-a1b2",
+        });
+        assert_eq!(Actor::parse("hew/box-1/4242/20261122-052501-a1b2"), actor);
+        // As earlier versions wrote it, with the slot.
+        assert_eq!(Actor::parse("hew/box-1/4242/20261122-052501-a1b2/w3"), actor);
         for other in [
             "alice",
             "hew/box/x/run/w1",
-            "hew/box/1/run",
+            "hew/box/1",
+            "hew/box/1/",
             "hew/box/1/run/x1",
+            "hew/box/1/run/w",
             "hew/box/1/run/w1/extra",
             "bot/box/1/run/w1",
         ] {

@@ -21,7 +21,7 @@ use crate::tracker::{Tracker, TrackerError};
 
 /// A task claimed for a slot, not started yet.
 pub(crate) struct Claimed {
-    /// The slot whose actor claimed it (it runs there unless another slot frees first).
+    /// The slot it was claimed for (it runs there unless another slot frees first).
     pub slot: usize,
     pub planned: PlannedTask,
     /// The `ready` call that found it and its claim (ms).
@@ -49,8 +49,9 @@ pub(crate) struct Ask {
     pub skip: HashSet<String>,
     /// The slots to claim for, in order: one task each.
     pub slots: Vec<usize>,
-    /// Actors are `<prefix>/w<slot>`.
-    pub actor_prefix: String,
+    /// The run's actor, `hew/<host>/<pid>/<run-id>`: every claim of the run is made in
+    /// its name.
+    pub actor: String,
     /// Set when the run stops: no more claims.
     pub cancel: Arc<AtomicBool>,
 }
@@ -103,19 +104,54 @@ pub(crate) async fn refill(
             }
         });
     }
+    let mut slots = ask.slots.into_iter().peekable();
+    let mut candidates = candidates.into_iter();
+    // Several slots to fill: one call claims a task for each (br checks and applies the
+    // batch at once, and the start of a run waits on these claims).
+    let batch: Vec<PlannedTask> = candidates.by_ref().take(slots.len()).collect();
+    let mut singles = Vec::new();
+    if batch.len() > 1 && !ask.cancel.load(Ordering::SeqCst) {
+        let ids: Vec<_> = batch.iter().map(|p| p.id.clone()).collect();
+        let clock = Instant::now();
+        match sh.tracker.claim_all(&ids, &ask.actor).await {
+            Ok(_) => {
+                let claim_ms = Timings::ms_since(clock);
+                refilled.claimed += batch.len();
+                let mut batch = batch.into_iter();
+                for (slot, planned) in slots.by_ref().zip(batch.by_ref()) {
+                    let claimed = Claimed {
+                        slot,
+                        planned,
+                        ready_ms,
+                        claim_ms,
+                    };
+                    if !deliver(&sh, &out, claimed).await {
+                        for planned in batch {
+                            let _ = sh.tracker.release(&planned.id).await;
+                        }
+                        return Ok(refilled);
+                    }
+                }
+            }
+            // Someone holds one of them, or the tracker claims one at a time: claiming
+            // them one by one tells which are free (a claim this call made is ours, and
+            // the same actor claiming again succeeds).
+            Err(_) => singles = batch,
+        }
+    } else {
+        singles = batch;
+    }
     // One claim at a time: the tracker serializes its writes anyway, and writers that meet
     // its lock back off and sleep.
-    let mut slots = ask.slots.into_iter().peekable();
-    for planned in candidates {
+    for planned in singles.into_iter().chain(candidates) {
         let Some(&slot) = slots.peek() else {
             break;
         };
         if ask.cancel.load(Ordering::SeqCst) {
             break;
         }
-        let actor = format!("{}/w{slot}", ask.actor_prefix);
         let clock = Instant::now();
-        match sh.tracker.claim(&planned.id, &actor).await {
+        match sh.tracker.claim(&planned.id, &ask.actor).await {
             Ok(_) => {}
             // Another worker or runner got there first: normal under concurrency.
             Err(TrackerError::AlreadyClaimed { .. }) => continue,
@@ -129,13 +165,23 @@ pub(crate) async fn refill(
             ready_ms,
             claim_ms: Timings::ms_since(clock),
         };
-        if let Err(mpsc::error::SendError(claimed)) = out.send(claimed) {
-            // The scheduler is gone: nobody will start it.
-            let _ = sh.tracker.release(&claimed.planned.id).await;
+        if !deliver(&sh, &out, claimed).await {
             break;
         }
     }
     Ok(refilled)
+}
+
+/// Hands a claimed task to the scheduler; `false` when the scheduler is gone (nobody will
+/// start it), after giving the task back.
+async fn deliver(sh: &Shared, out: &mpsc::UnboundedSender<Claimed>, claimed: Claimed) -> bool {
+    match out.send(claimed) {
+        Ok(()) => true,
+        Err(mpsc::error::SendError(claimed)) => {
+            let _ = sh.tracker.release(&claimed.planned.id).await;
+            false
+        }
+    }
 }
 
 /// Tasks claimed ahead, in the order they were claimed.

@@ -1,5 +1,5 @@
 //! The scheduler: one loop that owns the run's state, fills free slots from one `ready`
-//! call, claims each task atomically with the slot's own actor, and decides when to stop.
+//! call, claims tasks atomically in the run's name, and decides when to stop.
 //! Claims run beside the loop (see `claims`): a busy slot's next task is claimed while its
 //! agent works, and starts the moment the slot is handed back.
 
@@ -348,7 +348,8 @@ struct Scheduler<'a> {
     next_iter: u32,
     stop_reason: Option<StopReason>,
     stopping: bool,
-    actor_prefix: String,
+    /// Who claims: the run (see `claims::Ask::actor`).
+    actor: String,
     control: Control,
 }
 
@@ -360,7 +361,7 @@ impl<'a> Scheduler<'a> {
         control: Control,
     ) -> Self {
         let jobs = sh.config.looping.jobs.get() as usize;
-        let actor_prefix = format!("hew/{}/{}/{}", record.host, record.pid, record.run_id);
+        let actor = format!("hew/{}/{}/{}", record.host, record.pid, record.run_id);
         let (claimed_tx, claimed_rx) = mpsc::unbounded_channel();
         let (slot_tx, slot_rx) = mpsc::unbounded_channel();
         Self {
@@ -391,7 +392,7 @@ impl<'a> Scheduler<'a> {
             next_iter: 1,
             stop_reason: None,
             stopping: false,
-            actor_prefix,
+            actor,
             control,
         }
     }
@@ -560,7 +561,7 @@ impl<'a> Scheduler<'a> {
             limit: slots.len() + skip.len() + self.excluded + 8,
             skip,
             slots,
-            actor_prefix: self.actor_prefix.clone(),
+            actor: self.actor.clone(),
             cancel: self.refill_cancel.clone(),
         };
         self.refill = Some(tokio::spawn(refill(
@@ -765,6 +766,6 @@ mod tests {
 
     #[test]
     fn actor_names_are_valid_for_the_tracker() {
-        crate::tracker::validate_actor("hew/host-1/1234/20261122-052501-a1b2/w3").unwrap();
+        crate::tracker::validate_actor("hew/host-1/1234/20261122-052501-a1b2").unwrap();
     }
 }

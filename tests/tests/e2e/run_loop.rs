@@ -724,3 +724,58 @@ fn without_claim_ahead_a_slots_next_task_is_claimed_only_once_the_slot_is_free()
         assert_eq!(repo.show(id)["status"], "closed");
     }
 }
+
+#[test]
+fn a_task_taken_by_someone_else_as_the_run_claims_is_skipped_and_the_rest_run() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let taken = repo.create_task(NewTask::new("taken").priority(0));
+    let second = repo.create_task(NewTask::new("second").priority(1));
+    let third = repo.create_task(NewTask::new("third").priority(2));
+    // The tracker as hew calls it, except that someone else claims `taken` just before
+    // hew's first claim reaches the tracker.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.log");
+    let wrapper = dir.path().join("tracker.sh");
+    let tracker = hew_tests::tracker_program();
+    hew_tests::write_script(
+        &wrapper,
+        &format!(
+            "#!/bin/sh\n\
+             printf '%s\\n' \"$*\" >> '{log}'\n\
+             case \"$*\" in *update*{taken}*--claim*)\n\
+               if [ ! -e '{log}.raced' ]; then\n\
+                 : > '{log}.raced'\n\
+                 {tracker} update {taken} --claim --actor someone-else --json >/dev/null\n\
+               fi;;\n\
+             esac\n\
+             exec {tracker} \"$@\"\n",
+            log = log.display(),
+        ),
+    );
+    repo.hew()
+        .env("HEW_TRACKER_COMMAND", &wrapper)
+        .args(["loop", "-j", "2"])
+        .assert()
+        .success();
+
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        calls.contains(&format!("update {taken} {second} --claim")),
+        "both free slots were claimed for in one call:\n{calls}"
+    );
+    let t = repo.show(&taken);
+    assert_eq!(t["status"], "in_progress");
+    assert_eq!(t["assignee"], "someone-else", "{t}");
+    let ran: Vec<_> = repo
+        .iterations()
+        .iter()
+        .map(|i| i["task_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!ran.contains(&taken.to_string()), "{ran:?}");
+    for id in [&second, &third] {
+        assert_eq!(repo.show(id)["status"], "closed", "{id}");
+        assert!(ran.contains(&id.to_string()), "{id} ran: {ran:?}");
+    }
+}

@@ -155,12 +155,15 @@ fn after_hew_is_killed_the_next_run_recovers_and_loses_nothing() {
     }}));
 
     let mut hew = spawn_loop(&repo, &["-j", "2"]);
-    // Wait until both agents run and the first has committed on its branch.
+    // Wait until both agents run, the first has committed on its branch, and the third
+    // task is claimed ahead. (A claim still in flight when hew dies lands after it: the
+    // run after next would release that one.)
     let deadline = Instant::now() + Duration::from_secs(60);
     while !(repo.agent_records().len() == 2
         && repo
             .file_on(&format!("hew/{a}"), &format!("{a}.txt"))
-            .is_some())
+            .is_some()
+        && repo.show(&c)["status"] == "in_progress")
     {
         assert!(Instant::now() < deadline, "agents did not get going");
         std::thread::sleep(Duration::from_millis(50));
@@ -389,7 +392,12 @@ fn a_busy_slots_next_task_is_claimed_while_its_agent_runs_and_released_on_ctrl_c
         let t = repo.show(&next);
         let assignee = t["assignee"].as_str().unwrap_or_default().to_owned();
         if t["status"] == "in_progress" {
-            assert!(assignee.ends_with("/w1"), "claimed for slot 1: {t}");
+            // In the name of this run: hew/<host>/<pid>/<run-id>.
+            let pid = assignee.split('/').nth(2);
+            assert!(
+                assignee.starts_with("hew/") && pid == Some(&hew.id().to_string()),
+                "claimed by this hew: {t}"
+            );
             break;
         }
         assert!(
