@@ -532,7 +532,8 @@ impl<'a> Scheduler<'a> {
 
     /// Starts one `ready` call and the claims after it, for every free slot and (with
     /// `loop.claim_ahead`) one task ahead for every busy slot that has none waiting, within
-    /// `--max-iters`.
+    /// `--max-iters`. With every slot busy, it waits (`ask` stays set) until half of them
+    /// want a task.
     fn start_refill(&mut self) {
         let mut slots: Vec<usize> = self.free_slots.iter().rev().copied().collect();
         if self.sh.config.looping.claim_ahead {
@@ -542,7 +543,8 @@ impl<'a> Scheduler<'a> {
             let promised = (self.next_iter - 1) as usize + self.queue.len();
             slots.truncate((max as usize).saturating_sub(promised));
         }
-        if slots.is_empty() {
+        let jobs = self.free_slots.len() + self.busy.len();
+        if !worth_asking(self.free_slots.len(), slots.len(), jobs) {
             return;
         }
         self.ask = false;
@@ -731,6 +733,15 @@ impl<'a> Scheduler<'a> {
     }
 }
 
+/// Whether a refill for `wanting` slots (`free` of them free, out of `jobs`) is worth a
+/// `ready` call now: always for a free slot; with every slot busy, once half of them (at
+/// least one) want a task, so that one `ready` call and one claim serve several slots.
+/// The tracker is the costliest thing a run calls, and a busy slot needs its next task
+/// only when its agent ends.
+fn worth_asking(free: usize, wanting: usize, jobs: usize) -> bool {
+    wanting > 0 && (free > 0 || wanting >= jobs.div_ceil(2))
+}
+
 /// This machine's name, as it appears in hew's actors.
 pub fn host_name() -> String {
     nix::unistd::gethostname()
@@ -762,6 +773,23 @@ mod tests {
         raise_stop(&tx, Stop::Now);
         raise_stop(&tx, Stop::Graceful);
         assert_eq!(*rx.borrow(), Stop::Now);
+    }
+
+    #[test]
+    fn with_every_slot_busy_the_tracker_is_asked_once_half_want_a_task() {
+        // A free slot is always worth asking for.
+        assert!(worth_asking(1, 1, 4));
+        assert!(worth_asking(1, 3, 4));
+        // Nothing wanted: nothing to ask.
+        assert!(!worth_asking(0, 0, 4));
+        // Four busy slots: one wanting waits for a second.
+        assert!(!worth_asking(0, 1, 4));
+        assert!(worth_asking(0, 2, 4));
+        assert!(!worth_asking(0, 2, 5));
+        assert!(worth_asking(0, 3, 5));
+        // One or two slots: each busy slot's next task is claimed as before.
+        assert!(worth_asking(0, 1, 1));
+        assert!(worth_asking(0, 1, 2));
     }
 
     #[test]
