@@ -6,8 +6,9 @@
 //! For each dead run: its agents still running are stopped (by process group, after
 //! checking the process really belongs to that run), its worktrees removed, its tasks
 //! released, its task branches deleted when fully merged and kept (and listed) otherwise,
-//! and its `run.json` marked `crashed`. Tasks left `in_progress` by a hew whose run
-//! directory is gone are released when the actor names this host and a dead pid.
+//! and its `run.json` marked `crashed`. Tasks left `in_progress` by any other run that is
+//! not running (its directory gone, or its run over) are released when the actor names
+//! this host and a dead pid.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -104,11 +105,10 @@ pub async fn recover<T: Tracker>(
         let Some(actor) = task.assignee.as_deref().and_then(Actor::parse) else {
             continue;
         };
+        // A run that ended can still hold a task: a claim its hew started just before it
+        // was killed lands after it died, perhaps after its recovery.
         let gone = dead_ids.contains(actor.run_id)
-            || (actor.host == host
-                && !live.contains(actor.run_id)
-                && !RunDir::open(repo_root, actor.run_id).run_file().exists()
-                && !pid_alive(actor.pid));
+            || (actor.host == host && !live.contains(actor.run_id) && !pid_alive(actor.pid));
         if !gone {
             continue;
         }

@@ -232,6 +232,20 @@ fn after_hew_is_killed_the_next_run_recovers_and_loses_nothing() {
         repo.git().worktrees().unwrap().is_empty(),
         "the dead run's worktrees were removed"
     );
+
+    // A claim the killed hew had in flight lands after its recovery: the next run gives
+    // that task back and does it.
+    let late = repo.create_task(NewTask::new("claimed late"));
+    let actor = format!(
+        "hew/{}/{}/{}",
+        crashed["host"].as_str().unwrap(),
+        crashed["pid"],
+        crashed["run_id"].as_str().unwrap()
+    );
+    repo.tracker_json(&["update", late.as_str(), "--claim", "--actor", &actor]);
+    assert_eq!(repo.show(&late)["assignee"], actor.as_str());
+    repo.hew().args(["loop", "-j", "2"]).assert().success();
+    assert_eq!(repo.show(&late)["status"], "closed");
 }
 
 #[test]
