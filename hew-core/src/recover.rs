@@ -236,7 +236,10 @@ mod tests {
         });
         assert_eq!(Actor::parse("hew/box-1/4242/20261122-052501-a1b2"), actor);
         // As earlier versions wrote it, with the slot.
-        assert_eq!(Actor::parse("hew/box-1/4242/20261122-052501-a1b2/w3"), actor);
+        assert_eq!(
+            Actor::parse("hew/box-1/4242/20261122-052501-a1b2/w3"),
+            actor
+        );
         for other in [
             "alice",
             "hew/box/x/run/w1",

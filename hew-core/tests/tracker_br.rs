@@ -315,7 +315,10 @@ async fn claim_all_claims_every_task_in_one_call_or_none_of_them() {
     let untouched = tracker.show(&d).await.unwrap();
     assert_eq!(untouched.status, "open");
     assert_eq!(untouched.assignee.as_deref().unwrap_or(""), "");
-    assert_eq!(tracker.show(&c).await.unwrap().assignee.as_deref(), Some("someone-else"));
+    assert_eq!(
+        tracker.show(&c).await.unwrap().assignee.as_deref(),
+        Some("someone-else")
+    );
 
     // The holder claiming its own tasks again, with a free one, is no conflict.
     let got = tracker
@@ -323,7 +326,13 @@ async fn claim_all_claims_every_task_in_one_call_or_none_of_them() {
         .await
         .unwrap();
     assert_eq!(ids(&got), [a.as_str(), d.as_str()]);
-    assert!(tracker.claim_all(&[], "hew/host/1/run").await.unwrap().is_empty());
+    assert!(
+        tracker
+            .claim_all(&[], "hew/host/1/run")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -338,7 +347,10 @@ async fn claim_all_refuses_a_batch_with_a_blocked_task() {
         .claim_all(&[free.clone(), blocked.clone()], "w1")
         .await
         .unwrap_err();
-    assert!(matches!(err, TrackerError::AlreadyClaimed { .. }), "{err:?}");
+    assert!(
+        matches!(err, TrackerError::AlreadyClaimed { .. }),
+        "{err:?}"
+    );
     assert_eq!(tracker.show(&free).await.unwrap().status, "open");
 }
 
