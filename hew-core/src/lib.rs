@@ -18,6 +18,7 @@ pub mod iterlog;
 pub mod model;
 pub mod plan;
 pub mod prices;
+pub(crate) mod priority;
 pub(crate) mod process;
 pub mod recover;
 pub mod repo;

@@ -100,7 +100,7 @@ pub(crate) async fn refill(
         tokio::task::spawn_blocking(move || {
             for slot in mine {
                 // A failure is met again, and reported, by the task's own checkout.
-                let _ = sh.slots.prepare(slot, &base);
+                let _ = crate::priority::in_background(|| sh.slots.prepare(slot, &base));
             }
         });
     }

@@ -270,7 +270,9 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
                 let (root, branch) = (sh.repo_root.clone(), wt.branch.clone());
                 let mut owned = integration.clone();
                 let result = blocking(move || {
-                    let r = crate::worktree::merge(&root, &mut owned, &branch, &message);
+                    let r = crate::priority::in_background(|| {
+                        crate::worktree::merge(&root, &mut owned, &branch, &message)
+                    });
                     (r, owned)
                 })
                 .await;

@@ -108,7 +108,8 @@ impl CliTracker {
         let command = command_line(&self.program, args);
         let mut run = Run::new(&self.program, self.timeout)
             .args(args)
-            .cwd(&self.cwd);
+            .cwd(&self.cwd)
+            .in_background();
         for (key, val) in &self.env {
             run = run.env(key, val);
         }
