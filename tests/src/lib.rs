@@ -16,6 +16,48 @@ pub fn tracker_program() -> String {
     std::env::var("HEW_TEST_TRACKER").unwrap_or_else(|_| "br".to_owned())
 }
 
+/// The tracker behind a script that logs every call hew makes, one line each:
+/// `<epoch ms> <arguments>`. Point hew at it with `HEW_TRACKER_COMMAND`.
+pub struct LoggedTracker {
+    _dir: TempDir,
+    /// The script to run instead of the tracker.
+    pub script: PathBuf,
+    log: PathBuf,
+}
+
+impl LoggedTracker {
+    /// `before` is shell run ahead of each call, with the call's arguments in `$*` (and the
+    /// tracker in `$TRACKER`): a fault to inject, or nothing.
+    pub fn new(before: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("calls.log");
+        let script = dir.path().join("tracker.sh");
+        write_script(
+            &script,
+            &format!(
+                "#!/bin/sh
+TRACKER='{tracker}'
+                 printf '%s %s\\n' \"$(date +%s%3N)\" \"$*\" >> '{log}'
+                 {before}
+exec \"$TRACKER\" \"$@\"
+",
+                tracker = tracker_program(),
+                log = log.display(),
+            ),
+        );
+        Self {
+            _dir: dir,
+            script,
+            log,
+        }
+    }
+
+    /// Every call logged so far.
+    pub fn calls(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
 /// Whether the tracker can be run. Panics when it is missing and `HEW_REQUIRE_BR` is set.
 pub fn tracker_available() -> bool {
     let found = Command::new(tracker_program())

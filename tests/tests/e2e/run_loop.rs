@@ -686,25 +686,14 @@ fn without_claim_ahead_a_slots_next_task_is_claimed_only_once_the_slot_is_free()
     let first = repo.create_task(NewTask::new("first").priority(0));
     let second = repo.create_task(NewTask::new("second").priority(1));
     repo.scenario(&json!({ "default": { "sleep_ms": 800 } }));
-    // The tracker as hew calls it, each call logged with the time it was made.
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("calls.log");
-    let wrapper = dir.path().join("tracker.sh");
-    hew_tests::write_script(
-        &wrapper,
-        &format!(
-            "#!/bin/sh\nprintf '%s %s\\n' \"$(date +%s%3N)\" \"$*\" >> '{}'\nexec {} \"$@\"\n",
-            log.display(),
-            hew_tests::tracker_program()
-        ),
-    );
+    let tracker = hew_tests::LoggedTracker::new("");
     repo.hew()
-        .env("HEW_TRACKER_COMMAND", &wrapper)
+        .env("HEW_TRACKER_COMMAND", &tracker.script)
         .args(["loop", "-j", "1"])
         .assert()
         .success();
 
-    let calls = std::fs::read_to_string(&log).unwrap();
+    let calls = tracker.calls();
     let claimed_at = calls
         .lines()
         .find(|l| l.contains(&format!("update {second} --claim")))
@@ -735,32 +724,21 @@ fn a_task_taken_by_someone_else_as_the_run_claims_is_skipped_and_the_rest_run() 
     let third = repo.create_task(NewTask::new("third").priority(2));
     // The tracker as hew calls it, except that someone else claims `taken` just before
     // hew's first claim reaches the tracker.
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("calls.log");
-    let wrapper = dir.path().join("tracker.sh");
-    let tracker = hew_tests::tracker_program();
-    hew_tests::write_script(
-        &wrapper,
-        &format!(
-            "#!/bin/sh\n\
-             printf '%s\\n' \"$*\" >> '{log}'\n\
-             case \"$*\" in *update*{taken}*--claim*)\n\
-               if [ ! -e '{log}.raced' ]; then\n\
-                 : > '{log}.raced'\n\
-                 {tracker} update {taken} --claim --actor someone-else --json >/dev/null\n\
-               fi;;\n\
-             esac\n\
-             exec {tracker} \"$@\"\n",
-            log = log.display(),
-        ),
-    );
+    let tracker = hew_tests::LoggedTracker::new(&format!(
+        "case \"$*\" in *update*{taken}*--claim*)\n\
+           if [ ! -e \"$0.raced\" ]; then\n\
+             : > \"$0.raced\"\n\
+             \"$TRACKER\" update {taken} --claim --actor someone-else --json >/dev/null\n\
+           fi;;\n\
+         esac"
+    ));
     repo.hew()
-        .env("HEW_TRACKER_COMMAND", &wrapper)
+        .env("HEW_TRACKER_COMMAND", &tracker.script)
         .args(["loop", "-j", "2"])
         .assert()
         .success();
 
-    let calls = std::fs::read_to_string(&log).unwrap();
+    let calls = tracker.calls();
     assert!(
         calls.contains(&format!("update {taken} {second} --claim")),
         "both free slots were claimed for in one call:\n{calls}"
