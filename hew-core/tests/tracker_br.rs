@@ -368,6 +368,22 @@ async fn a_blocked_task_cannot_be_claimed() {
 }
 
 #[tokio::test]
+async fn a_deleted_task_cannot_be_claimed_and_a_missing_one_is_not_found() {
+    let Some(repo) = Repo::new() else { return };
+    let tracker = repo.tracker();
+    let gone = repo.create("deleted", 1, "task");
+    repo.run(&["delete", gone.as_str(), "--json"]);
+    let err = tracker.claim(&gone, "w1").await.unwrap_err();
+    assert!(
+        matches!(err, TrackerError::AlreadyClaimed { .. }),
+        "{err:?}"
+    );
+    let never = TaskId::parse("demo-nope").unwrap();
+    let err = tracker.claim(&never, "w1").await.unwrap_err();
+    assert!(matches!(err, TrackerError::NotFound { .. }), "{err:?}");
+}
+
+#[tokio::test]
 async fn close_takes_a_reason_starting_with_a_dash() {
     let Some(repo) = Repo::new() else { return };
     let tracker = repo.tracker();

@@ -153,8 +153,9 @@ pub(crate) async fn refill(
         let clock = Instant::now();
         match sh.tracker.claim(&planned.id, &ask.actor).await {
             Ok(_) => {}
-            // Another worker or runner got there first: normal under concurrency.
-            Err(TrackerError::AlreadyClaimed { .. }) => continue,
+            // Another worker or runner got there first, or someone deleted the task since
+            // `ready`: normal under concurrency.
+            Err(TrackerError::AlreadyClaimed { .. } | TrackerError::NotFound { .. }) => continue,
             Err(e) => return Err(e),
         }
         slots.next();

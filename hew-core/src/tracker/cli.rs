@@ -204,8 +204,11 @@ impl CliTracker {
                 .or(ids.first()),
         };
         if let (Call::Claim(_) | Call::ClaimAll(_), Some(id)) = (call, id) {
-            let claim_field = reported.and_then(|r| r.field.as_deref()) == Some("claim");
-            if claim_field
+            // br refuses a claim it validated: the task is held, blocked, closed or deleted
+            // (hew checked the id and the actor before the call).
+            let refused = reported.and_then(|r| r.field.as_deref()) == Some("claim")
+                || code == Some("VALIDATION_FAILED");
+            if refused
                 || (matches!(exit, Some(1 | 4))
                     && says(&[
                         "already claimed",

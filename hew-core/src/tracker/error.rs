@@ -38,7 +38,7 @@ pub enum TrackerError {
         /// The tracker's message, truncated.
         detail: String,
     },
-    /// Someone else holds the task (or it is not claimable, e.g. blocked or closed).
+    /// Someone else holds the task (or it is not claimable: blocked, closed or deleted).
     #[error("task `{id}` could not be claimed: `{command}` said: {detail}")]
     AlreadyClaimed {
         /// The id asked for.

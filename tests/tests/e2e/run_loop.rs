@@ -757,3 +757,37 @@ fn a_task_taken_by_someone_else_as_the_run_claims_is_skipped_and_the_rest_run() 
         assert!(ran.contains(&id.to_string()), "{id} ran: {ran:?}");
     }
 }
+
+#[test]
+fn a_task_deleted_as_the_run_claims_it_is_skipped_and_the_rest_run() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let gone = repo.create_task(NewTask::new("deleted meanwhile").priority(0));
+    let second = repo.create_task(NewTask::new("second").priority(1));
+    let third = repo.create_task(NewTask::new("third").priority(2));
+    // Someone deletes `gone` between hew's `ready` and its claim.
+    let tracker = hew_tests::LoggedTracker::new(&format!(
+        "case \"$*\" in *update*{gone}*--claim*)\n\
+           if [ ! -e \"$0.deleted\" ]; then\n\
+             : > \"$0.deleted\"\n\
+             \"$TRACKER\" delete {gone} --json >/dev/null\n\
+           fi;;\n\
+         esac"
+    ));
+    repo.hew()
+        .env("HEW_TRACKER_COMMAND", &tracker.script)
+        .args(["loop", "-j", "2"])
+        .assert()
+        .success();
+
+    let ran: Vec<_> = repo
+        .iterations()
+        .iter()
+        .map(|i| i["task_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!ran.contains(&gone.to_string()), "{ran:?}");
+    for id in [&second, &third] {
+        assert_eq!(repo.show(id)["status"], "closed", "{id}");
+    }
+}
