@@ -133,9 +133,18 @@ pub(crate) async fn refill(
                     }
                 }
             }
-            // Someone holds one of them, or the tracker claims one at a time: claiming
-            // them one by one tells which are free (a claim this call made is ours, and
-            // the same actor claiming again succeeds).
+            // A tracker that is missing, hangs or cannot be reached fails the same way
+            // one claim at a time: say so now, not after one more wait per task.
+            Err(
+                e @ (TrackerError::Missing { .. }
+                | TrackerError::NotInitialized { .. }
+                | TrackerError::TimedOut { .. }
+                | TrackerError::Io { .. }
+                | TrackerError::Invalid(_)),
+            ) => return Err(e),
+            // Someone holds one of them, one is gone, or the tracker takes one id at a
+            // time: claiming them one by one tells which are free (a claim this call made
+            // is ours, and the same actor claiming again succeeds).
             Err(_) => singles = batch,
         }
     } else {

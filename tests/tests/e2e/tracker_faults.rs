@@ -1,7 +1,9 @@
 //! A tracker that is missing or misbehaves gets one clear error naming the problem and the
 //! fix, and exit code 4. Faults the real tracker cannot produce use a stub script.
 
-use hew_tests::{TestRepo, stub_tracker};
+use hew_tests::{LoggedTracker, NewTask, TestRepo, require_tracker, stub_tracker};
+
+use crate::fake_agent;
 
 fn stderr_of(out: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&out.get_output().stderr).into_owned()
@@ -86,4 +88,34 @@ fn outside_a_git_repository_is_exit_5() {
         .assert()
         .code(5);
     assert!(stderr_of(&out).contains("not in a git repository"));
+}
+
+#[test]
+fn a_tracker_that_hangs_on_a_claim_stops_the_run_after_one_wait() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let a = repo.create_task(NewTask::new("a"));
+    let b = repo.create_task(NewTask::new("b"));
+    let tracker = LoggedTracker::new("case \"$*\" in *--claim*) sleep 600;; esac");
+    let out = repo
+        .hew()
+        .env("HEW_TRACKER_COMMAND", &tracker.script)
+        .env("HEW_TRACKER_TIMEOUT", "1s")
+        .args(["loop", "-j", "2"])
+        .assert()
+        .code(1);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.get_output().stdout),
+        stderr_of(&out)
+    );
+    assert!(said.contains("tracker.timeout"), "{said}");
+    // One claim for both slots, not that one and then one more per task.
+    let calls = tracker.calls();
+    assert_eq!(calls.matches("--claim").count(), 1, "{calls}");
+    assert!(repo.iterations().is_empty());
+    for id in [&a, &b] {
+        assert_eq!(repo.show(id)["status"], "open", "{id}");
+    }
 }
