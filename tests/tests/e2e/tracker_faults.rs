@@ -1,5 +1,6 @@
 //! A tracker that is missing or misbehaves gets one clear error naming the problem and the
-//! fix, and exit code 4. Faults the real tracker cannot produce use a stub script.
+//! fix: exit code 4 before a run starts, 1 for a run it stops. Faults the real tracker
+//! cannot produce use a stub script or a script in front of it.
 
 use hew_tests::{LoggedTracker, NewTask, TestRepo, require_tracker, stub_tracker};
 
