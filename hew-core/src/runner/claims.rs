@@ -106,50 +106,29 @@ pub(crate) async fn refill(
     }
     let mut slots = ask.slots.into_iter().peekable();
     let mut candidates = candidates.into_iter();
-    // Several slots to fill: one call claims a task for each (br checks and applies the
-    // batch at once, and the start of a run waits on these claims).
-    let batch: Vec<PlannedTask> = candidates.by_ref().take(slots.len()).collect();
-    let mut singles = Vec::new();
-    if batch.len() > 1 && !ask.cancel.load(Ordering::SeqCst) {
-        let ids: Vec<_> = batch.iter().map(|p| p.id.clone()).collect();
-        let clock = Instant::now();
-        match sh.tracker.claim_all(&ids, &ask.actor).await {
-            Ok(_) => {
-                let claim_ms = Timings::ms_since(clock);
-                refilled.claimed += batch.len();
-                let mut batch = batch.into_iter();
-                for (slot, planned) in slots.by_ref().zip(batch.by_ref()) {
-                    let claimed = Claimed {
-                        slot,
-                        planned,
-                        ready_ms,
-                        claim_ms,
-                    };
-                    if !deliver(&sh, &out, claimed).await {
-                        for planned in batch {
-                            let _ = sh.tracker.release(&planned.id).await;
-                        }
-                        return Ok(refilled);
+    let first: Vec<PlannedTask> = candidates.by_ref().take(slots.len()).collect();
+    let singles = match claim_together(&sh, &ask.actor, &ask.cancel, first).await? {
+        Together::OneByOne(tasks) => tasks,
+        Together::Claimed { tasks, claim_ms } => {
+            refilled.claimed += tasks.len();
+            let mut tasks = tasks.into_iter();
+            for (slot, planned) in slots.by_ref().zip(tasks.by_ref()) {
+                let claimed = Claimed {
+                    slot,
+                    planned,
+                    ready_ms,
+                    claim_ms,
+                };
+                if !deliver(&sh, &out, claimed).await {
+                    for planned in tasks {
+                        let _ = sh.tracker.release(&planned.id).await;
                     }
+                    return Ok(refilled);
                 }
             }
-            // A tracker that is missing, hangs or cannot be reached fails the same way
-            // one claim at a time: say so now, not after one more wait per task.
-            Err(
-                e @ (TrackerError::Missing { .. }
-                | TrackerError::NotInitialized { .. }
-                | TrackerError::TimedOut { .. }
-                | TrackerError::Io { .. }
-                | TrackerError::Invalid(_)),
-            ) => return Err(e),
-            // Someone holds one of them, one is gone, or the tracker takes one id at a
-            // time: claiming them one by one tells which are free (a claim this call made
-            // is ours, and the same actor claiming again succeeds).
-            Err(_) => singles = batch,
+            Vec::new()
         }
-    } else {
-        singles = batch;
-    }
+    };
     // One claim at a time: the tracker serializes its writes anyway, and writers that meet
     // its lock back off and sleep.
     for planned in singles.into_iter().chain(candidates) {
@@ -180,6 +159,53 @@ pub(crate) async fn refill(
         }
     }
     Ok(refilled)
+}
+
+/// What [`claim_together`] did with the tasks it was given.
+enum Together {
+    /// All claimed in one call, which took `claim_ms`.
+    Claimed {
+        tasks: Vec<PlannedTask>,
+        claim_ms: u64,
+    },
+    /// To be claimed one by one: fewer than two, the run is stopping, or the tracker
+    /// refused the batch.
+    OneByOne(Vec<PlannedTask>),
+}
+
+/// Claims `tasks` (one per slot to fill) for `actor` in one call when there are several,
+/// unless `cancel` is set: br checks and applies the batch at once, and the start of a run
+/// waits on these claims.
+async fn claim_together(
+    sh: &Shared,
+    actor: &str,
+    cancel: &AtomicBool,
+    tasks: Vec<PlannedTask>,
+) -> Result<Together, TrackerError> {
+    if tasks.len() < 2 || cancel.load(Ordering::SeqCst) {
+        return Ok(Together::OneByOne(tasks));
+    }
+    let ids: Vec<_> = tasks.iter().map(|p| p.id.clone()).collect();
+    let clock = Instant::now();
+    match sh.tracker.claim_all(&ids, actor).await {
+        Ok(_) => Ok(Together::Claimed {
+            tasks,
+            claim_ms: Timings::ms_since(clock),
+        }),
+        // A tracker that is missing, hangs or cannot be reached fails the same way one
+        // claim at a time: say so now, not after one more wait per task.
+        Err(
+            e @ (TrackerError::Missing { .. }
+            | TrackerError::NotInitialized { .. }
+            | TrackerError::TimedOut { .. }
+            | TrackerError::Io { .. }
+            | TrackerError::Invalid(_)),
+        ) => Err(e),
+        // Someone holds one of them, one is gone, or the tracker takes one id at a time:
+        // claiming them one by one tells which are free (a claim this call made is ours,
+        // and the same actor claiming again succeeds).
+        Err(_) => Ok(Together::OneByOne(tasks)),
+    }
 }
 
 /// Hands a claimed task to the scheduler; `false` when the scheduler is gone (nobody will
