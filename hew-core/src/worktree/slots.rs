@@ -48,7 +48,7 @@ pub struct Slots {
     /// Per slot, the commit its worktree was handed back at, detached and seen clean (no
     /// change, no untracked file) by [`Slots::inspect`] just before, and when: a checkout
     /// soon after only rewrites the files that differ.
-    clean_at: Arc<Mutex<HashMap<usize, (String, Instant)>>>,
+    clean_at: Arc<Mutex<HashMap<usize, (Oid, Instant)>>>,
     /// Per slot, held while its worktree is made or checked out (see [`Slots::prepare`]).
     making: Arc<Mutex<HashMap<usize, Arc<Mutex<()>>>>>,
     /// Set by [`Slots::close`]: nothing is prepared after.
@@ -127,10 +127,9 @@ impl Slots {
         let name = worktree_name(&self.run_id, slot);
         let path = self.slot_path(slot);
         let fresh = || {
-            checkout::discard(&repo, &name, &path)?;
-            fs::create_dir_all(&self.run_dir)
-                .map_err(WorktreeError::io("create directory", &self.run_dir))?;
-            checkout::add(&repo, &name, &path, &branch)
+            self.remake(&repo, &name, &path, || {
+                checkout::add(&repo, &name, &path, &branch)
+            })
         };
         let clean_at = self.take_clean(slot);
         let prepared = if self.reuse && checkout::exists(&repo, &name, &path) {
@@ -138,7 +137,6 @@ impl Slots {
             // fails) a full switch; a reused worktree the last agent broke beyond switching
             // is made again.
             clean_at
-                .and_then(|at| Oid::from_str(&at).ok())
                 .ok_or(())
                 .and_then(|at| checkout::switch_clean(&path, &branch, at, tip.id()).map_err(drop))
                 .or_else(|()| checkout::switch(&path, &branch, tip.id()))
@@ -204,21 +202,37 @@ impl Slots {
             return Ok(false);
         }
         let tip = branch_tip(&repo, base_branch)?.id();
-        let made = checkout::discard(&repo, &name, &path)
-            .and_then(|()| {
-                fs::create_dir_all(&self.run_dir)
-                    .map_err(WorktreeError::io("create directory", &self.run_dir))
-            })
-            .and_then(|()| checkout::add_detached(&repo, &name, &path, tip));
+        let made = self.remake(&repo, &name, &path, || {
+            checkout::add_detached(&repo, &name, &path, tip)
+        });
         if let Err(e) = made {
             let _ = checkout::discard(&repo, &name, &path);
             return Err(e);
         }
+        self.mark_clean(slot, tip);
+        Ok(true)
+    }
+
+    /// Makes worktree `name` at `path` anew with `add`, after removing whatever is there.
+    fn remake(
+        &self,
+        repo: &Repository,
+        name: &str,
+        path: &Path,
+        add: impl FnOnce() -> Result<(), WorktreeError>,
+    ) -> Result<(), WorktreeError> {
+        checkout::discard(repo, name, path)?;
+        fs::create_dir_all(&self.run_dir)
+            .map_err(WorktreeError::io("create directory", &self.run_dir))?;
+        add()
+    }
+
+    /// Slot `slot`'s worktree is clean at `commit`, now (see [`Slots::take_clean`]).
+    fn mark_clean(&self, slot: usize, commit: Oid) {
         self.clean_at
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(slot, (tip.to_string(), Instant::now()));
-        Ok(true)
+            .insert(slot, (commit, Instant::now()));
     }
 
     fn making(&self, slot: usize) -> Arc<Mutex<()>> {
@@ -243,10 +257,7 @@ impl Slots {
                 detached.then(|| r.head().ok()?.target())?
             });
             if let Some(head) = head {
-                self.clean_at
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(slot, (head.to_string(), Instant::now()));
+                self.mark_clean(slot, head);
             }
         }
         Ok(())
@@ -254,7 +265,7 @@ impl Slots {
 
     /// The commit slot `slot` was handed back clean at, if that was recent: an idle
     /// worktree is checked in full again, whatever may have touched it meanwhile.
-    fn take_clean(&self, slot: usize) -> Option<String> {
+    fn take_clean(&self, slot: usize) -> Option<Oid> {
         self.clean_at
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
