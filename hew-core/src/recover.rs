@@ -55,6 +55,13 @@ pub struct Actor<'a> {
     pub run_id: &'a str,
 }
 
+impl std::fmt::Display for Actor<'_> {
+    /// The actor a run claims with.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "hew/{}/{}/{}", self.host, self.pid, self.run_id)
+    }
+}
+
 impl<'a> Actor<'a> {
     /// Reads an actor hew wrote; `None` for anyone else's.
     pub fn parse(actor: &'a str) -> Option<Self> {
@@ -235,6 +242,10 @@ mod tests {
             run_id: "20261122-052501-a1b2",
         });
         assert_eq!(Actor::parse("hew/box-1/4242/20261122-052501-a1b2"), actor);
+        assert_eq!(
+            actor.as_ref().map(ToString::to_string).as_deref(),
+            Some("hew/box-1/4242/20261122-052501-a1b2")
+        );
         // As earlier versions wrote it, with the slot.
         assert_eq!(
             Actor::parse("hew/box-1/4242/20261122-052501-a1b2/w3"),

@@ -25,7 +25,7 @@ use crate::iterlog::{
 };
 use crate::plan::TaskFilter;
 use crate::prices::Prices;
-use crate::recover::recover;
+use crate::recover::{Actor, recover};
 use crate::time::Timestamp;
 use crate::tracker::{CliTracker, Tracker, TrackerError};
 use crate::worktree::{Integration, SlotOptions, Slots, WorktreeError};
@@ -361,7 +361,12 @@ impl<'a> Scheduler<'a> {
         control: Control,
     ) -> Self {
         let jobs = sh.config.looping.jobs.get() as usize;
-        let actor = format!("hew/{}/{}/{}", record.host, record.pid, record.run_id);
+        let actor = Actor {
+            host: &record.host,
+            pid: record.pid,
+            run_id: &record.run_id,
+        }
+        .to_string();
         let (claimed_tx, claimed_rx) = mpsc::unbounded_channel();
         let (slot_tx, slot_rx) = mpsc::unbounded_channel();
         Self {
@@ -543,7 +548,7 @@ impl<'a> Scheduler<'a> {
             let promised = (self.next_iter - 1) as usize + self.queue.len();
             slots.truncate((max as usize).saturating_sub(promised));
         }
-        let jobs = self.free_slots.len() + self.busy.len();
+        let jobs = self.sh.config.looping.jobs.get() as usize;
         if !worth_asking(self.free_slots.len(), slots.len(), jobs) {
             return;
         }
