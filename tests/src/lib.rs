@@ -52,6 +52,16 @@ exec \"$TRACKER\" \"$@\"
         }
     }
 
+    /// Like [`LoggedTracker::new`], with `fault` (shell) run once, just before hew's first
+    /// claim that names task `id` reaches the tracker.
+    pub fn before_first_claim_of(id: &impl std::fmt::Display, fault: &str) -> Self {
+        Self::new(&format!(
+            "case \"$*\" in *update*{id}*--claim*)\n\
+               if [ ! -e \"$0.done\" ]; then : > \"$0.done\"; {fault}; fi;;\n\
+             esac"
+        ))
+    }
+
     /// Every call logged so far.
     pub fn calls(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -724,14 +724,10 @@ fn a_task_taken_by_someone_else_as_the_run_claims_is_skipped_and_the_rest_run() 
     let third = repo.create_task(NewTask::new("third").priority(2));
     // The tracker as hew calls it, except that someone else claims `taken` just before
     // hew's first claim reaches the tracker.
-    let tracker = hew_tests::LoggedTracker::new(&format!(
-        "case \"$*\" in *update*{taken}*--claim*)\n\
-           if [ ! -e \"$0.raced\" ]; then\n\
-             : > \"$0.raced\"\n\
-             \"$TRACKER\" update {taken} --claim --actor someone-else --json >/dev/null\n\
-           fi;;\n\
-         esac"
-    ));
+    let tracker = hew_tests::LoggedTracker::before_first_claim_of(
+        &taken,
+        &format!("\"$TRACKER\" update {taken} --claim --actor someone-else --json >/dev/null"),
+    );
     repo.hew()
         .env("HEW_TRACKER_COMMAND", &tracker.script)
         .args(["loop", "-j", "2"])
@@ -746,11 +742,7 @@ fn a_task_taken_by_someone_else_as_the_run_claims_is_skipped_and_the_rest_run() 
     let t = repo.show(&taken);
     assert_eq!(t["status"], "in_progress");
     assert_eq!(t["assignee"], "someone-else", "{t}");
-    let ran: Vec<_> = repo
-        .iterations()
-        .iter()
-        .map(|i| i["task_id"].as_str().unwrap().to_owned())
-        .collect();
+    let ran = tasks_run(&repo);
     assert!(!ran.contains(&taken.to_string()), "{ran:?}");
     for id in [&second, &third] {
         assert_eq!(repo.show(id)["status"], "closed", "{id}");
@@ -767,27 +759,27 @@ fn a_task_deleted_as_the_run_claims_it_is_skipped_and_the_rest_run() {
     let second = repo.create_task(NewTask::new("second").priority(1));
     let third = repo.create_task(NewTask::new("third").priority(2));
     // Someone deletes `gone` between hew's `ready` and its claim.
-    let tracker = hew_tests::LoggedTracker::new(&format!(
-        "case \"$*\" in *update*{gone}*--claim*)\n\
-           if [ ! -e \"$0.deleted\" ]; then\n\
-             : > \"$0.deleted\"\n\
-             \"$TRACKER\" delete {gone} --json >/dev/null\n\
-           fi;;\n\
-         esac"
-    ));
+    let tracker = hew_tests::LoggedTracker::before_first_claim_of(
+        &gone,
+        &format!("\"$TRACKER\" delete {gone} --json >/dev/null"),
+    );
     repo.hew()
         .env("HEW_TRACKER_COMMAND", &tracker.script)
         .args(["loop", "-j", "2"])
         .assert()
         .success();
 
-    let ran: Vec<_> = repo
-        .iterations()
-        .iter()
-        .map(|i| i["task_id"].as_str().unwrap().to_owned())
-        .collect();
+    let ran = tasks_run(&repo);
     assert!(!ran.contains(&gone.to_string()), "{ran:?}");
     for id in [&second, &third] {
         assert_eq!(repo.show(id)["status"], "closed", "{id}");
     }
+}
+
+/// The ids of the tasks the run's iterations ran, in iteration order.
+fn tasks_run(repo: &TestRepo) -> Vec<String> {
+    repo.iterations()
+        .iter()
+        .map(|i| i["task_id"].as_str().unwrap().to_owned())
+        .collect()
 }
