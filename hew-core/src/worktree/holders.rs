@@ -60,11 +60,8 @@ pub(crate) fn holder(repo: &Repository, branch: &str) -> Result<Holder, Worktree
         if Some(canonical(wt.path())) == home_dir {
             continue;
         }
-        let holds = Repository::open_from_worktree(&wt).and_then(|linked| {
-            let head = linked.find_reference("HEAD")?;
-            Ok(head.symbolic_target_bytes() == Some(refname.as_bytes()))
-        });
-        match holds {
+        let admin = repo.commondir().join("worktrees").join(&name);
+        match head_names(&admin, &refname) {
             Ok(false) => {}
             Ok(true) => return Ok(Holder::Elsewhere(wt.path().to_owned())),
             // Removed meanwhile, or its directory is gone: nothing there to leave behind.
@@ -100,13 +97,19 @@ pub(crate) fn worktree_names(repo: &Repository) -> Result<Vec<String>, WorktreeE
 
 /// Whether HEAD of `repo` is the symbolic ref `refname`.
 fn on_branch(repo: &Repository, refname: &str) -> Result<bool, WorktreeError> {
-    let head = repo
-        .find_reference("HEAD")
-        .map_err(WorktreeError::git(format!(
-            "read HEAD in `{}`",
-            repo.workdir().unwrap_or(repo.path()).display()
-        )))?;
-    Ok(head.symbolic_target_bytes() == Some(refname.as_bytes()))
+    head_names(repo.path(), refname).map_err(WorktreeError::io("read", repo.path().join("HEAD")))
+}
+
+/// Whether the HEAD file in git directory `gitdir` is the symbolic ref `refname`.
+///
+/// The file is read in one go rather than through libgit2, which sizes a file before it
+/// opens it: a HEAD that a slot's switch renames into place in between fails to read, and
+/// would be taken for a working tree that holds the branch. One read sees the old file or
+/// the new one, whole.
+fn head_names(gitdir: &Path, refname: &str) -> std::io::Result<bool> {
+    let head = std::fs::read(gitdir.join("HEAD"))?;
+    let target = head.strip_prefix(b"ref:").map(<[u8]>::trim_ascii);
+    Ok(target == Some(refname.as_bytes()))
 }
 
 /// The tracker's own directory. The tracker rewrites its files (`issues.jsonl`) on every
@@ -188,4 +191,68 @@ pub(crate) fn changed_paths(
 /// `path` with symlinks resolved, or as given if it cannot be.
 fn canonical(path: &Path) -> PathBuf {
     path.canonicalize().unwrap_or_else(|_| path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::tracker::TaskId;
+    use crate::worktree::checkout;
+    use crate::worktree::refs::{create_task_branch, delete_branch};
+
+    /// Slots switch from branch to branch while a merge asks who holds the home branch: the
+    /// answer must never be a slot caught mid-switch (the merge would leave the home branch
+    /// and divert the run).
+    #[test]
+    fn a_slot_switching_branches_never_holds_the_home_branch() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        let repo = Repository::init(&root).unwrap();
+        let sig = git2::Signature::now("Test", "test@example.com").unwrap();
+        let tree = repo
+            .treebuilder(None)
+            .and_then(|b| b.write())
+            .and_then(|id| repo.find_tree(id))
+            .unwrap();
+        let tip = repo
+            .commit(Some("HEAD"), &sig, &sig, "init", &tree, &[])
+            .unwrap();
+        let home = repo.head().unwrap().shorthand().unwrap().to_owned();
+        let slot = |s: usize| dir.path().join(format!("w{s}"));
+        for s in 0..3 {
+            checkout::add_detached(&repo, &format!("w{s}"), &slot(s), tip).unwrap();
+        }
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let switching: Vec<_> = (0..3)
+            .map(|s| {
+                let (root, path, stop) = (root.clone(), slot(s), stop.clone());
+                std::thread::spawn(move || {
+                    let repo = Repository::open(&root).unwrap();
+                    let commit = repo.find_commit(tip).unwrap();
+                    for n in 0.. {
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let task = TaskId::parse(&format!("t-{s}-{n}")).unwrap();
+                        let branch = create_task_branch(&repo, &task, &commit).unwrap();
+                        checkout::switch_clean(&path, &branch, tip, tip).unwrap();
+                        checkout::detach(&path).unwrap();
+                        delete_branch(&repo, &branch).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let answers: Vec<Holder> = (0..3000).map(|_| holder(&repo, &home).unwrap()).collect();
+        stop.store(true, Ordering::SeqCst);
+        for t in switching {
+            t.join().unwrap();
+        }
+
+        let wrong: Vec<_> = answers.iter().filter(|h| **h != Holder::Home).collect();
+        assert!(wrong.is_empty(), "{} wrong answers: {wrong:?}", wrong.len());
+    }
 }
