@@ -160,32 +160,27 @@ pub(crate) fn why_not_clean(repo: &Repository) -> Result<Option<String>, Worktre
 }
 
 /// The paths of `repo`'s working tree with staged or unstaged changes, and untracked files
-/// (not inside untracked directories, which count as one path) if `untracked`. Staged and
-/// unstaged changes are asked apart: each is cheaper than the combined status. With
-/// `refresh`, file stats the status had to refresh are written back to the index, unless
-/// someone holds its lock.
+/// (not inside untracked directories, which count as one path) if `untracked`. One status
+/// covers both: it costs one walk of the working tree, about what asking for the unstaged
+/// changes alone costs. With `refresh`, file stats the status had to refresh are written
+/// back to the index, unless someone holds its lock.
 pub(crate) fn changed_paths(
     repo: &Repository,
     untracked: bool,
     refresh: bool,
 ) -> Result<BTreeSet<Vec<u8>>, git2::Error> {
-    let mut changed = BTreeSet::new();
-    for show in [StatusShow::Index, StatusShow::Workdir] {
-        let refresh = refresh && matches!(show, StatusShow::Workdir);
-        let mut opts = StatusOptions::new();
-        opts.show(show)
-            .include_untracked(untracked)
-            .recurse_untracked_dirs(false)
-            .include_ignored(false)
-            .include_unmodified(false)
-            .update_index(refresh);
-        let statuses = match repo.statuses(Some(&mut opts)) {
-            Err(_) if refresh => repo.statuses(Some(opts.update_index(false)))?,
-            other => other?,
-        };
-        changed.extend(statuses.iter().map(|e| e.path_bytes().to_vec()));
-    }
-    Ok(changed)
+    let mut opts = StatusOptions::new();
+    opts.show(StatusShow::IndexAndWorkdir)
+        .include_untracked(untracked)
+        .recurse_untracked_dirs(false)
+        .include_ignored(false)
+        .include_unmodified(false)
+        .update_index(refresh);
+    let statuses = match repo.statuses(Some(&mut opts)) {
+        Err(_) if refresh => repo.statuses(Some(opts.update_index(false)))?,
+        other => other?,
+    };
+    Ok(statuses.iter().map(|e| e.path_bytes().to_vec()).collect())
 }
 
 /// `path` with symlinks resolved, or as given if it cannot be.
