@@ -153,6 +153,13 @@ pub async fn recover<T: Tracker>(
                 run.run_id
             ));
         }
+        // A slot it leased from the pool may still have a task branch checked out.
+        if let Err(e) = crate::worktree::detach_idle_pool(repo_root, worktree_dir.as_deref()) {
+            out.warnings.push(format!(
+                "could not detach the worktrees run {} left: {e}",
+                run.run_id
+            ));
+        }
         let tasks: Vec<&str> = released_by_run
             .iter()
             .filter(|(r, _)| *r == run.run_id)

@@ -39,7 +39,8 @@ fn checkout_makes_the_task_branch_at_the_base_tip_outside_the_working_tree() {
         "{}",
         wt.path.display()
     );
-    assert!(wt.path.ends_with(Path::new(RUN_ID).join("w0")));
+    // The first entry of the pool of worktrees kept between runs.
+    assert!(wt.path.ends_with(Path::new("hew/worktrees/pool/w1")));
     assert_eq!(status(&repo.root), "");
     assert!(git(&repo.root, &["worktree", "list"]).contains(&wt.path.display().to_string()));
 }
@@ -59,7 +60,7 @@ fn a_relative_dir_is_taken_from_the_repository_root() {
     let wt = slots.checkout(2, &task("demo-1"), "main").unwrap();
     assert_eq!(
         wt.path,
-        repo.parent().join("hew-wt").join(RUN_ID).join("w2")
+        repo.parent().join("hew-wt").join("pool").join("w1")
     );
     assert!(wt.path.join("README").is_file());
 }
@@ -88,7 +89,7 @@ fn a_reused_slot_keeps_ignored_files_drops_untracked_ones_and_sees_new_merges() 
     slots.release(other, false).unwrap();
 
     let second = slots.checkout(0, &task("demo-3"), "main").unwrap();
-    assert_eq!(second.path, slots.slot_path(0));
+    assert_eq!(second.path, slots.slot_path(0).unwrap());
     assert_eq!(rev(&second.path, "HEAD"), rev(&repo.root, "main"));
     assert_eq!(second.base, rev(&repo.root, "main"));
     assert_eq!(
@@ -199,24 +200,87 @@ fn inspect_lists_commits_oldest_first_and_sees_dirt() {
     assert!(slots.inspect(&wt).unwrap().dirty, "a staged change is dirt");
 }
 
-#[test]
-fn close_removes_every_worktree_of_the_run_and_keeps_branches() {
-    let repo = TestRepo::new();
-    let slots = repo.slots(true);
-    let a = slots.checkout(0, &task("demo-1"), "main").unwrap();
-    let b = slots.checkout(1, &task("demo-2"), "main").unwrap();
-    commit_file(&b.path, "b.txt", "b\n", "add b");
-    slots.release(b.clone(), true).unwrap();
-    // Another run's worktree, whose id starts with this one's, is not this run's.
-    let other = Slots::new(
+fn slots_of(repo: &TestRepo, run_id: &str, reuse: bool) -> Slots {
+    Slots::new(
         &repo.root,
         SlotOptions {
             dir: None,
-            reuse: true,
-            run_id: format!("{RUN_ID}-x"),
+            reuse,
+            run_id: run_id.into(),
         },
     )
-    .unwrap();
+    .unwrap()
+}
+
+fn head_of(path: &Path) -> String {
+    git(path, &["rev-parse", "--abbrev-ref", "HEAD"])
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn close_keeps_reused_worktrees_detached_for_the_next_run_and_keeps_branches() {
+    let repo = TestRepo::new();
+    let slots = repo.slots(true);
+    let a = slots.checkout(0, &task("demo-1"), "main").unwrap();
+    write(&a.path, "target/debug/cache.bin", "warm");
+    let b = slots.checkout(1, &task("demo-2"), "main").unwrap();
+    commit_file(&b.path, "b.txt", "b\n", "add b");
+    slots.release(b.clone(), true).unwrap();
+    // A run going on beside this one leases other entries and keeps them.
+    let other = slots_of(&repo, &format!("{RUN_ID}-x"), true);
+    let theirs = other.checkout(0, &task("demo-9"), "main").unwrap();
+    assert!(
+        theirs.path.ends_with("pool/w3"),
+        "{}",
+        theirs.path.display()
+    );
+
+    slots.close().unwrap();
+    assert_eq!(
+        head_of(&a.path),
+        "HEAD",
+        "detached: no branch stays checked out"
+    );
+    assert_eq!(head_of(&b.path), "HEAD");
+    assert!(!slots.run_dir().exists());
+    assert_eq!(head_of(&theirs.path), "hew/demo-9");
+    assert!(has_branch(&repo.root, "hew/demo-1") && has_branch(&repo.root, "hew/demo-2"));
+
+    // The next run starts in the lowest idle entry, warm, and on its own branch.
+    let next = slots_of(&repo, "20261122-060000-beef", true);
+    let wt = next.checkout(0, &task("demo-3"), "main").unwrap();
+    assert_eq!(wt.path, a.path);
+    assert_eq!(
+        std::fs::read_to_string(wt.path.join("target/debug/cache.bin")).unwrap(),
+        "warm"
+    );
+    assert_eq!(head_of(&wt.path), "hew/demo-3");
+    assert_eq!(status(&wt.path), "");
+
+    next.close().unwrap();
+    other.close().unwrap();
+    let list = git(&repo.root, &["worktree", "list"]);
+    assert_eq!(
+        list.lines().count(),
+        4,
+        "the main tree and three kept: {list}"
+    );
+    assert!(
+        list.lines().skip(1).all(|l| l.ends_with("(detached HEAD)")),
+        "{list}"
+    );
+}
+
+#[test]
+fn without_reuse_close_removes_every_worktree_of_the_run() {
+    let repo = TestRepo::new();
+    let slots = repo.slots(false);
+    let a = slots.checkout(0, &task("demo-1"), "main").unwrap();
+    let b = slots.checkout(1, &task("demo-2"), "main").unwrap();
+    assert!(a.path.starts_with(slots.run_dir()) && b.path.starts_with(slots.run_dir()));
+    // Another run's worktree, whose id starts with this one's, is not this run's.
+    let other = slots_of(&repo, &format!("{RUN_ID}-x"), false);
     let theirs = other.checkout(0, &task("demo-9"), "main").unwrap();
 
     slots.close().unwrap();
@@ -266,7 +330,12 @@ fn concurrent_checkouts_merges_and_releases_on_four_threads() {
     assert_eq!(status(&repo.root), "");
     assert_eq!(git(&repo.root, &["branch", "--list", "hew/*"]), "");
     slots.close().unwrap();
-    assert_eq!(git(&repo.root, &["worktree", "list"]).lines().count(), 1);
+    let list = git(&repo.root, &["worktree", "list"]);
+    assert_eq!(
+        list.lines().count(),
+        5,
+        "four kept for the next run: {list}"
+    );
 }
 
 #[test]
@@ -425,7 +494,7 @@ fn a_slot_prepared_ahead_is_detached_clean_and_its_first_checkout_names_the_bran
     let slots = repo.slots(true);
     assert!(slots.prepare(2, "main").unwrap(), "made");
     assert!(!slots.prepare(2, "main").unwrap(), "made once");
-    let path = slots.slot_path(2);
+    let path = slots.slot_path(2).unwrap();
     assert_eq!(
         git(&path, &["rev-parse", "HEAD"]).trim(),
         rev(&repo.root, "main")
@@ -458,12 +527,13 @@ fn a_slot_prepared_ahead_is_detached_clean_and_its_first_checkout_names_the_bran
     assert_eq!(status(&path), "");
 
     slots.close().unwrap();
-    assert!(!path.exists());
+    assert_eq!(head_of(&path), "HEAD", "kept for the next run, detached");
     assert!(
         !slots.prepare(3, "main").unwrap(),
         "nothing is made after close"
     );
-    assert!(!slots.slot_path(3).exists());
+    let list = git(&repo.root, &["worktree", "list"]);
+    assert_eq!(list.lines().count(), 2, "only the kept one: {list}");
 }
 
 #[test]

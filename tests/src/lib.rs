@@ -392,6 +392,33 @@ impl TestRepo {
         git2::Repository::open(self.path()).expect("open repo")
     }
 
+    /// The worktrees hew keeps between runs, checked to be idle: every linked worktree is
+    /// an entry of the pool (`.git/hew/worktrees/pool/w<n>`) with HEAD detached, so no
+    /// branch stays checked out there. Returns their paths.
+    pub fn idle_pool(&self) -> Vec<PathBuf> {
+        let git = self.git();
+        let pool = self.path().join(".git/hew/worktrees/pool");
+        let mut paths = Vec::new();
+        let names = git.worktrees().expect("list worktrees");
+        for i in 0..names.len() {
+            let name = names.get(i).ok().flatten().expect("a worktree name");
+            let wt = git.find_worktree(name).expect("open worktree");
+            let path = wt.path().to_owned();
+            assert!(
+                name.starts_with("hew-pool-w") && path.starts_with(&pool),
+                "worktree {name} at {} is not one kept between runs",
+                path.display()
+            );
+            let linked = git2::Repository::open(&path).expect("open worktree");
+            assert!(
+                linked.head_detached().expect("read HEAD"),
+                "worktree {name} still has a branch checked out"
+            );
+            paths.push(path);
+        }
+        paths
+    }
+
     /// Local branches whose name starts with `prefix`.
     pub fn branches(&self, prefix: &str) -> Vec<String> {
         let repo = self.git();

@@ -52,7 +52,7 @@ impl Slots {
                     .into_owned(),
             });
         }
-        let path = self.slot_path(wt.slot);
+        let path = self.slot_path(wt.slot)?;
         let dirty = is_dirty(&path)?;
         Ok(WorkLeft { commits, dirty })
     }

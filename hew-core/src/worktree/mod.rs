@@ -18,6 +18,7 @@ mod integration;
 mod locks;
 mod merge;
 mod names;
+mod pool;
 mod prune;
 mod refs;
 mod slots;
@@ -26,6 +27,7 @@ pub use error::WorktreeError;
 pub use inspect::{Commit, WorkLeft};
 pub use integration::Integration;
 pub use merge::{MergeResult, merge};
+pub use pool::detach_idle as detach_idle_pool;
 pub use prune::{
     BranchFate, BranchVerdict, LeftoverRun, Leftovers, PruneFailure, PruneOptions, find_leftovers,
     remove_leftovers,

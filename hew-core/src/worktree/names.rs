@@ -74,6 +74,9 @@ pub(crate) fn validate_run_id(run_id: &str) -> Result<(), WorktreeError> {
     {
         return bad("only letters, digits, `.`, `_` and `-` are allowed");
     }
+    if run_id == super::pool::POOL_DIR {
+        return bad("it names the directory of worktrees kept between runs");
+    }
     if run_id.starts_with(['-', '.']) {
         return bad("it must not start with `-` or `.`");
     }

@@ -1,5 +1,6 @@
 //! What runs that are over left behind, and removing it: their worktrees (directories and
-//! git's entries for them) and `hew/*` branches whose work has already landed.
+//! git's entries for them), the idle worktrees kept between runs, and `hew/*` branches
+//! whose work has already landed.
 //!
 //! A run cleans up after itself when it ends; a run that was killed does not. Nothing here
 //! touches a run that may still be going (the caller says which are), and a branch is only
@@ -14,6 +15,7 @@ use git2::{BranchType, Oid, Repository};
 use super::WorktreeError;
 use super::checkout;
 use super::holders::{Holder, holder, worktree_names};
+use super::pool;
 use super::refs::{branch_tip, delete_branch, open};
 use super::slots::root_of;
 
@@ -36,6 +38,8 @@ pub struct PruneOptions<'a> {
 pub struct Leftovers {
     /// Runs that are over but left worktrees.
     pub runs: Vec<LeftoverRun>,
+    /// Worktrees kept between runs that no run holds now: git's name and the path.
+    pub pool: Vec<(String, PathBuf)>,
     /// Every `hew/*` branch looked at, with its verdict.
     pub branches: Vec<BranchVerdict>,
 }
@@ -117,7 +121,7 @@ pub fn find_leftovers(
             let Ok(run_id) = d.file_name().into_string() else {
                 continue;
             };
-            if !d.path().is_dir() || may_be_running(&run_id) {
+            if run_id == pool::POOL_DIR || !d.path().is_dir() || may_be_running(&run_id) {
                 continue;
             }
             let known = runs.iter().any(|r| r.run_id == run_id);
@@ -131,6 +135,12 @@ pub fn find_leftovers(
         run.worktrees.sort();
     }
     runs.sort_by(|a, b| a.run_id.cmp(&b.run_id));
+    // Looked at under their locks, which are given back at once: removing them takes the
+    // locks again, and skips an entry a run has leased since.
+    let pool: Vec<(String, PathBuf)> = pool::idle(&root, &worktree_names(&repo)?)?
+        .into_iter()
+        .map(|lease| (lease.name.clone(), lease.path.clone()))
+        .collect();
 
     let branches = if opts.branches {
         let leaving: Vec<&Path> = runs
@@ -141,15 +151,21 @@ pub fn find_leftovers(
                     .map(|(_, p)| p.as_path())
                     .chain(r.dir.as_deref())
             })
+            .chain(pool.iter().map(|(_, p)| p.as_path()))
             .collect();
         judge_branches(&repo, opts.into, &leaving)?
     } else {
         Vec::new()
     };
-    Ok(Leftovers { runs, branches })
+    Ok(Leftovers {
+        runs,
+        pool,
+        branches,
+    })
 }
 
-/// Removes what `leftovers` lists: each run's worktrees and directory, then each merged
+/// Removes what `leftovers` lists: each idle pool entry (unless a run leased it since), each
+/// run's worktrees and directory, then each merged
 /// branch that still points where it did and is still merged into `into`. Goes on past
 /// failures and returns them.
 pub fn remove_leftovers(
@@ -160,6 +176,24 @@ pub fn remove_leftovers(
     let repo = open(repo_root)?;
     let mut failures = Vec::new();
     let mut fail = |what: String, error| failures.push(PruneFailure { what, error });
+    for (name, path) in &leftovers.pool {
+        // `<dir>/pool/w<n>`: the lock is beside it.
+        let (Some(n), Some(root)) = (pool::entry_of(name), path.parent().and_then(Path::parent))
+        else {
+            continue;
+        };
+        match pool::try_lease(root, n) {
+            // Removed under its lock, so no run can lease it meanwhile.
+            Ok(Some(_held)) => {
+                if let Err(e) = checkout::discard(&repo, name, path) {
+                    fail(path.display().to_string(), e);
+                }
+            }
+            // A run leased it since it was listed: it stays.
+            Ok(None) => {}
+            Err(e) => fail(path.display().to_string(), e),
+        }
+    }
     for run in &leftovers.runs {
         for (name, path) in &run.worktrees {
             if let Err(e) = checkout::discard(&repo, name, path) {
@@ -209,8 +243,11 @@ fn entry<'a>(runs: &'a mut Vec<LeftoverRun>, run_id: &str) -> &'a mut LeftoverRu
     &mut runs[i]
 }
 
-/// The run id in a worktree name `hew-<run-id>-w<n>`.
+/// The run id in a worktree name `hew-<run-id>-w<n>` (a pool entry's names no run).
 fn run_of(name: &str) -> Option<&str> {
+    if pool::entry_of(name).is_some() {
+        return None;
+    }
     let (run, slot) = name.strip_prefix("hew-")?.rsplit_once("-w")?;
     let ok = !run.is_empty() && !slot.is_empty() && slot.bytes().all(|b| b.is_ascii_digit());
     ok.then_some(run)

@@ -1,11 +1,13 @@
 //! The worker slots of one run: one git worktree per slot, handed from task to task.
 //!
-//! Each slot's worktree lives at `<dir>/<run-id>/w<slot>` and is registered with git as
-//! `hew-<run-id>-w<slot>`. With reuse (the default) it is created for the slot's first task
-//! and switched to a fresh branch for each later one, keeping ignored build caches warm;
-//! without reuse each task gets a new worktree. Slots keeps no state beyond paths and, per
-//! slot, the commit at which a worktree was handed back known clean: every call opens the
-//! repository afresh, so one [`Slots`] can serve all workers from any thread.
+//! With reuse (the default) each slot leases a worktree from the pool kept between runs
+//! (`<dir>/pool/w<n>`, see `pool`): made for the slot's first task if it is not there yet,
+//! and switched to a fresh branch for each task after, keeping ignored build caches warm,
+//! from task to task and from run to run. Without reuse each task gets a new worktree at
+//! `<dir>/<run-id>/w<slot>` (git's name `hew-<run-id>-w<slot>`), removed after. Slots keeps
+//! no state beyond paths, leases and, per slot, the commit at which a worktree was handed
+//! back known clean: every call opens the repository afresh, so one [`Slots`] can serve
+//! all workers from any thread.
 
 use std::collections::HashMap;
 use std::fs;
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 use super::WorktreeError;
 use super::checkout;
 use super::names::{validate_run_id, worktree_name, worktree_prefix};
+use super::pool::{self, Lease};
 use super::refs::{branch_tip, create_task_branch, delete_branch, open};
 use crate::tracker::TaskId;
 use git2::{Oid, Repository};
@@ -42,6 +45,8 @@ pub struct SlotOptions {
 pub struct Slots {
     /// The working tree hew runs in (absolute).
     pub(super) repo_root: PathBuf,
+    /// Where every run's worktrees live (`loop.worktree.dir`, resolved).
+    root: PathBuf,
     run_dir: PathBuf,
     run_id: String,
     reuse: bool,
@@ -53,6 +58,8 @@ pub struct Slots {
     making: Arc<Mutex<HashMap<usize, Arc<Mutex<()>>>>>,
     /// Set by [`Slots::close`]: nothing is prepared after.
     closed: Arc<std::sync::atomic::AtomicBool>,
+    /// With reuse, per slot, the pool entry it holds until [`Slots::close`].
+    leases: Arc<Mutex<HashMap<usize, Lease>>>,
 }
 
 /// A task's worktree, ready for an agent.
@@ -81,28 +88,58 @@ impl Slots {
         };
         // git2 gives the workdir with a trailing separator; normalise it.
         let workdir: PathBuf = workdir.components().collect();
-        let dir = root_of(&repo, &workdir, opts.dir.as_deref());
-        let run_dir = dir.join(&opts.run_id);
-        fs::create_dir_all(&run_dir).map_err(WorktreeError::io("create directory", &run_dir))?;
+        let root = root_of(&repo, &workdir, opts.dir.as_deref());
+        let run_dir = root.join(&opts.run_id);
+        if !opts.reuse {
+            fs::create_dir_all(&run_dir)
+                .map_err(WorktreeError::io("create directory", &run_dir))?;
+        }
         Ok(Self {
             repo_root: workdir,
+            root,
             run_dir,
             run_id: opts.run_id,
             reuse: opts.reuse,
             clean_at: Arc::default(),
             making: Arc::default(),
             closed: Arc::default(),
+            leases: Arc::default(),
         })
     }
 
-    /// `<dir>/<run-id>`: where this run's worktrees are.
+    /// `<dir>/<run-id>`: where this run's worktrees are without reuse.
     pub fn run_dir(&self) -> &Path {
         &self.run_dir
     }
 
-    /// Where slot `slot`'s worktree is: `<dir>/<run-id>/w<slot>`.
-    pub fn slot_path(&self, slot: usize) -> PathBuf {
-        self.run_dir.join(format!("w{slot}"))
+    /// `<dir>/pool`: where worktrees kept between runs are.
+    pub fn pool_dir(&self) -> PathBuf {
+        self.root.join(pool::POOL_DIR)
+    }
+
+    /// Where slot `slot`'s worktree is: with reuse, the pool entry it leases (leased now if
+    /// it has none yet); without, `<dir>/<run-id>/w<slot>`.
+    pub fn slot_path(&self, slot: usize) -> Result<PathBuf, WorktreeError> {
+        self.place(slot).map(|(_, path)| path)
+    }
+
+    /// Slot `slot`'s worktree: its git name and its path (see [`Slots::slot_path`]).
+    fn place(&self, slot: usize) -> Result<(String, PathBuf), WorktreeError> {
+        if !self.reuse {
+            return Ok((
+                worktree_name(&self.run_id, slot),
+                self.run_dir.join(format!("w{slot}")),
+            ));
+        }
+        let mut leases = self.leases.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(lease) = leases.get(&slot) {
+            return Ok((lease.name.clone(), lease.path.clone()));
+        }
+        let mine = leases.values().map(|l| l.n).collect();
+        let lease = pool::lease(&self.root, &mine)?;
+        let place = (lease.name.clone(), lease.path.clone());
+        leases.insert(slot, lease);
+        Ok(place)
     }
 
     /// Prepares slot `slot` for `task`: a new branch at the current tip of `base_branch`,
@@ -123,9 +160,8 @@ impl Slots {
         let _making = making.lock().unwrap_or_else(PoisonError::into_inner);
         let repo = open(&self.repo_root)?;
         let tip = branch_tip(&repo, base_branch)?;
+        let (name, path) = self.place(slot)?;
         let branch = create_task_branch(&repo, task, &tip)?;
-        let name = worktree_name(&self.run_id, slot);
-        let path = self.slot_path(slot);
         let fresh = || {
             self.remake(&repo, &name, &path, || {
                 checkout::add(&repo, &name, &path, &branch)
@@ -165,9 +201,8 @@ impl Slots {
     /// removed.
     pub fn release(&self, wt: TaskWorktree, keep_branch: bool) -> Result<(), WorktreeError> {
         let repo = open(&self.repo_root)?;
-        let name = worktree_name(&self.run_id, wt.slot);
         // Always the slot's own path, whatever the caller's copy says: it is removed.
-        let path = self.slot_path(wt.slot);
+        let (name, path) = self.place(wt.slot)?;
         if self.reuse && checkout::exists(&repo, &name, &path) {
             checkout::detach(&path)?;
         } else {
@@ -197,7 +232,7 @@ impl Slots {
             return Ok(false);
         }
         let repo = open(&self.repo_root)?;
-        let (name, path) = (worktree_name(&self.run_id, slot), self.slot_path(slot));
+        let (name, path) = self.place(slot)?;
         if checkout::exists(&repo, &name, &path) {
             return Ok(false);
         }
@@ -222,8 +257,9 @@ impl Slots {
         add: impl FnOnce() -> Result<(), WorktreeError>,
     ) -> Result<(), WorktreeError> {
         checkout::discard(repo, name, path)?;
-        fs::create_dir_all(&self.run_dir)
-            .map_err(WorktreeError::io("create directory", &self.run_dir))?;
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(WorktreeError::io("create directory", parent))?;
+        }
         add()
     }
 
@@ -252,7 +288,7 @@ impl Slots {
         let slot = wt.slot;
         self.release(wt, true)?;
         if self.reuse {
-            let head = Repository::open(self.slot_path(slot)).ok().and_then(|r| {
+            let head = Repository::open(self.slot_path(slot)?).ok().and_then(|r| {
                 let detached = r.head_detached().ok()?;
                 detached.then(|| r.head().ok()?.target())?
             });
@@ -281,8 +317,10 @@ impl Slots {
         delete_branch(&repo, branch)
     }
 
-    /// Ends the run: removes every worktree of this run (directory and git's admin entry)
-    /// and the run's directory. Branches stay as they are: [`Slots::release`] decides those.
+    /// Ends the run: the pool entries its slots leased are left detached, for the next run,
+    /// and given up; every worktree named after this run (without reuse) is removed
+    /// (directory and git's admin entry), and the run's directory. Branches stay as they
+    /// are: [`Slots::release`] decides those.
     pub fn close(&self) -> Result<(), WorktreeError> {
         // Worktrees being prepared are finished first, and no more are started.
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -298,6 +336,23 @@ impl Slots {
             .map(|m| m.lock().unwrap_or_else(PoisonError::into_inner))
             .collect();
         let repo = open(&self.repo_root)?;
+        let leases: Vec<Lease> = self
+            .leases
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+            .map(|(_, lease)| lease)
+            .collect();
+        for lease in &leases {
+            // Detached, so that no branch stays checked out there. One that cannot even be
+            // detached is no use to the next run.
+            if checkout::exists(&repo, &lease.name, &lease.path)
+                && checkout::detach(&lease.path).is_err()
+            {
+                checkout::discard(&repo, &lease.name, &lease.path)?;
+            }
+        }
+        drop(leases);
         let admin = repo.commondir().join("worktrees");
         let entries = match fs::read_dir(&admin) {
             Ok(entries) => entries.collect::<Result<Vec<_>, _>>(),
@@ -320,7 +375,7 @@ impl Slots {
                 .map(|(name, slot)| {
                     scope.spawn(move || {
                         let repo = open(&self.repo_root)?;
-                        checkout::discard(&repo, name, &self.slot_path(*slot))
+                        checkout::discard(&repo, name, &self.run_dir.join(format!("w{slot}")))
                     })
                 })
                 .collect();

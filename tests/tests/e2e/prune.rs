@@ -152,3 +152,38 @@ fn prune_lists_then_removes_only_what_is_safe() {
         "keeping branch hew/demo-c (1 commit not on main)\nnothing to prune"
     );
 }
+
+#[test]
+fn worktrees_kept_between_runs_are_listed_idle_and_removed_by_apply() {
+    let repo = TestRepo::new();
+    // A slot worktree a finished run kept: `hew-pool-w1`, detached at main.
+    let git = repo.git();
+    let path = repo.path().join(".git/hew/worktrees/pool/w1");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    git.worktree("hew-pool-w1", &path, None).unwrap();
+    let wt = git2::Repository::open(&path).unwrap();
+    let head = wt.head().unwrap().target().unwrap();
+    wt.set_head_detached(head).unwrap();
+
+    let listed = prune(&repo, &[]);
+    assert!(
+        listed.contains(&format!(
+            "would remove worktree hew-pool-w1 at {} (kept between runs, idle)",
+            path.display()
+        )),
+        "{listed}"
+    );
+    assert!(path.exists());
+
+    // While a run holds its lock, it is not idle: left alone.
+    let lock = std::fs::File::create(path.with_file_name("w1.lock")).unwrap();
+    let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e)
+        .unwrap();
+    assert!(!prune(&repo, &[]).contains("hew-pool-w1"));
+    drop(held);
+
+    prune(&repo, &["--apply"]);
+    assert!(!path.exists());
+    assert!(repo.git().worktrees().unwrap().is_empty());
+}

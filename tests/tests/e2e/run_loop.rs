@@ -100,11 +100,18 @@ fn twelve_independent_tasks_run_four_at_a_time_and_all_land() {
     assert_eq!(run["status"], "finished");
     assert_eq!(run["stop_reason"], "ready_empty");
 
-    // Nothing left behind: no worktrees, no task branches.
-    assert!(
-        repo.git().worktrees().unwrap().is_empty(),
-        "worktrees left behind"
-    );
+    // Nothing left behind but the slots' worktrees, kept for the next run: detached and
+    // clean. No task branches.
+    let kept = repo.idle_pool();
+    assert_eq!(kept.len(), 4, "one per slot: {kept:?}");
+    for path in &kept {
+        let wt = git2::Repository::open(path).unwrap();
+        assert!(
+            wt.statuses(None).unwrap().is_empty(),
+            "{} is not clean",
+            path.display()
+        );
+    }
     assert_eq!(repo.branches("hew/"), Vec::<String>::new());
     let git = repo.git();
     let status = git.statuses(None).unwrap();
@@ -782,4 +789,39 @@ fn tasks_run(repo: &TestRepo) -> Vec<String> {
         .iter()
         .map(|i| i["task_id"].as_str().unwrap().to_owned())
         .collect()
+}
+
+#[test]
+fn the_next_run_starts_in_the_worktree_the_last_one_kept_with_its_build_cache() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    std::fs::write(repo.path().join(".git/info/exclude"), "target/\n").unwrap();
+    let first = repo.create_task(NewTask::new("first"));
+    run_loop(&repo, &["-j", "1"]);
+    let kept = repo.idle_pool();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    // What a build in the first run left: ignored, so kept.
+    std::fs::create_dir_all(kept[0].join("target")).unwrap();
+    std::fs::write(kept[0].join("target/cache.bin"), "warm").unwrap();
+
+    let second = repo.create_task(NewTask::new("second"));
+    let out = run_loop(&repo, &["-j", "1"]);
+    assert!(stdout(&out).contains("closed 1"), "{}", stdout(&out));
+    let cwd_of = |id: &str| {
+        let records = repo.agent_records();
+        let r = records
+            .iter()
+            .find(|r| r["env"]["HEW_TASK_ID"] == id)
+            .expect("the agent ran");
+        std::path::PathBuf::from(r["cwd"].as_str().unwrap())
+    };
+    assert_eq!(cwd_of(&first), cwd_of(&second), "the same slot worktree");
+    assert_eq!(cwd_of(&second), kept[0].canonicalize().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(kept[0].join("target/cache.bin")).unwrap(),
+        "warm"
+    );
+    assert!(repo.file_on("main", &format!("{second}.txt")).is_some());
+    assert_eq!(repo.idle_pool(), kept);
 }

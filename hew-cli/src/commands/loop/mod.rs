@@ -50,8 +50,9 @@ enum LoopCommand {
     /// Show what an agent did, from its raw output: assistant text, tool calls, results
     /// and the final tokens and cost.
     Logs(logs::LogsArgs),
-    /// List (and with --apply remove) what ended runs left: worktrees, and hew/* branches
-    /// already merged. A dry run by default; unmerged work is never removed.
+    /// List (and with --apply remove) what ended runs left: worktrees (killed runs', and the
+    /// ones kept between runs that no run holds), and hew/* branches already merged. A dry
+    /// run by default; unmerged work is never removed.
     Prune(prune::PruneArgs),
     /// What a run did and spent: outcomes, tokens and cost in total, by requested model
     /// and by the models that consumed them (the latest run by default; works while it

@@ -1,5 +1,6 @@
 //! `hew loop prune [--apply]`: lists, and with `--apply` removes, what ended runs left
-//! behind: their worktrees (directories and git's entries for them) and `hew/*` branches
+//! behind: their worktrees (directories and git's entries for them), the worktrees kept
+//! between runs that no run holds, and `hew/*` branches
 //! whose commits are all on the integration branch. A dry run by default. A branch with a
 //! commit the integration branch lacks is never removed, and nothing of a run that may
 //! still be going is touched.
@@ -75,6 +76,13 @@ pub fn prune(ctx: &Context, args: PruneArgs) -> Result<Exit, CliError> {
             if args.apply { "marking" } else { "would mark" },
             run.run_id,
             run.pid
+        );
+    }
+    for (name, path) in &found.pool {
+        any = true;
+        println!(
+            "{verb} worktree {name} at {} (kept between runs, idle)",
+            path.display()
         );
     }
     for run in &found.runs {
