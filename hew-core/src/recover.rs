@@ -138,6 +138,15 @@ pub async fn recover<T: Tracker>(
         }
     }
 
+    // A slot a dead run leased from the pool may still have a task branch checked out: once
+    // detached, its branches are settled like any other.
+    if !dead.is_empty()
+        && let Err(e) = crate::worktree::detach_idle_pool(repo_root, worktree_dir.as_deref())
+    {
+        out.warnings.push(format!(
+            "could not detach the worktrees dead runs left: {e}"
+        ));
+    }
     for mut run in dead {
         let slots = Slots::new(
             repo_root,
@@ -150,13 +159,6 @@ pub async fn recover<T: Tracker>(
         if let Err(e) = slots.and_then(|s| s.close()) {
             out.warnings.push(format!(
                 "could not remove the worktrees of run {}: {e}",
-                run.run_id
-            ));
-        }
-        // A slot it leased from the pool may still have a task branch checked out.
-        if let Err(e) = crate::worktree::detach_idle_pool(repo_root, worktree_dir.as_deref()) {
-            out.warnings.push(format!(
-                "could not detach the worktrees run {} left: {e}",
                 run.run_id
             ));
         }

@@ -127,8 +127,7 @@ pub(crate) fn idle(root: &Path, names: &[String]) -> Result<Vec<Lease>, Worktree
 /// files hold is left as is: the next run to lease it switches it clean.
 pub fn detach_idle(repo_root: &Path, dir: Option<&Path>) -> Result<(), WorktreeError> {
     let repo = open(repo_root)?;
-    let workdir: PathBuf = repo.workdir().unwrap_or(repo.path()).components().collect();
-    let root = root_of(&repo, &workdir, dir);
+    let root = root_of(&repo, dir);
     for lease in idle(&root, &worktree_names(&repo)?)? {
         if checkout::exists(&repo, &lease.name, &lease.path) {
             checkout::detach(&lease.path)?;

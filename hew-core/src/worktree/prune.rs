@@ -94,8 +94,7 @@ pub fn find_leftovers(
     may_be_running: &dyn Fn(&str) -> bool,
 ) -> Result<Leftovers, WorktreeError> {
     let repo = open(repo_root)?;
-    let workdir: PathBuf = repo.workdir().unwrap_or(repo.path()).components().collect();
-    let root = root_of(&repo, &workdir, opts.dir);
+    let root = root_of(&repo, opts.dir);
     let in_git_dir = opts.dir.is_none();
 
     // git's entries named after a run: hew-<run-id>-w<n>.

@@ -88,7 +88,7 @@ impl Slots {
         };
         // git2 gives the workdir with a trailing separator; normalise it.
         let workdir: PathBuf = workdir.components().collect();
-        let root = root_of(&repo, &workdir, opts.dir.as_deref());
+        let root = root_of(&repo, opts.dir.as_deref());
         let run_dir = root.join(&opts.run_id);
         if !opts.reuse {
             fs::create_dir_all(&run_dir)
@@ -110,11 +110,6 @@ impl Slots {
     /// `<dir>/<run-id>`: where this run's worktrees are without reuse.
     pub fn run_dir(&self) -> &Path {
         &self.run_dir
-    }
-
-    /// `<dir>/pool`: where worktrees kept between runs are.
-    pub fn pool_dir(&self) -> PathBuf {
-        self.root.join(pool::POOL_DIR)
     }
 
     /// Where slot `slot`'s worktree is: with reuse, the pool entry it leases (leased now if
@@ -387,12 +382,12 @@ impl Slots {
     }
 }
 
-/// Where every run's worktrees live: `loop.worktree.dir` (`dir`, relative to the working
-/// tree `workdir`), or `<git common dir>/hew/worktrees`.
-pub(super) fn root_of(repo: &git2::Repository, workdir: &Path, dir: Option<&Path>) -> PathBuf {
+/// Where every run's worktrees live: `loop.worktree.dir` (`dir`, relative to `repo`'s
+/// working tree), or `<git common dir>/hew/worktrees`.
+pub(super) fn root_of(repo: &git2::Repository, dir: Option<&Path>) -> PathBuf {
     match dir {
         None => repo.commondir().join("hew").join("worktrees"),
-        Some(dir) => lexical(&workdir.join(dir)),
+        Some(dir) => lexical(&repo.workdir().unwrap_or(repo.path()).join(dir)),
     }
 }
 
