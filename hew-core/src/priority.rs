@@ -3,9 +3,11 @@
 //! Tracker calls, merges and new worktrees run at a lower CPU priority than the agents
 //! (nice 10 above hew's own). When the cores are busy, an agent ending, the inspection of
 //! its worktree and the start of the slot's next task go first: that is what the user
-//! waits on, while merging and closing happen beside the next agent's run. An idle
-//! machine runs both at full speed. Best effort: where the priority cannot be lowered,
-//! the work runs anyway.
+//! waits on, while merging and closing happen beside the next agent's run. The tracker
+//! calls a free slot waits on (recovery at the start, a `ready` call and its claims while
+//! a slot has no task) are what the user waits on too: they keep hew's own priority. An
+//! idle machine runs everything at full speed. Best effort: where the priority cannot be
+//! lowered, the work runs anyway.
 
 use rustix::process::{Pid, getpriority_process, setpriority_pgrp, setpriority_process};
 

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use super::Shared;
 use crate::iterlog::Timings;
 use crate::plan::{PlannedTask, SkipReason, TaskFilter, plan};
-use crate::tracker::{Tracker, TrackerError};
+use crate::tracker::{CliTracker, Tracker, TrackerError};
 
 /// A task claimed for a slot, not started yet.
 pub(crate) struct Claimed {
@@ -54,6 +54,9 @@ pub(crate) struct Ask {
     pub actor: String,
     /// Set when the run stops: no more claims.
     pub cancel: Arc<AtomicBool>,
+    /// A slot is free: an agent waits on this call and these claims, which then run at
+    /// hew's own priority (see `crate::priority`).
+    pub urgent: bool,
 }
 
 /// One `ready` call, then claims in the tracker's order until every slot in `ask` has a
@@ -64,8 +67,13 @@ pub(crate) async fn refill(
     ask: Ask,
     out: mpsc::UnboundedSender<Claimed>,
 ) -> Result<Refilled, TrackerError> {
+    let tracker = if ask.urgent {
+        sh.tracker.in_foreground()
+    } else {
+        sh.tracker.clone()
+    };
     let clock = Instant::now();
-    let plan = plan(&sh.tracker, &sh.config.looping, &ask.filter, ask.limit).await?;
+    let plan = plan(&tracker, &sh.config.looping, &ask.filter, ask.limit).await?;
     let ready_ms = Timings::ms_since(clock);
     let mut refilled = Refilled {
         excluded: plan.skipped.len(),
@@ -107,7 +115,7 @@ pub(crate) async fn refill(
     let mut slots = ask.slots.into_iter().peekable();
     let mut candidates = candidates.into_iter();
     let first: Vec<PlannedTask> = candidates.by_ref().take(slots.len()).collect();
-    let singles = match claim_together(&sh, &ask.actor, &ask.cancel, first).await? {
+    let singles = match claim_together(&tracker, &ask.actor, &ask.cancel, first).await? {
         Together::OneByOne(tasks) => tasks,
         Together::Claimed { tasks, claim_ms } => {
             refilled.claimed += tasks.len();
@@ -139,7 +147,7 @@ pub(crate) async fn refill(
             break;
         }
         let clock = Instant::now();
-        match sh.tracker.claim(&planned.id, &ask.actor).await {
+        match tracker.claim(&planned.id, &ask.actor).await {
             Ok(_) => {}
             // Another worker or runner got there first, or someone deleted the task since
             // `ready`: normal under concurrency.
@@ -177,7 +185,7 @@ enum Together {
 /// unless `cancel` is set: br checks and applies the batch at once, and the start of a run
 /// waits on these claims.
 async fn claim_together(
-    sh: &Shared,
+    tracker: &CliTracker,
     actor: &str,
     cancel: &AtomicBool,
     tasks: Vec<PlannedTask>,
@@ -187,7 +195,7 @@ async fn claim_together(
     }
     let ids: Vec<_> = tasks.iter().map(|p| p.id.clone()).collect();
     let clock = Instant::now();
-    match sh.tracker.claim_all(&ids, actor).await {
+    match tracker.claim_all(&ids, actor).await {
         Ok(_) => Ok(Together::Claimed {
             tasks,
             claim_ms: Timings::ms_since(clock),

@@ -142,9 +142,10 @@ pub async fn run_loop(
     );
     let result = match shared {
         Ok(shared) => {
+            // Nothing starts before recovery: its calls run at hew's own priority.
             let recovered = recover(
                 &shared.repo_root,
-                &shared.tracker,
+                &shared.tracker.in_foreground(),
                 &record.host,
                 shared.config.looping.worktree.dir.clone(),
             )
@@ -570,6 +571,7 @@ impl<'a> Scheduler<'a> {
             slots,
             actor: self.actor.clone(),
             cancel: self.refill_cancel.clone(),
+            urgent: !self.free_slots.is_empty(),
         };
         self.refill = Some(tokio::spawn(refill(
             self.sh.clone(),

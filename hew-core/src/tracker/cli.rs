@@ -29,6 +29,8 @@ pub struct CliTracker {
     cwd: PathBuf,
     timeout: Duration,
     env: Vec<(String, String)>,
+    /// Calls run at hew's own priority, not lowered (see `crate::priority`).
+    foreground: bool,
 }
 
 /// Which kind of call is being made, for telling apart what an error means.
@@ -72,6 +74,16 @@ impl CliTracker {
             cwd,
             timeout,
             env: Vec::new(),
+            foreground: false,
+        }
+    }
+
+    /// This tracker with its calls run at hew's own priority rather than lowered like the
+    /// rest of hew's bookkeeping (see `crate::priority`): for calls an idle slot waits on.
+    pub fn in_foreground(&self) -> Self {
+        Self {
+            foreground: true,
+            ..self.clone()
         }
     }
 
@@ -108,8 +120,10 @@ impl CliTracker {
         let command = command_line(&self.program, args);
         let mut run = Run::new(&self.program, self.timeout)
             .args(args)
-            .cwd(&self.cwd)
-            .in_background();
+            .cwd(&self.cwd);
+        if !self.foreground {
+            run = run.in_background();
+        }
         for (key, val) in &self.env {
             run = run.env(key, val);
         }

@@ -825,3 +825,45 @@ fn the_next_run_starts_in_the_worktree_the_last_one_kept_with_its_build_cache() 
     assert!(repo.file_on("main", &format!("{second}.txt")).is_some());
     assert_eq!(repo.idle_pool(), kept);
 }
+
+/// Tracker calls a free slot waits on (recovery's, the first `ready` and the claims after
+/// it) run at hew's own priority; the rest of the bookkeeping (closing a task after its
+/// merge) yields the CPU to the agents.
+#[test]
+fn calls_a_free_slot_waits_on_run_at_full_priority_and_closes_run_lowered() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let id = repo.create_task(NewTask::new("one"));
+    // `nice` prints the priority the call runs at; the sleep leaves hew time to lower it.
+    let tracker = hew_tests::LoggedTracker::new(
+        "sleep 0.3; printf 'nice %s: %s\\n' \"$(nice)\" \"$*\" >> \"$0.nice\"",
+    );
+    let own: i32 = String::from_utf8(std::process::Command::new("nice").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let lowered = (own + 10).min(19);
+    repo.hew()
+        .env("HEW_TRACKER_COMMAND", &tracker.script)
+        .args(["loop", "-j", "1"])
+        .assert()
+        .success();
+
+    let log = std::fs::read_to_string(tracker.script.with_extension("sh.nice")).unwrap();
+    let nice_of = |call: &str| -> i32 {
+        let line = log
+            .lines()
+            .find(|l| l.contains(call))
+            .unwrap_or_else(|| panic!("no `{call}` call:\n{log}"));
+        line["nice ".len()..line.find(':').unwrap()]
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(nice_of("list --status in_progress"), own, "{log}");
+    assert_eq!(nice_of("ready"), own, "{log}");
+    assert_eq!(nice_of(&format!("update {id} --claim")), own, "{log}");
+    assert_eq!(nice_of(&format!("close {id}")), lowered, "{log}");
+    assert_eq!(repo.show(&id)["status"], "closed");
+}
