@@ -207,6 +207,9 @@ mod tests {
         async fn close(&self, _: &TaskId, _: &str) -> Result<(), TrackerError> {
             unreachable!("planning never closes")
         }
+        async fn close_all(&self, _: &[TaskId], _: &str) -> Result<Vec<TaskId>, TrackerError> {
+            unreachable!("planning never closes")
+        }
         async fn release(&self, _: &TaskId) -> Result<(), TrackerError> {
             unreachable!("planning never releases")
         }

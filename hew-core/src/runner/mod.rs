@@ -11,6 +11,7 @@
 
 mod budget;
 mod claims;
+mod closes;
 mod events;
 mod outcome;
 mod prompt;
@@ -57,6 +58,8 @@ pub(crate) struct Shared {
     pub prices: Prices,
     /// Live usage of running iterations, for the scheduler's budgets.
     pub live_usage: mpsc::UnboundedSender<(u32, Usage)>,
+    /// Closes after merges, several in one tracker call when they come together.
+    pub closes: closes::Closes,
 }
 
 impl Shared {

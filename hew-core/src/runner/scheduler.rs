@@ -284,6 +284,7 @@ fn start(
         stop,
         prices: Prices::new(&cfg.prices),
         live_usage,
+        closes: Default::default(),
     })
 }
 

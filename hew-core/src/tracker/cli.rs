@@ -362,6 +362,33 @@ impl Tracker for CliTracker {
         }
     }
 
+    async fn close_all(&self, ids: &[TaskId], reason: &str) -> Result<Vec<TaskId>, TrackerError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut args = vec!["close".to_owned()];
+        args.extend(ids.iter().map(ToString::to_string));
+        args.extend([format!("--reason={reason}"), "--json".into()]);
+        // br closes what it can and reports the rest as skipped, with an error and a failing
+        // exit status: what it did close is read from the answer whatever the status.
+        let (command, out) = self.spawn(&args).await?;
+        match parse::json_stream(&out.stdout) {
+            Ok(values) => {
+                let closed = parse::closed_ids(&values);
+                Ok(ids
+                    .iter()
+                    .filter(|id| closed.iter().any(|c| c == id.as_str()))
+                    .cloned()
+                    .collect())
+            }
+            Err(reason) => Err(TrackerError::Malformed {
+                command,
+                reason,
+                excerpt: excerpt(&out.stdout, out.stdout_truncated),
+            }),
+        }
+    }
+
     async fn release(&self, id: &TaskId) -> Result<(), TrackerError> {
         let args = strings([
             "update",

@@ -65,6 +65,16 @@ pub trait Tracker: Send + Sync {
         reason: &str,
     ) -> impl Future<Output = Result<(), TrackerError>> + Send;
 
+    /// Closes every task in `ids` with the one `reason`, in one call, and returns the ones
+    /// it closed. The tracker may close some and skip others (already closed, blocked, or
+    /// a tracker that takes one id at a time): those are missing from the answer, and
+    /// closing them one by one tells why.
+    fn close_all(
+        &self,
+        ids: &[TaskId],
+        reason: &str,
+    ) -> impl Future<Output = Result<Vec<TaskId>, TrackerError>> + Send;
+
     /// Gives a claimed task back: status open, no assignee. Only for tasks hew holds: br
     /// also reopens a closed task this way.
     fn release(&self, id: &TaskId) -> impl Future<Output = Result<(), TrackerError>> + Send;

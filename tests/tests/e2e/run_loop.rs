@@ -867,3 +867,62 @@ fn calls_a_free_slot_waits_on_run_at_full_priority_and_closes_run_lowered() {
     assert_eq!(nice_of(&format!("close {id}")), lowered, "{log}");
     assert_eq!(repo.show(&id)["status"], "closed");
 }
+
+/// Tasks whose work lands together are closed together: closes that arrive while one is
+/// in flight go in one tracker call, and each task's close reason still names its own
+/// merge commit. A task its agent closed itself is skipped by that call and still told
+/// apart.
+#[test]
+fn closes_that_come_together_go_in_one_call_each_with_its_own_merge_commit() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let ids: Vec<String> = (0..4)
+        .map(|i| repo.create_task(NewTask::new(&format!("task {i}"))))
+        .collect();
+    let self_closed = ids[3].clone();
+    repo.scenario(&json!({
+        "default": { "sleep_ms": 300 },
+        "tasks": { self_closed.clone(): { "close": true } }
+    }));
+    // A slow first close: the others land while it is in flight.
+    let tracker = hew_tests::LoggedTracker::new("case \"$*\" in close*) sleep 3;; esac");
+    repo.hew()
+        .env("HEW_TRACKER_COMMAND", &tracker.script)
+        .args(["loop", "-j", "4"])
+        .assert()
+        .success();
+
+    let calls = tracker.calls();
+    let closes: Vec<&str> = calls.lines().filter(|l| l.contains(" close ")).collect();
+    let naming = |l: &str| ids.iter().filter(|id| l.contains(id.as_str())).count();
+    // The first close alone, the three others together (and, if the task its agent closed
+    // was among them, that one once more on its own).
+    assert!(closes.len() <= 3, "{calls}");
+    assert_eq!(
+        closes.iter().filter(|l| naming(l) == 3).count(),
+        1,
+        "three closes in one call:\n{calls}"
+    );
+    let iters = repo.iterations();
+    for id in &ids {
+        let task = repo.show(id);
+        assert_eq!(task["status"], "closed", "{id}");
+        let commit = outcome_of(&iters, id)["merge_commit"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let reason = task["close_reason"].as_str().unwrap();
+        // The agent's own reason stays on the task it closed.
+        assert_eq!(
+            reason.contains(&format!("merged {}", &commit[..10])),
+            *id != self_closed,
+            "{id}: {reason}"
+        );
+        assert_eq!(
+            outcome_of(&iters, id)["agent_closed"],
+            *id == self_closed,
+            "{id}"
+        );
+    }
+}
