@@ -16,8 +16,8 @@ use tokio::sync::oneshot;
 use crate::tracker::{CliTracker, TaskId, Tracker, TrackerError};
 
 /// The closes of a run, in turn.
-#[derive(Default)]
 pub(crate) struct Closes {
+    tracker: CliTracker,
     /// Closes waiting for the next call.
     waiting: Mutex<Vec<Waiting>>,
     /// Held by the close in flight.
@@ -31,13 +31,17 @@ struct Waiting {
 }
 
 impl Closes {
+    /// Closes made with `tracker`.
+    pub(crate) fn new(tracker: CliTracker) -> Self {
+        Self {
+            tracker,
+            waiting: Mutex::default(),
+            turn: tokio::sync::Mutex::default(),
+        }
+    }
+
     /// Closes `id` with `reason`, together with whatever other closes wait at the time.
-    pub(crate) async fn close(
-        &self,
-        tracker: &CliTracker,
-        id: &TaskId,
-        reason: &str,
-    ) -> Result<(), TrackerError> {
+    pub(crate) async fn close(&self, id: &TaskId, reason: &str) -> Result<(), TrackerError> {
         let (done, result) = oneshot::channel();
         self.waiting
             .lock()
@@ -52,12 +56,12 @@ impl Closes {
             // Empty when a call made while this one waited for its turn took it along.
             let batch =
                 std::mem::take(&mut *self.waiting.lock().unwrap_or_else(PoisonError::into_inner));
-            close_batch(tracker, batch).await;
+            close_batch(&self.tracker, batch).await;
         }
         match result.await {
             Ok(closed) => closed,
             // The call that took it along was dropped midway: close it on its own.
-            Err(_) => tracker.close(id, reason).await,
+            Err(_) => self.tracker.close(id, reason).await,
         }
     }
 }

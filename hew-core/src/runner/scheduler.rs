@@ -16,6 +16,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::budget::{Budget, Crossed};
 use super::claims::{Ask, Claimed, Queue, Refilled, refill};
+use super::closes::Closes;
 use super::worker::{Done, Fatal, Job, SlotBack, SlotLease, run_job};
 use super::{RunEvent, Shared, worker_skill};
 use crate::agent::{Stop, Usage};
@@ -274,7 +275,7 @@ fn start(
         config: cfg.clone(),
         run_id: run_id.to_owned(),
         run_dir: run_dir.clone(),
-        tracker,
+        tracker: tracker.clone(),
         slots,
         into: std::sync::Mutex::new(integration.branch().to_owned()),
         integration: Mutex::new(integration),
@@ -284,7 +285,7 @@ fn start(
         stop,
         prices: Prices::new(&cfg.prices),
         live_usage,
-        closes: Default::default(),
+        closes: Closes::new(tracker),
     })
 }
 

@@ -504,7 +504,7 @@ fn record_agent(log: &mut IterLog, run: &AgentRun, prices: &Prices) {
 /// closed the task itself.
 async fn close_task(sh: &Shared, planned: &PlannedTask, log: &mut IterLog, reason: &str) {
     let clock = Instant::now();
-    let closed = sh.closes.close(&sh.tracker, &planned.id, reason).await;
+    let closed = sh.closes.close(&planned.id, reason).await;
     log.timings.tracker_ms += Timings::ms_since(clock);
     if let Err(e) = closed {
         log.agent_closed = closed_by_agent(sh, planned, log).await;

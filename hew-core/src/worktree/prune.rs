@@ -164,9 +164,8 @@ pub fn find_leftovers(
 }
 
 /// Removes what `leftovers` lists: each idle pool entry (unless a run leased it since), each
-/// run's worktrees and directory, then each merged
-/// branch that still points where it did and is still merged into `into`. Goes on past
-/// failures and returns them.
+/// run's worktrees and directory, then each merged branch that still points where it did
+/// and is still merged into `into`. Goes on past failures and returns them.
 pub fn remove_leftovers(
     repo_root: &Path,
     leftovers: &Leftovers,

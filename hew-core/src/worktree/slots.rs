@@ -118,13 +118,15 @@ impl Slots {
         self.place(slot).map(|(_, path)| path)
     }
 
+    /// Without reuse, slot `slot`'s worktree: `<dir>/<run-id>/w<slot>`.
+    fn run_path(&self, slot: usize) -> PathBuf {
+        self.run_dir.join(format!("w{slot}"))
+    }
+
     /// Slot `slot`'s worktree: its git name and its path (see [`Slots::slot_path`]).
     fn place(&self, slot: usize) -> Result<(String, PathBuf), WorktreeError> {
         if !self.reuse {
-            return Ok((
-                worktree_name(&self.run_id, slot),
-                self.run_dir.join(format!("w{slot}")),
-            ));
+            return Ok((worktree_name(&self.run_id, slot), self.run_path(slot)));
         }
         let mut leases = self.leases.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(lease) = leases.get(&slot) {
@@ -370,7 +372,7 @@ impl Slots {
                 .map(|(name, slot)| {
                     scope.spawn(move || {
                         let repo = open(&self.repo_root)?;
-                        checkout::discard(&repo, name, &self.run_dir.join(format!("w{slot}")))
+                        checkout::discard(&repo, name, &self.run_path(*slot))
                     })
                 })
                 .collect();

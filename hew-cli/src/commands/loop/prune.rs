@@ -1,9 +1,8 @@
 //! `hew loop prune [--apply]`: lists, and with `--apply` removes, what ended runs left
 //! behind: their worktrees (directories and git's entries for them), the worktrees kept
-//! between runs that no run holds, and `hew/*` branches
-//! whose commits are all on the integration branch. A dry run by default. A branch with a
-//! commit the integration branch lacks is never removed, and nothing of a run that may
-//! still be going is touched.
+//! between runs that no run holds, and `hew/*` branches whose commits are all on the
+//! integration branch. A dry run by default. A branch with a commit the integration branch
+//! lacks is never removed, and nothing of a run that may still be going is touched.
 
 use clap::Args;
 use hew_core::iterlog::{Liveness, RunDir, RunStatus, list_runs, liveness};
