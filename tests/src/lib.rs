@@ -267,6 +267,13 @@ impl TestRepo {
         id
     }
 
+    /// Creates `n` plain tasks, `task 0` to `task <n-1>`, and returns their ids in order.
+    pub fn create_tasks(&self, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| self.create_task(NewTask::new(&format!("task {i}"))))
+            .collect()
+    }
+
     /// Makes `blocked` wait for `blocker`.
     pub fn block(&self, blocked: &str, blocker: &str) {
         self.tracker(&["dep", "add", blocked, blocker]);

@@ -37,9 +37,7 @@ fn twelve_independent_tasks_run_four_at_a_time_and_all_land() {
     let repo = TestRepo::with_tracker();
     repo.use_agent("claude", fake_agent(), "");
     repo.scenario(&json!({ "default": { "sleep_ms": 400 } }));
-    let ids: Vec<String> = (0..12)
-        .map(|i| repo.create_task(NewTask::new(&format!("task {i}"))))
-        .collect();
+    let ids = repo.create_tasks(12);
 
     let out = run_loop(&repo, &["-j", "4"]);
     assert!(stdout(&out).contains("closed 12"), "{}", stdout(&out));
@@ -561,9 +559,7 @@ fn max_iters_stops_scheduling() {
     require_tracker!();
     let repo = TestRepo::with_tracker();
     repo.use_agent("claude", fake_agent(), "");
-    for i in 0..3 {
-        repo.create_task(NewTask::new(&format!("task {i}")));
-    }
+    repo.create_tasks(3);
     run_loop(&repo, &["--max-iters", "2", "-j", "1"]);
     assert_eq!(repo.iterations().len(), 2);
     assert_eq!(repo.run_record()["stop_reason"], "max_iters");
@@ -877,9 +873,7 @@ fn closes_that_come_together_go_in_one_call_each_with_its_own_merge_commit() {
     require_tracker!();
     let repo = TestRepo::with_tracker();
     repo.use_agent("claude", fake_agent(), "");
-    let ids: Vec<String> = (0..4)
-        .map(|i| repo.create_task(NewTask::new(&format!("task {i}"))))
-        .collect();
+    let ids = repo.create_tasks(4);
     let self_closed = ids[3].clone();
     repo.scenario(&json!({
         "default": { "sleep_ms": 300 },

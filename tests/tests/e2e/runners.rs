@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::process::Stdio;
 
-use hew_tests::{NewTask, TestRepo, require_tracker};
+use hew_tests::{TestRepo, require_tracker};
 use serde_json::json;
 
 #[test]
@@ -13,9 +13,7 @@ fn three_runners_share_thirty_tasks_and_run_each_exactly_once() {
     let repo = TestRepo::with_tracker();
     repo.use_agent("claude", crate::fake_agent(), "");
     repo.scenario(&json!({ "default": { "sleep_ms": 150 } }));
-    let ids: Vec<String> = (0..30)
-        .map(|i| repo.create_task(NewTask::new(&format!("task {i}"))))
-        .collect();
+    let ids = repo.create_tasks(30);
 
     let runners: Vec<_> = (0..3)
         .map(|_| {

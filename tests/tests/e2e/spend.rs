@@ -217,9 +217,7 @@ fn budget_tokens_stops_the_run_after_the_crossing_iteration() {
     require_tracker!();
     let repo = TestRepo::with_tracker();
     repo.use_agent("claude", fake_agent(), "");
-    let ids: Vec<String> = (0..4)
-        .map(|i| repo.create_task(NewTask::new(&format!("task {i}"))))
-        .collect();
+    let ids = repo.create_tasks(4);
     // 22 570 tokens per iteration: the second crosses 30 000.
     let out = hew_ok(&repo, &["loop", "-j", "1", "--budget-tokens", "30000"]);
     assert!(out.contains("budget crossed"), "{out}");
@@ -246,9 +244,7 @@ fn budget_usd_stops_the_run_after_the_crossing_iteration() {
     require_tracker!();
     let repo = TestRepo::with_tracker();
     repo.use_agent("claude", fake_agent(), "[loop.budget]\nusd = 1000.0\n");
-    for i in 0..4 {
-        repo.create_task(NewTask::new(&format!("task {i}")));
-    }
+    repo.create_tasks(4);
     // $0.0277 per iteration: the second crosses $0.05. The flag beats the project file.
     hew_ok(&repo, &["loop", "-j", "1", "--budget-usd", "0.05"]);
 

@@ -100,9 +100,7 @@ fn cancel_lets_running_agents_finish_and_starts_nothing_new() {
     require_tracker!();
     let repo = TestRepo::with_tracker();
     repo.use_agent("claude", fake_agent(), "");
-    let ids: Vec<String> = (0..3)
-        .map(|i| repo.create_task(NewTask::new(&format!("task {i}"))))
-        .collect();
+    let ids = repo.create_tasks(3);
     repo.scenario(&json!({ "default": { "sleep_ms": 1500 } }));
 
     let hew = spawn_loop(&repo, &["-j", "1"]);
