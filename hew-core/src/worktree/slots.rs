@@ -9,7 +9,7 @@
 //! back known clean: every call opens the repository afresh, so one [`Slots`] can serve
 //! all workers from any thread.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,6 +20,7 @@ use super::checkout;
 use super::names::{validate_run_id, worktree_name, worktree_prefix};
 use super::pool::{self, Lease};
 use super::refs::{branch_tip, create_task_branch, delete_branch, open};
+use super::watch::Watch;
 use crate::tracker::TaskId;
 use git2::{Oid, Repository};
 
@@ -60,6 +61,17 @@ pub struct Slots {
     closed: Arc<std::sync::atomic::AtomicBool>,
     /// With reuse, per slot, the pool entry it holds until [`Slots::close`].
     leases: Arc<Mutex<HashMap<usize, Lease>>>,
+    /// Per slot, the watch on its worktree and the paths changed since its last checkout
+    /// (see `watch`): [`Slots::inspect`] looks at those only. `None` for a worktree that
+    /// cannot be watched, which is not tried again in this run.
+    watches: Arc<Mutex<HashMap<usize, Option<Watched>>>>,
+}
+
+/// A slot's watch, and what it saw change since the slot's last checkout.
+#[derive(Debug)]
+struct Watched {
+    watch: Watch,
+    changed: BTreeSet<PathBuf>,
 }
 
 /// A task's worktree, ready for an agent.
@@ -104,6 +116,7 @@ impl Slots {
             making: Arc::default(),
             closed: Arc::default(),
             leases: Arc::default(),
+            watches: Arc::default(),
         })
     }
 
@@ -184,6 +197,7 @@ impl Slots {
             let _ = delete_branch(&repo, &branch);
             return Err(err);
         }
+        self.rewatch(slot, &path);
         Ok(TaskWorktree {
             slot,
             path,
@@ -241,6 +255,7 @@ impl Slots {
             let _ = checkout::discard(&repo, &name, &path);
             return Err(e);
         }
+        self.rewatch(slot, &path);
         self.mark_clean(slot, tip);
         Ok(true)
     }
@@ -266,6 +281,50 @@ impl Slots {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(slot, (commit, Instant::now()));
+    }
+
+    /// Right after slot `slot`'s worktree at `path` was checked out (clean): its watch, with
+    /// the checkout's own changes read and dropped, or a new one if it had none or the old
+    /// one can no longer tell.
+    fn rewatch(&self, slot: usize, path: &Path) {
+        let old = match self.watches().remove(&slot) {
+            Some(None) => return drop(self.watches().insert(slot, None)),
+            old => old.flatten(),
+        };
+        let Ok(wt) = Repository::open(path) else {
+            return;
+        };
+        let watch = old
+            .and_then(|mut w| w.watch.changes(&wt).map(|_| w.watch))
+            .or_else(|| Watch::start(&wt));
+        let watched = watch.map(|watch| Watched {
+            watch,
+            changed: BTreeSet::new(),
+        });
+        self.watches().insert(slot, watched);
+    }
+
+    /// The paths changed in slot `slot`'s worktree `wt` since its last checkout, if its
+    /// watch can tell.
+    pub(super) fn watched_changes(
+        &self,
+        slot: usize,
+        wt: &Repository,
+    ) -> Option<BTreeSet<PathBuf>> {
+        let mut watched = {
+            let mut watches = self.watches();
+            watches.get(&slot)?.as_ref()?;
+            watches.remove(&slot).flatten()?
+        };
+        // A watch that cannot tell is dropped: the next checkout starts another.
+        watched.changed.append(&mut watched.watch.changes(wt)?);
+        let changed = watched.changed.clone();
+        self.watches().insert(slot, Some(watched));
+        Some(changed)
+    }
+
+    fn watches(&self) -> std::sync::MutexGuard<'_, HashMap<usize, Option<Watched>>> {
+        self.watches.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn making(&self, slot: usize) -> Arc<Mutex<()>> {
@@ -321,6 +380,7 @@ impl Slots {
     pub fn close(&self) -> Result<(), WorktreeError> {
         // Worktrees being prepared are finished first, and no more are started.
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.watches().clear();
         let making: Vec<_> = self
             .making
             .lock()

@@ -682,6 +682,45 @@ fn an_agent_that_closes_its_own_task_is_recorded_so_with_or_without_work() {
 }
 
 #[test]
+fn what_an_agent_leaves_uncommitted_is_noted_and_never_reaches_the_slots_next_task() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let messy = repo.create_task(NewTask::new("leaves a mess").priority(0));
+    let next = repo.create_task(NewTask::new("runs after it").priority(1));
+    repo.scenario(&json!({
+        "tasks": { messy.clone(): {
+            "commit": false,
+            "close": true,
+            "files": { "scratch/notes.txt": "left behind\n", "README.md": "overwritten\n" }
+        } }
+    }));
+
+    run_loop(&repo, &["-j", "1"]);
+
+    let iters = repo.iterations();
+    let it = outcome_of(&iters, &messy);
+    assert_eq!(
+        it["notes"],
+        json!(["the agent left uncommitted changes; they were discarded"]),
+        "{it:#}"
+    );
+    let it = outcome_of(&iters, &next);
+    assert_eq!(it["outcome"], "closed");
+    assert_eq!(it["slot"], outcome_of(&iters, &messy)["slot"]);
+    assert!(repo.file_on("main", &format!("{next}.txt")).is_some());
+    assert_eq!(
+        repo.file_on("main", "scratch/notes.txt"),
+        None,
+        "the next task, which commits all it finds, found the mess"
+    );
+    assert_ne!(
+        repo.file_on("main", "README.md").as_deref(),
+        Some("overwritten\n")
+    );
+}
+
+#[test]
 fn without_claim_ahead_a_slots_next_task_is_claimed_only_once_the_slot_is_free() {
     require_tracker!();
     let repo = TestRepo::with_tracker();
