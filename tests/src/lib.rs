@@ -62,6 +62,52 @@ exec \"$TRACKER\" \"$@\"
         ))
     }
 
+    /// Like [`LoggedTracker::new`], logging each call when it returns, with when it
+    /// started and ended: `<start ns> <end ns> <arguments>` (see [`LoggedTracker::spans`]).
+    pub fn timed(before: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("calls.log");
+        let script = dir.path().join("tracker.sh");
+        write_script(
+            &script,
+            &format!(
+                "#!/bin/sh
+TRACKER='{tracker}'
+start=$(date +%s%N)
+{before}
+\"$TRACKER\" \"$@\"
+status=$?
+printf '%s %s %s\\n' \"$start\" \"$(date +%s%N)\" \"$*\" >> '{log}'
+exit $status
+",
+                tracker = tracker_program(),
+                log = log.display(),
+            ),
+        );
+        Self {
+            _dir: dir,
+            script,
+            log,
+        }
+    }
+
+    /// The calls a [`LoggedTracker::timed`] logged, in the order they started: start and
+    /// end (ns since the epoch) and the arguments.
+    pub fn spans(&self) -> Vec<(u128, u128, String)> {
+        let mut spans: Vec<(u128, u128, String)> = self
+            .calls()
+            .lines()
+            .filter_map(|l| {
+                let mut parts = l.splitn(3, ' ');
+                let start = parts.next()?.parse().ok()?;
+                let end = parts.next()?.parse().ok()?;
+                Some((start, end, parts.next().unwrap_or_default().to_owned()))
+            })
+            .collect();
+        spans.sort();
+        spans
+    }
+
     /// Every call logged so far.
     pub fn calls(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -12,6 +12,7 @@
 use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use crate::tracker::{CliTracker, TaskId, Tracker, TrackerError};
 
@@ -27,8 +28,11 @@ pub(crate) struct Closes {
 struct Waiting {
     id: TaskId,
     reason: String,
-    done: oneshot::Sender<Result<(), TrackerError>>,
+    done: oneshot::Sender<Landed>,
 }
+
+/// How a close went, and when its call returned.
+type Landed = (Result<(), TrackerError>, Instant);
 
 impl Closes {
     /// Closes made with `tracker`.
@@ -41,7 +45,9 @@ impl Closes {
     }
 
     /// Closes `id` with `reason`, together with whatever other closes wait at the time.
-    pub(crate) async fn close(&self, id: &TaskId, reason: &str) -> Result<(), TrackerError> {
+    /// Also says when the call that closed it returned: a `ready` call started later sees
+    /// the tasks the close made ready.
+    pub(crate) async fn close(&self, id: &TaskId, reason: &str) -> Landed {
         let (done, result) = oneshot::channel();
         self.waiting
             .lock()
@@ -61,7 +67,7 @@ impl Closes {
         match result.await {
             Ok(closed) => closed,
             // The call that took it along was dropped midway: close it on its own.
-            Err(_) => self.tracker.close(id, reason).await,
+            Err(_) => (self.tracker.close(id, reason).await, Instant::now()),
         }
     }
 }
@@ -75,16 +81,17 @@ async fn close_batch(tracker: &CliTracker, mut batch: Vec<Waiting>) {
             .close_all(&ids, &batch_reason(&batch))
             .await
             .unwrap_or_default();
+        let at = Instant::now();
         let (done, left): (Vec<_>, Vec<_>) =
             batch.into_iter().partition(|w| closed.contains(&w.id));
         for w in done {
-            let _ = w.done.send(Ok(()));
+            let _ = w.done.send((Ok(()), at));
         }
         batch = left;
     }
     for w in batch {
         let closed = tracker.close(&w.id, &w.reason).await;
-        let _ = w.done.send(closed);
+        let _ = w.done.send((closed, Instant::now()));
     }
 }
 

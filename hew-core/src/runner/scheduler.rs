@@ -315,17 +315,17 @@ struct Scheduler<'a> {
     queue: Queue,
     /// The `ready` call and claims in flight.
     refill: Option<JoinHandle<Result<Refilled, TrackerError>>>,
-    /// How many slots the refill in flight claims for, and [`Scheduler::changes`] when it
-    /// started.
+    /// How many slots the refill in flight claims for, and when it started.
     refill_for: usize,
-    refill_after: u32,
+    refill_started: Instant,
     /// Set when the run stops: a refill in flight stops claiming.
     refill_cancel: Arc<AtomicBool>,
     /// The last `ready` call had fewer tasks than slots wanting one: until an iteration
     /// ends or a retry comes due, asking again would find nothing new.
     drained: bool,
-    /// Counts what may make more tasks ready: iterations ending, retries coming due.
-    changes: u32,
+    /// The last time something may have made more tasks ready: an iteration's last change
+    /// to the tracker, a retry coming due. A `ready` call started after it has seen it.
+    last_change: Option<Instant>,
     claimed_tx: mpsc::UnboundedSender<Claimed>,
     claimed_rx: mpsc::UnboundedReceiver<Claimed>,
     /// Slots handed back by their workers (see [`SlotLease`]).
@@ -382,10 +382,10 @@ impl<'a> Scheduler<'a> {
             queue: Queue::default(),
             refill: None,
             refill_for: 0,
-            refill_after: 0,
+            refill_started: Instant::now(),
             refill_cancel: Arc::default(),
             drained: false,
-            changes: 0,
+            last_change: None,
             claimed_tx,
             claimed_rx,
             slot_tx,
@@ -557,7 +557,7 @@ impl<'a> Scheduler<'a> {
         }
         self.ask = false;
         self.refill_for = slots.len();
-        self.refill_after = self.changes;
+        self.refill_started = Instant::now();
         let skip: HashSet<String> = self
             .done_with
             .iter()
@@ -586,8 +586,9 @@ impl<'a> Scheduler<'a> {
     fn refilled(&mut self, refilled: Refilled) {
         self.excluded = refilled.excluded;
         self.drained = refilled.claimed < self.refill_for;
-        if self.drained && self.changes == self.refill_after {
-            // Slots freed or tasks started meanwhile, but nothing ended: nothing new.
+        if self.drained && self.last_change.is_none_or(|at| at < self.refill_started) {
+            // Slots freed or tasks started meanwhile, but nothing the tracker has changed
+            // since this call asked it (tasks that ended together were closed before it).
             self.ask = false;
         }
         for (raw_id, reason) in refilled.invalid {
@@ -600,12 +601,17 @@ impl<'a> Scheduler<'a> {
         }
     }
 
+    /// Something that may make more tasks ready happened at `at`.
+    fn changed_at(&mut self, at: Instant) {
+        self.last_change = self.last_change.max(Some(at));
+    }
+
     /// The retries whose wait is over become ordinary ready tasks: ask for them.
     fn retries_due(&mut self) {
         let now = Instant::now();
         self.retry_at.retain(|_, t| *t > now);
         self.ask = true;
-        self.changes += 1;
+        self.changed_at(now);
     }
 
     /// A task was claimed: it starts now if a slot is free, else waits for its slot.
@@ -714,7 +720,7 @@ impl<'a> Scheduler<'a> {
 
     fn finished(&mut self, done: Done) {
         self.ask = true;
-        self.changes += 1;
+        self.changed_at(done.settled_at);
         let id = done.log.task_id.clone();
         self.in_flight.remove(&id);
         match done.retry {

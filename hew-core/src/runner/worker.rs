@@ -95,6 +95,9 @@ pub(crate) struct Done {
     pub log: IterLog,
     /// The task may run again in this run after this wait (a retryable failure).
     pub retry: Option<Duration>,
+    /// When the iteration's last change to the tracker (close, release, labels) was made:
+    /// a `ready` call started after it has seen what that change made ready.
+    pub settled_at: tokio::time::Instant,
 }
 
 /// A failure that stops the run.
@@ -140,7 +143,7 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
                 log.error = Some(format!("could not prepare the worktree: {e}"));
                 log.cost_usd = Some(0.0);
                 release_task(&sh, &planned, &mut log).await;
-                return finish(&sh, log, None);
+                return finish(&sh, log, None, tokio::time::Instant::now());
             }
         }
     };
@@ -163,7 +166,7 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
             hand_back(&sh, wt.clone(), false, &mut log).await;
             settle_branch(&sh, &wt.branch, false, &mut log).await;
             lease.stop_run(Fatal::Agent(e.to_string()));
-            return finish(&sh, log, None);
+            return finish(&sh, log, None, tokio::time::Instant::now());
         }
     };
     record_agent(&mut log, &run, &sh.prices);
@@ -234,6 +237,7 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
     let decision = observed.decide();
     let mut keep_branch = !log.commits.is_empty();
     let mut retry = None;
+    let mut settled_at = None;
     match decision {
         Decision::Finish(outcome) => {
             log.outcome = outcome;
@@ -291,8 +295,10 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
                 Ok(MergeResult::Merged { commit, into }) => {
                     let short = &commit[..commit.len().min(10)];
                     let reason = format!("merged {short} into {into} (hew run {})", sh.run_id);
-                    close_task(&sh, &planned, &mut log, &reason).await;
-                    strip_retry_labels(&sh, &planned, &mut log).await;
+                    let closed_at = close_task(&sh, &planned, &mut log, &reason).await;
+                    if !strip_retry_labels(&sh, &planned, &mut log).await {
+                        settled_at = Some(closed_at);
+                    }
                     keep_branch = false;
                     log.outcome = Outcome::Closed;
                     log.merge_commit = Some(commit);
@@ -303,8 +309,10 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
                     let short = &commit[..commit.len().min(10)];
                     let reason =
                         format!("work already on {into} at {short} (hew run {})", sh.run_id);
-                    close_task(&sh, &planned, &mut log, &reason).await;
-                    strip_retry_labels(&sh, &planned, &mut log).await;
+                    let closed_at = close_task(&sh, &planned, &mut log, &reason).await;
+                    if !strip_retry_labels(&sh, &planned, &mut log).await {
+                        settled_at = Some(closed_at);
+                    }
                     keep_branch = false;
                     log.outcome = Outcome::Closed;
                     log.notes.push(format!(
@@ -346,8 +354,10 @@ pub(crate) async fn run_job(sh: Arc<Shared>, job: Job) -> Done {
             }
         }
     }
+    // The last change to the tracker: the close, when nothing came after it.
+    let settled_at = settled_at.unwrap_or_else(tokio::time::Instant::now);
     settle_branch(&sh, &wt.branch, keep_branch, &mut log).await;
-    finish(&sh, log, retry)
+    finish(&sh, log, retry, settled_at)
 }
 
 /// After an attempt that did not close the task: counts the attempt on the task (a
@@ -403,14 +413,17 @@ async fn settle_failure(sh: &Shared, planned: &PlannedTask, log: &mut IterLog) -
 }
 
 /// After a success: the retry counters and the conflict mark go.
-async fn strip_retry_labels(sh: &Shared, planned: &PlannedTask, log: &mut IterLog) {
-    for label in labels_to_strip(planned.task.labels()) {
+/// Returns whether there were any to remove.
+async fn strip_retry_labels(sh: &Shared, planned: &PlannedTask, log: &mut IterLog) -> bool {
+    let labels: Vec<&String> = labels_to_strip(planned.task.labels()).collect();
+    for label in &labels {
         note_err(
             log,
             "remove a label",
             sh.tracker.remove_label(&planned.id, label).await,
         );
     }
+    !labels.is_empty()
 }
 
 /// Runs the agent, forwarding its events as run events for iteration `iter`.
@@ -502,9 +515,15 @@ fn record_agent(log: &mut IterLog, run: &AgentRun, prices: &Prices) {
 
 /// Closes the task after its work landed. A refusal is looked into: the agent may have
 /// closed the task itself.
-async fn close_task(sh: &Shared, planned: &PlannedTask, log: &mut IterLog, reason: &str) {
+/// Closes the task after its merge. Returns when the close reached the tracker.
+async fn close_task(
+    sh: &Shared,
+    planned: &PlannedTask,
+    log: &mut IterLog,
+    reason: &str,
+) -> tokio::time::Instant {
     let clock = Instant::now();
-    let closed = sh.closes.close(&planned.id, reason).await;
+    let (closed, at) = sh.closes.close(&planned.id, reason).await;
     log.timings.tracker_ms += Timings::ms_since(clock);
     if let Err(e) = closed {
         log.agent_closed = closed_by_agent(sh, planned, log).await;
@@ -513,6 +532,7 @@ async fn close_task(sh: &Shared, planned: &PlannedTask, log: &mut IterLog, reaso
                 .push(format!("the work landed, but closing the task failed: {e}"));
         }
     }
+    at
 }
 
 /// Whether the tracker shows the task closed now (by the agent: hew has not closed it).
@@ -585,14 +605,23 @@ fn note_err<E: std::fmt::Display>(log: &mut IterLog, what: &str, r: Result<(), E
     }
 }
 
-fn finish(sh: &Shared, mut log: IterLog, retry: Option<Duration>) -> Done {
+fn finish(
+    sh: &Shared,
+    mut log: IterLog,
+    retry: Option<Duration>,
+    settled_at: tokio::time::Instant,
+) -> Done {
     log.ended_at = Timestamp::now();
     if let Err(e) = sh.run_dir.write_iter(&log) {
         let _ = sh.events.send(RunEvent::Warning {
             message: e.to_string(),
         });
     }
-    Done { log, retry }
+    Done {
+        log,
+        retry,
+        settled_at,
+    }
 }
 
 /// Runs blocking git work off the async threads.

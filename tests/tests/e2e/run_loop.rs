@@ -908,6 +908,68 @@ fn calls_a_free_slot_waits_on_run_at_full_priority_and_closes_run_lowered() {
 /// merge commit. A task its agent closed itself is skipped by that call and still told
 /// apart.
 #[test]
+fn tasks_closed_together_are_followed_by_one_ready_call_not_one_each() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let ids = repo.create_tasks(3);
+    repo.scenario(&json!({ "default": { "sleep_ms": 300 } }));
+    // The first close is slow: the other two go together after it.
+    let tracker = hew_tests::LoggedTracker::timed(
+        "case \"$*\" in close*) if [ ! -e \"$0.slow\" ]; then : > \"$0.slow\"; sleep 1; fi;; esac",
+    );
+    repo.hew()
+        .env("HEW_TRACKER_COMMAND", &tracker.script)
+        .args(["loop", "-j", "3"])
+        .assert()
+        .success();
+
+    let spans = tracker.spans();
+    let log = || {
+        spans
+            .iter()
+            .map(|(s, e, args)| format!("{s} {e} {args}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let together = spans
+        .iter()
+        .find(|(_, _, args)| {
+            args.starts_with("close")
+                && ids.iter().filter(|id| args.contains(id.as_str())).count() == 2
+        })
+        .unwrap_or_else(|| panic!("no two tasks were closed together:\n{}", log()));
+    // Every `ready` call after the first claims must have something new to see: a change
+    // to the tracker that ended after the previous `ready` call started.
+    let claimed = spans
+        .iter()
+        .position(|(_, _, args)| args.contains("--claim"))
+        .expect("a claim");
+    let readies: Vec<_> = spans[claimed..]
+        .iter()
+        .filter(|(_, _, args)| args.starts_with("ready"))
+        .collect();
+    for pair in readies.windows(2) {
+        let (before, after) = (pair[0].0, pair[1].0);
+        assert!(
+            spans.iter().any(|(_, end, args)| !args.starts_with("ready")
+                && !args.starts_with("show")
+                && (before..after).contains(end)),
+            "a `ready` call at {after} could see nothing the one at {before} did not:\n{}",
+            log()
+        );
+    }
+    assert!(
+        readies.iter().any(|(start, _, _)| *start > together.1),
+        "no `ready` call after the last close:\n{}",
+        log()
+    );
+    for id in &ids {
+        assert_eq!(repo.show(id)["status"], "closed", "{id}");
+    }
+}
+
+#[test]
 fn closes_that_come_together_go_in_one_call_each_with_its_own_merge_commit() {
     require_tracker!();
     let repo = TestRepo::with_tracker();
