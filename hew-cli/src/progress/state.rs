@@ -125,8 +125,13 @@ impl Progress {
                 self.run_id = Some(run_id.clone());
                 self.jobs = *jobs;
                 self.started = Some(at);
+                let agents = if *jobs == 1 {
+                    "one agent at a time".to_owned()
+                } else {
+                    format!("up to {jobs} agents at once")
+                };
                 vec![out(format!(
-                    "hew run {run_id}: up to {jobs} agents at once, merging into {into}"
+                    "hew run {run_id}: {agents}, merging into {into}"
                 ))]
             }
             RunEvent::Recovered(r) => format::recovery_lines(r).into_iter().map(out).collect(),

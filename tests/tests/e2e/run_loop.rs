@@ -41,6 +41,11 @@ fn twelve_independent_tasks_run_four_at_a_time_and_all_land() {
 
     let out = run_loop(&repo, &["-j", "4"]);
     assert!(stdout(&out).contains("closed 12"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(": up to 4 agents at once, merging into main"),
+        "{}",
+        stdout(&out)
+    );
 
     for id in &ids {
         assert_eq!(
@@ -843,6 +848,11 @@ fn the_next_run_starts_in_the_worktree_the_last_one_kept_with_its_build_cache() 
     let second = repo.create_task(NewTask::new("second"));
     let out = run_loop(&repo, &["-j", "1"]);
     assert!(stdout(&out).contains("closed 1"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains(": one agent at a time, merging into main"),
+        "{}",
+        stdout(&out)
+    );
     let cwd_of = |id: &str| {
         let records = repo.agent_records();
         let r = records
