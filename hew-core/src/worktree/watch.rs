@@ -243,6 +243,6 @@ mod linux {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 #[path = "watch_tests.rs"]
 mod tests;

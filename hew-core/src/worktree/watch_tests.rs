@@ -298,7 +298,6 @@ const CASES: &[Case] = &[
     ),
 ];
 
-#[cfg(target_os = "linux")]
 #[test]
 fn a_watched_inspection_answers_as_git_status_does() {
     for (name, act, dirty, known) in CASES {
@@ -321,7 +320,6 @@ fn a_watched_inspection_answers_as_git_status_does() {
     }
 }
 
-#[cfg(target_os = "linux")]
 #[test]
 fn a_checkout_own_changes_are_not_the_agents() {
     let (_dir, slots, wt) = second_task();
