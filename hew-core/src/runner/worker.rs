@@ -514,8 +514,7 @@ fn record_agent(log: &mut IterLog, run: &AgentRun, prices: &Prices) {
 }
 
 /// Closes the task after its work landed. A refusal is looked into: the agent may have
-/// closed the task itself.
-/// Closes the task after its merge. Returns when the close reached the tracker.
+/// closed the task itself. Returns when the call that closed it returned.
 async fn close_task(
     sh: &Shared,
     planned: &PlannedTask,

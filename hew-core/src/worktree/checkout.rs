@@ -223,14 +223,15 @@ fn filters_do_nothing(repo: &Repository, commit: &git2::Commit<'_>) -> bool {
 
 /// Switches the worktree at `path`, clean and detached at commit `from`, to `branch`, whose
 /// tip is `tip`: only the files that differ between the two commits are written (the rest
-/// of the worktree and index already match). Nothing is checked beyond that, so callers
-/// must know the worktree is clean; on any error they fall back to [`switch`].
+/// of the worktree and index already match), and their paths returned. Nothing is checked
+/// beyond that, so callers must know the worktree is clean; on any error they fall back to
+/// [`switch`].
 pub(crate) fn switch_clean(
     path: &Path,
     branch: &str,
     from: Oid,
     tip: Oid,
-) -> Result<(), WorktreeError> {
+) -> Result<BTreeSet<Vec<u8>>, WorktreeError> {
     let what = || format!("switch worktree `{}` to branch `{branch}`", path.display());
     let wt = Repository::open(path).map_err(WorktreeError::git(what()))?;
     // A clean tree may still have a merge, cherry-pick or rebase in progress: it ends here.
@@ -254,7 +255,8 @@ pub(crate) fn switch_clean(
         wt.checkout_tree(new_commit.as_object(), Some(&mut opts))
             .map_err(WorktreeError::git(what()))?;
     }
-    changing_worktrees(|| wt.set_head(&local_ref(branch))).map_err(WorktreeError::git(what()))
+    changing_worktrees(|| wt.set_head(&local_ref(branch))).map_err(WorktreeError::git(what()))?;
+    Ok(paths)
 }
 
 /// The paths that differ between trees `old` and `new`: both sides of every change, so
@@ -286,7 +288,7 @@ fn differ(
         let (a, b) = (olds.get(name), news.get(name));
         if let (Some(a), Some(b)) = (a, b)
             && a.id() == b.id()
-            && a.filemode() == b.filemode()
+            && a.filemode_raw() == b.filemode_raw()
         {
             continue;
         }

@@ -178,6 +178,7 @@ impl Slots {
             })
         };
         let clean_at = self.take_clean(slot);
+        // The paths written, when not all of the worktree was made clean.
         let prepared = if self.reuse && checkout::exists(&repo, &name, &path) {
             // Known clean: only the files that differ are rewritten. Otherwise (or if that
             // fails) a full switch; a reused worktree the last agent broke beyond switching
@@ -185,19 +186,23 @@ impl Slots {
             clean_at
                 .ok_or(())
                 .and_then(|at| checkout::switch_clean(&path, &branch, at, tip.id()).map_err(drop))
-                .or_else(|()| checkout::switch(&path, &branch, tip.id()))
-                .or_else(|_| fresh())
+                .map(Some)
+                .or_else(|()| checkout::switch(&path, &branch, tip.id()).map(|()| None))
+                .or_else(|_| fresh().map(|()| None))
         } else {
-            fresh()
+            fresh().map(|()| None)
         };
-        if let Err(err) = prepared {
-            // Best effort: the first error is the one worth reporting. The slot is remade
-            // next time; the branch has no commits yet.
-            let _ = checkout::discard(&repo, &name, &path);
-            let _ = delete_branch(&repo, &branch);
-            return Err(err);
-        }
-        self.rewatch(slot, &path);
+        let written = match prepared {
+            Ok(written) => written,
+            Err(err) => {
+                // Best effort: the first error is the one worth reporting. The slot is remade
+                // next time; the branch has no commits yet.
+                let _ = checkout::discard(&repo, &name, &path);
+                let _ = delete_branch(&repo, &branch);
+                return Err(err);
+            }
+        };
+        self.rewatch(slot, &path, written.as_ref());
         Ok(TaskWorktree {
             slot,
             path,
@@ -255,7 +260,7 @@ impl Slots {
             let _ = checkout::discard(&repo, &name, &path);
             return Err(e);
         }
-        self.rewatch(slot, &path);
+        self.rewatch(slot, &path, None);
         self.mark_clean(slot, tip);
         Ok(true)
     }
@@ -283,10 +288,11 @@ impl Slots {
             .insert(slot, (commit, Instant::now()));
     }
 
-    /// Right after slot `slot`'s worktree at `path` was checked out (clean): its watch, with
-    /// the checkout's own changes read and dropped, or a new one if it had none or the old
-    /// one can no longer tell.
-    fn rewatch(&self, slot: usize, path: &Path) {
+    /// Right after slot `slot`'s worktree at `path` was checked out: its watch, with the
+    /// checkout's own changes read and dropped, or a new one if it had none or the old one
+    /// can no longer tell. `written`: the paths the checkout wrote, when it did not make
+    /// the whole worktree clean; a change anywhere else stays, for the next inspection.
+    fn rewatch(&self, slot: usize, path: &Path, written: Option<&BTreeSet<Vec<u8>>>) {
         let old = match self.watches().remove(&slot) {
             Some(None) => return drop(self.watches().insert(slot, None)),
             old => old.flatten(),
@@ -294,12 +300,24 @@ impl Slots {
         let Ok(wt) = Repository::open(path) else {
             return;
         };
-        let watch = old
-            .and_then(|mut w| w.watch.changes(&wt).map(|_| w.watch))
-            .or_else(|| Watch::start(&wt));
-        let watched = watch.map(|watch| Watched {
-            watch,
-            changed: BTreeSet::new(),
+        let kept = old.and_then(|mut w| {
+            let mut changed = w.watch.changes(&wt)?;
+            match written {
+                None => changed.clear(),
+                // What the last inspection saw was clean then (or the switch was full): only
+                // what changed since counts.
+                Some(written) => changed.retain(|p| !covers(written, p)),
+            }
+            Some(Watched {
+                watch: w.watch,
+                changed,
+            })
+        });
+        let watched = kept.or_else(|| {
+            Watch::start(&wt).map(|watch| Watched {
+                watch,
+                changed: BTreeSet::new(),
+            })
         });
         self.watches().insert(slot, watched);
     }
@@ -442,6 +460,19 @@ impl Slots {
         })?;
         checkout::remove_dir(&self.run_dir)
     }
+}
+
+/// Whether `path` is one of `written` or a directory holding one of them.
+fn covers(written: &BTreeSet<Vec<u8>>, path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let path = path.as_os_str().as_bytes();
+    let mut dir = path.to_vec();
+    dir.push(b'/');
+    written.contains(path)
+        || written
+            .range(dir.clone()..)
+            .next()
+            .is_some_and(|p| p.starts_with(&dir))
 }
 
 /// Where every run's worktrees live: `loop.worktree.dir` (`dir`, relative to `repo`'s

@@ -9,12 +9,16 @@
 //! watched directory; a new directory is named by its parent even if files were written in
 //! it before it was watched, and whatever is below a changed path is looked at again.
 //!
-//! When a watch cannot tell (the kernel's queue overflowed, a `.gitignore` or `info/exclude`
-//! changed, a watched directory was moved, the worktree itself went away, the worktree has
-//! submodules), it says so, and the caller checks the whole worktree. Not seen: a write
-//! through a hard link from outside the worktree, or a change to the user's global excludes
-//! file during a run. Elsewhere than Linux there is no watch, and every inspection checks
-//! the whole worktree.
+//! A checkout that rewrote only some paths drops the events of those paths only: anything
+//! else that changed meanwhile (a process the last agent left behind) is still looked at.
+//!
+//! When a watch cannot tell (the kernel's queue overflowed, a `.gitignore`, `.gitmodules`
+//! or `info/exclude` changed, a watched directory was moved, an ignored directory came to
+//! hold tracked files, the worktree itself went away, the worktree has submodules), it
+//! says so, and the caller checks the whole worktree. Not seen: a write through a hard link
+//! kept outside the watched directories (outside the worktree, or in an ignored directory),
+//! or a change to the user's global excludes file during a run. Elsewhere than Linux there
+//! is no watch, and every inspection checks the whole worktree.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -103,6 +107,9 @@ mod linux {
         root: PathBuf,
         /// Every watched directory, relative to `root` (empty for the root itself).
         dirs: HashMap<WatchDescriptor, PathBuf>,
+        /// Directories not watched because they are ignored: one that comes to hold
+        /// tracked files (force-added, or merged) must be watched from then on.
+        ignored: Vec<PathBuf>,
         /// The repository's `info/exclude` and when it was last modified, as at the start.
         exclude: (PathBuf, Option<SystemTime>),
     }
@@ -120,6 +127,7 @@ mod linux {
                 inotify,
                 root,
                 dirs: HashMap::new(),
+                ignored: Vec::new(),
                 exclude: (exclude.clone(), modified(&exclude)),
             };
             watch.add_tree(wt, &index, PathBuf::new())?;
@@ -167,7 +175,8 @@ mod linux {
                         continue;
                     }
                     let path = dir.join(&name);
-                    if name == OsStr::new(".gitignore") {
+                    if name == OsStr::new(".gitignore") || name == OsStr::new(".gitmodules") {
+                        // What is ignored, or what is a submodule, may have changed anywhere.
                         known = false;
                     }
                     if mask.contains(F::IN_ISDIR) {
@@ -185,11 +194,25 @@ mod linux {
             if !known || modified(&self.exclude.0) != self.exclude.1 {
                 return None;
             }
+            if !self.ignored.is_empty() || !new_dirs.is_empty() {
+                // Whatever HEAD tracks now must be watched, and submodules cannot be.
+                let head = wt.head().ok()?.peel_to_tree().ok()?;
+                let in_head = |dir: &Path| head.get_path(dir).ok().map(|e| e.kind());
+                if self.ignored.iter().any(|d| in_head(d).is_some())
+                    || new_dirs
+                        .iter()
+                        .any(|d| in_head(d) == Some(Some(git2::ObjectType::Commit)))
+                {
+                    return None;
+                }
+            }
             if !new_dirs.is_empty() {
                 let index = wt.index().ok()?;
                 for dir in new_dirs {
-                    if self.looked_into(wt, &index, &dir) {
-                        self.add_tree(wt, &index, dir)?;
+                    match self.looked_into(wt, &index, &dir) {
+                        Look::Into => self.add_tree(wt, &index, dir)?,
+                        Look::Ignored => self.ignored.push(dir),
+                        Look::Repository => {}
                     }
                 }
             }
@@ -206,8 +229,9 @@ mod linux {
                     Ok(wd) => {
                         self.dirs.insert(wd, dir.clone());
                     }
-                    // Gone already, or not a directory: its parent's event says so.
-                    Err(Errno::ENOENT | Errno::ENOTDIR) => continue,
+                    // Gone already, or not a directory: its parent's event says so (the
+                    // worktree itself must be there).
+                    Err(Errno::ENOENT | Errno::ENOTDIR) if !dir.as_os_str().is_empty() => continue,
                     Err(_) => return None,
                 }
                 let entries = match fs::read_dir(&full) {
@@ -221,21 +245,37 @@ mod linux {
                         continue;
                     }
                     let child = dir.join(entry.file_name());
-                    if self.looked_into(wt, index, &child) {
-                        todo.push(child);
+                    match self.looked_into(wt, index, &child) {
+                        Look::Into => todo.push(child),
+                        Look::Ignored => self.ignored.push(child),
+                        Look::Repository => {}
                     }
                 }
             }
             Some(())
         }
 
-        /// Whether git's status looks into directory `rel`: it holds tracked files, or it
-        /// is neither ignored nor a nested repository.
-        fn looked_into(&self, wt: &Repository, index: &Index, rel: &Path) -> bool {
-            holds_tracked(index, rel)
-                || !(self.root.join(rel).join(".git").exists()
-                    || wt.is_path_ignored(rel).unwrap_or(false))
+        /// Whether git's status looks into directory `rel`: it does if the directory holds
+        /// tracked files, or is neither ignored nor a nested repository.
+        fn looked_into(&self, wt: &Repository, index: &Index, rel: &Path) -> Look {
+            if holds_tracked(index, rel) {
+                Look::Into
+            } else if self.root.join(rel).join(".git").exists() {
+                Look::Repository
+            } else if wt.is_path_ignored(rel).unwrap_or(false) {
+                Look::Ignored
+            } else {
+                Look::Into
+            }
         }
+    }
+
+    /// What git's status does with a directory.
+    enum Look {
+        Into,
+        Ignored,
+        /// A nested repository: status names it, and does not look inside.
+        Repository,
     }
 
     fn modified(path: &Path) -> Option<SystemTime> {

@@ -330,3 +330,65 @@ fn a_checkout_own_changes_are_not_the_agents() {
         "the switch rewrote src/a.rs and made merged/, before the agent"
     );
 }
+
+#[test]
+fn a_file_written_between_a_clean_inspection_and_the_next_checkout_is_not_lost() {
+    let (_dir, slots, wt) = second_task();
+    // What a process the agent left behind writes after its task was seen clean.
+    assert!(!slots.inspect(&wt).unwrap().dirty);
+    slots.release_clean(wt.clone()).unwrap();
+    write(&wt.path, "late.txt", "written after the inspection\n");
+    let third = slots.checkout(0, &task("t-3"), "main").unwrap();
+    assert!(!git(&third.path, &["status", "--porcelain"]).is_empty());
+    assert!(slots.inspect(&third).unwrap().dirty);
+}
+
+#[test]
+fn a_file_tracked_in_an_ignored_directory_by_a_merge_is_watched_from_then_on() {
+    let (_dir, slots, wt) = second_task();
+    assert!(!slots.inspect(&wt).unwrap().dirty);
+    slots.release_clean(wt.clone()).unwrap();
+    // `target/debug/` is ignored, and already in the slot's worktree (left by t-1).
+    let root = slots.repo_root.clone();
+    write(&root, "target/debug/gen.h", "generated\n");
+    git(&root, &["add", "-f", "target/debug/gen.h"]);
+    git(&root, &["commit", "-q", "-m", "track a generated header"]);
+    let third = slots.checkout(0, &task("t-3"), "main").unwrap();
+    write(&third.path, "target/debug/gen.h", "rebuilt\n");
+    assert!(!git(&third.path, &["status", "--porcelain"]).is_empty());
+    let repo = git2::Repository::open(&third.path).unwrap();
+    assert!(slots.watched_changes(third.slot, &repo).is_some());
+    assert!(slots.inspect(&third).unwrap().dirty);
+}
+
+#[test]
+fn a_submodule_brought_by_a_merge_turns_the_watch_off() {
+    let (dir, slots, wt) = second_task();
+    assert!(!slots.inspect(&wt).unwrap().dirty);
+    slots.release_clean(wt.clone()).unwrap();
+    let lib = dir.path().canonicalize().unwrap().join("lib");
+    fs::create_dir(&lib).unwrap();
+    git(&lib, &["init", "-q", "-b", "main"]);
+    write(&lib, "lib.rs", "lib\n");
+    git(&lib, &["add", "."]);
+    git(&lib, &["commit", "-q", "-m", "lib"]);
+    let root = slots.repo_root.clone();
+    let lib = lib.to_str().unwrap();
+    let allow = ["-c", "protocol.file.allow=always"];
+    git(
+        &root,
+        &[&allow[..], &["submodule", "add", "-q", lib, "sub"]].concat(),
+    );
+    git(&root, &["commit", "-q", "-m", "add a submodule"]);
+    let third = slots.checkout(0, &task("t-3"), "main").unwrap();
+    git(
+        &third.path,
+        &[&allow[..], &["submodule", "update", "-q", "--init"]].concat(),
+    );
+    write(&third.path, "sub/lib.rs", "changed inside\n");
+    git(&third.path.join("sub"), &["commit", "-q", "-am", "inside"]);
+    assert!(!git(&third.path, &["status", "--porcelain"]).is_empty());
+    let repo = git2::Repository::open(&third.path).unwrap();
+    assert!(slots.watched_changes(third.slot, &repo).is_none());
+    assert!(slots.inspect(&third).unwrap().dirty);
+}

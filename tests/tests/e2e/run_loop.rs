@@ -913,10 +913,8 @@ fn calls_a_free_slot_waits_on_run_at_full_priority_and_closes_run_lowered() {
     assert_eq!(repo.show(&id)["status"], "closed");
 }
 
-/// Tasks whose work lands together are closed together: closes that arrive while one is
-/// in flight go in one tracker call, and each task's close reason still names its own
-/// merge commit. A task its agent closed itself is skipped by that call and still told
-/// apart.
+/// Tasks closed in one call are followed by one `ready` call, not one each: a task's end
+/// asks the tracker again only if its close landed after the last `ready` call started.
 #[test]
 fn tasks_closed_together_are_followed_by_one_ready_call_not_one_each() {
     require_tracker!();
@@ -979,6 +977,10 @@ fn tasks_closed_together_are_followed_by_one_ready_call_not_one_each() {
     }
 }
 
+/// Tasks whose work lands together are closed together: closes that arrive while one is
+/// in flight go in one tracker call, and each task's close reason still names its own
+/// merge commit. A task its agent closed itself is skipped by that call and still told
+/// apart.
 #[test]
 fn closes_that_come_together_go_in_one_call_each_with_its_own_merge_commit() {
     require_tracker!();
