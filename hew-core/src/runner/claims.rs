@@ -38,6 +38,9 @@ pub(crate) struct Refilled {
     pub invalid: Vec<(String, String)>,
     /// How many tasks it claimed.
     pub claimed: usize,
+    /// The `ready` call returned as many tasks as it asked for: more may be ready behind
+    /// them.
+    pub full: bool,
 }
 
 /// What to ask the tracker for.
@@ -77,6 +80,7 @@ pub(crate) async fn refill(
     let ready_ms = Timings::ms_since(clock);
     let mut refilled = Refilled {
         excluded: plan.skipped.len(),
+        full: plan.tasks.len() + plan.skipped.len() >= ask.limit,
         ..Refilled::default()
     };
     for s in plan.skipped {

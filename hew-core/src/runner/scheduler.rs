@@ -585,8 +585,13 @@ impl<'a> Scheduler<'a> {
     /// What a refill saw besides its claims.
     fn refilled(&mut self, refilled: Refilled) {
         self.excluded = refilled.excluded;
-        self.drained = refilled.claimed < self.refill_for;
-        if self.drained && self.last_change.is_none_or(|at| at < self.refill_started) {
+        let short = refilled.claimed < self.refill_for;
+        // A full page may hide more ready tasks behind those left out: ask again, with a
+        // limit raised by how many were left out.
+        self.drained = short && !refilled.full;
+        if short && refilled.full {
+            self.ask = true;
+        } else if self.drained && self.last_change.is_none_or(|at| at < self.refill_started) {
             // Slots freed or tasks started meanwhile, but nothing the tracker has changed
             // since this call asked it (tasks that ended together were closed before it).
             self.ask = false;

@@ -686,6 +686,28 @@ fn an_agent_that_closes_its_own_task_is_recorded_so_with_or_without_work() {
     }
 }
 
+/// A `ready` page full of tasks the loop leaves out (epics, here) does not end the run:
+/// the tracker is asked again for more, past them.
+#[test]
+fn a_ready_page_full_of_left_out_tasks_does_not_hide_the_runnable_one_after_it() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    for n in 0..12 {
+        repo.create_task(
+            NewTask::new(&format!("epic {n}"))
+                .issue_type("epic")
+                .priority(0),
+        );
+    }
+    let task = repo.create_task(NewTask::new("the only runnable task").priority(3));
+
+    run_loop(&repo, &["-j", "1"]);
+
+    assert_eq!(repo.show(&task)["status"], "closed");
+    assert_eq!(outcome_of(&repo.iterations(), &task)["outcome"], "closed");
+}
+
 #[test]
 fn what_an_agent_leaves_uncommitted_is_noted_and_never_reaches_the_slots_next_task() {
     require_tracker!();
