@@ -29,21 +29,26 @@ impl LoggedTracker {
     /// `before` is shell run ahead of each call, with the call's arguments in `$*` (and the
     /// tracker in `$TRACKER`): a fault to inject, or nothing.
     pub fn new(before: &str) -> Self {
+        Self::with_script(|log| {
+            format!(
+                "printf '%s %s\\n' \"$(date +%s%3N)\" \"$*\" >> '{log}'
+{before}
+exec \"$TRACKER\" \"$@\"
+"
+            )
+        })
+    }
+
+    /// A tracker script in a new temporary directory: `TRACKER` set, then `body`, given
+    /// the log's path.
+    fn with_script(body: impl FnOnce(&str) -> String) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("calls.log");
         let script = dir.path().join("tracker.sh");
+        let body = body(&log.display().to_string());
         write_script(
             &script,
-            &format!(
-                "#!/bin/sh
-TRACKER='{tracker}'
-                 printf '%s %s\\n' \"$(date +%s%3N)\" \"$*\" >> '{log}'
-                 {before}
-exec \"$TRACKER\" \"$@\"
-",
-                tracker = tracker_program(),
-                log = log.display(),
-            ),
+            &format!("#!/bin/sh\nTRACKER='{}'\n{body}", tracker_program()),
         );
         Self {
             _dir: dir,
@@ -65,30 +70,17 @@ exec \"$TRACKER\" \"$@\"
     /// Like [`LoggedTracker::new`], logging each call when it returns, with when it
     /// started and ended: `<start ns> <end ns> <arguments>` (see [`LoggedTracker::spans`]).
     pub fn timed(before: &str) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let log = dir.path().join("calls.log");
-        let script = dir.path().join("tracker.sh");
-        write_script(
-            &script,
-            &format!(
-                "#!/bin/sh
-TRACKER='{tracker}'
-start=$(date +%s%N)
+        Self::with_script(|log| {
+            format!(
+                "start=$(date +%s%N)
 {before}
 \"$TRACKER\" \"$@\"
 status=$?
 printf '%s %s %s\\n' \"$start\" \"$(date +%s%N)\" \"$*\" >> '{log}'
 exit $status
-",
-                tracker = tracker_program(),
-                log = log.display(),
-            ),
-        );
-        Self {
-            _dir: dir,
-            script,
-            log,
-        }
+"
+            )
+        })
     }
 
     /// The calls a [`LoggedTracker::timed`] logged, in the order they started: start and

@@ -9,6 +9,7 @@
 //! back known clean: every call opens the repository afresh, so one [`Slots`] can serve
 //! all workers from any thread.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::{Component, Path, PathBuf};
@@ -293,9 +294,11 @@ impl Slots {
     /// can no longer tell. `written`: the paths the checkout wrote, when it did not make
     /// the whole worktree clean; a change anywhere else stays, for the next inspection.
     fn rewatch(&self, slot: usize, path: &Path, written: Option<&BTreeSet<Vec<u8>>>) {
-        let old = match self.watches().remove(&slot) {
-            Some(None) => return drop(self.watches().insert(slot, None)),
-            old => old.flatten(),
+        let old = match self.watches().entry(slot) {
+            // Cannot be watched: not tried again.
+            Entry::Occupied(e) if e.get().is_none() => return,
+            Entry::Occupied(e) => e.remove(),
+            Entry::Vacant(_) => None,
         };
         let Ok(wt) = Repository::open(path) else {
             return;
@@ -329,10 +332,9 @@ impl Slots {
         slot: usize,
         wt: &Repository,
     ) -> Option<BTreeSet<PathBuf>> {
-        let mut watched = {
-            let mut watches = self.watches();
-            watches.get(&slot)?.as_ref()?;
-            watches.remove(&slot).flatten()?
+        let mut watched = match self.watches().entry(slot) {
+            Entry::Occupied(e) if e.get().is_some() => e.remove()?,
+            _ => return None,
         };
         // A watch that cannot tell is dropped: the next checkout starts another.
         watched.changed.append(&mut watched.watch.changes(wt)?);

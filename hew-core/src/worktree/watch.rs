@@ -210,9 +210,9 @@ mod linux {
                 let index = wt.index().ok()?;
                 for dir in new_dirs {
                     match self.looked_into(wt, &index, &dir) {
-                        Look::Into => self.add_tree(wt, &index, dir)?,
-                        Look::Ignored => self.ignored.push(dir),
-                        Look::Repository => {}
+                        Dir::Looked => self.add_tree(wt, &index, dir)?,
+                        Dir::Ignored => self.ignored.push(dir),
+                        Dir::Repository => {}
                     }
                 }
             }
@@ -246,9 +246,9 @@ mod linux {
                     }
                     let child = dir.join(entry.file_name());
                     match self.looked_into(wt, index, &child) {
-                        Look::Into => todo.push(child),
-                        Look::Ignored => self.ignored.push(child),
-                        Look::Repository => {}
+                        Dir::Looked => todo.push(child),
+                        Dir::Ignored => self.ignored.push(child),
+                        Dir::Repository => {}
                     }
                 }
             }
@@ -257,22 +257,24 @@ mod linux {
 
         /// Whether git's status looks into directory `rel`: it does if the directory holds
         /// tracked files, or is neither ignored nor a nested repository.
-        fn looked_into(&self, wt: &Repository, index: &Index, rel: &Path) -> Look {
+        fn looked_into(&self, wt: &Repository, index: &Index, rel: &Path) -> Dir {
             if holds_tracked(index, rel) {
-                Look::Into
+                Dir::Looked
             } else if self.root.join(rel).join(".git").exists() {
-                Look::Repository
+                Dir::Repository
             } else if wt.is_path_ignored(rel).unwrap_or(false) {
-                Look::Ignored
+                Dir::Ignored
             } else {
-                Look::Into
+                Dir::Looked
             }
         }
     }
 
     /// What git's status does with a directory.
-    enum Look {
-        Into,
+    enum Dir {
+        /// Looked into: watched.
+        Looked,
+        /// Ignored, holding no tracked file: not looked into.
         Ignored,
         /// A nested repository: status names it, and does not look inside.
         Repository,
