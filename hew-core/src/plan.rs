@@ -7,7 +7,7 @@
 
 use crate::config::LoopConfig;
 use crate::model::{Resolved, Rule, resolve_model};
-use crate::runner::{attempt_of, is_exhausted};
+use crate::retry::{attempt_of, is_exhausted};
 use crate::tracker::{InvalidId, ReadyQuery, Task, TaskId, Tracker, TrackerError};
 
 /// What narrows the tasks a run takes, beyond what the tracker says is ready.
@@ -201,13 +201,7 @@ mod tests {
         async fn claim(&self, _: &TaskId, _: &str) -> Result<Task, TrackerError> {
             unreachable!("planning never claims")
         }
-        async fn claim_all(&self, _: &[TaskId], _: &str) -> Result<Vec<Task>, TrackerError> {
-            unreachable!("planning never claims")
-        }
         async fn close(&self, _: &TaskId, _: &str) -> Result<(), TrackerError> {
-            unreachable!("planning never closes")
-        }
-        async fn close_all(&self, _: &[TaskId], _: &str) -> Result<Vec<TaskId>, TrackerError> {
             unreachable!("planning never closes")
         }
         async fn release(&self, _: &TaskId) -> Result<(), TrackerError> {

@@ -29,7 +29,6 @@ pub(crate) struct Run {
     env: Vec<(OsString, OsString)>,
     timeout: Duration,
     output_cap: usize,
-    background: bool,
 }
 
 /// What a finished program left: its status and what it printed (each stream capped).
@@ -71,16 +70,9 @@ impl Run {
             env: Vec::new(),
             timeout,
             output_cap: DEFAULT_OUTPUT_CAP,
-            background: false,
         }
     }
 
-    /// Runs it at the priority of hew's bookkeeping, below the agents' (see
-    /// `crate::priority`).
-    pub(crate) fn in_background(mut self) -> Self {
-        self.background = true;
-        self
-    }
 
     /// Appends arguments.
     pub(crate) fn args<I, S>(mut self, args: I) -> Self
@@ -141,11 +133,6 @@ impl Run {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(RunError::NotFound),
             Err(e) => return Err(RunError::Io(e)),
         };
-        if self.background
-            && let Some(id) = child.id()
-        {
-            crate::priority::lower_group(id);
-        }
         let mut group = GroupGuard(
             child
                 .id()
@@ -270,21 +257,6 @@ mod tests {
             proc_stat(&e.file_name().to_string_lossy())
                 .is_some_and(|(state, pgrp)| pgrp == pgid && state != 'Z')
         })
-    }
-
-    #[tokio::test]
-    async fn a_background_run_yields_the_cpu_and_an_ordinary_one_does_not() {
-        let own = rustix::process::getpriority_process(None).unwrap();
-        // `nice` prints the priority it runs at; the sleep leaves time to lower it.
-        let out = sh("sleep 0.2; nice", LONG)
-            .in_background()
-            .output()
-            .await
-            .unwrap();
-        let lowered = (own + 10).min(19).to_string();
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), lowered);
-        let out = sh("sleep 0.2; nice", LONG).output().await.unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), own.to_string());
     }
 
     #[tokio::test]

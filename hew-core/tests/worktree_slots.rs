@@ -423,7 +423,7 @@ fn a_reused_slot_whose_directory_was_deleted_is_made_again() {
 }
 
 #[test]
-fn a_slot_handed_back_clean_switches_by_rewriting_only_what_differs() {
+fn a_reused_slot_switches_to_the_moved_base_and_keeps_ignored_files() {
     let repo = TestRepo::new();
     commit_file(
         &repo.root,
@@ -435,12 +435,12 @@ fn a_slot_handed_back_clean_switches_by_rewriting_only_what_differs() {
     let slots = repo.slots(true);
     let mut integration = Integration::resolve(&repo.root, None, RUN_ID).unwrap();
 
-    // Slot 0 does a task, is seen clean and handed back; its branch is merged.
+    // Slot 0 does a task and is handed back; its branch is merged.
     let first = slots.checkout(0, &task("demo-1"), "main").unwrap();
     commit_file(&first.path, "first.txt", "first\n", "demo-1: first");
     write(&first.path, "target/cache.bin", "warm");
     assert!(!slots.inspect(&first).unwrap().dirty);
-    slots.release_clean(first.clone()).unwrap();
+    slots.release(first.clone(), true).unwrap();
     let merged = merge(&repo.root, &mut integration, &first.branch, "Merge demo-1").unwrap();
     assert!(matches!(merged, MergeResult::Merged { .. }), "{merged:?}");
     slots.delete_branch(&first.branch).unwrap();
@@ -479,61 +479,13 @@ fn a_slot_handed_back_clean_switches_by_rewriting_only_what_differs() {
     let left = slots.inspect(&second).unwrap();
     assert!(left.commits.is_empty() && !left.dirty, "{left:?}");
 
-    // Handed back without being seen clean: a full switch cleans whatever is there.
+    // Whatever touched the worktree between tasks is cleaned by the switch.
     slots.release(second.clone(), true).unwrap();
     write(&second.path, "README", "changed behind hew's back\n");
     write(&second.path, "stray.txt", "stray");
     let third = slots.checkout(0, &task("demo-4"), "main").unwrap();
     assert_eq!(rev(&third.path, "HEAD"), rev(&repo.root, "main"));
     assert_eq!(status(&third.path), "");
-}
-
-#[test]
-fn a_slot_prepared_ahead_is_detached_clean_and_its_first_checkout_names_the_branch() {
-    let repo = TestRepo::new();
-    let slots = repo.slots(true);
-    assert!(slots.prepare(2, "main").unwrap(), "made");
-    assert!(!slots.prepare(2, "main").unwrap(), "made once");
-    let path = slots.slot_path(2).unwrap();
-    assert_eq!(
-        git(&path, &["rev-parse", "HEAD"]).trim(),
-        rev(&repo.root, "main")
-    );
-    assert_eq!(
-        git(&path, &["rev-parse", "--abbrev-ref", "HEAD"]).trim(),
-        "HEAD",
-        "detached: main stays free for merges"
-    );
-    assert_eq!(status(&path), "");
-    let index =
-        std::path::PathBuf::from(git(&path, &["rev-parse", "--git-dir"]).trim()).join("index");
-    let index = std::fs::read(path.join(index)).unwrap();
-    assert!(
-        index.windows(4).any(|w| w == b"TREE"),
-        "the index keeps git's cache of tree ids"
-    );
-    assert_eq!(
-        git(&repo.root, &["branch", "--list", "hew/*"]).trim(),
-        "",
-        "no placeholder branch left"
-    );
-
-    let wt = slots.checkout(2, &task("demo-1"), "main").unwrap();
-    assert_eq!(wt.path, path);
-    assert_eq!(
-        git(&path, &["symbolic-ref", "HEAD"]).trim(),
-        "refs/heads/hew/demo-1"
-    );
-    assert_eq!(status(&path), "");
-
-    slots.close().unwrap();
-    assert_eq!(head_of(&path), "HEAD", "kept for the next run, detached");
-    assert!(
-        !slots.prepare(3, "main").unwrap(),
-        "nothing is made after close"
-    );
-    let list = git(&repo.root, &["worktree", "list"]);
-    assert_eq!(list.lines().count(), 2, "only the kept one: {list}");
 }
 
 #[test]
@@ -587,7 +539,7 @@ fn a_merge_left_in_progress_in_a_clean_worktree_does_not_reach_the_next_task() {
     let state = |p: &std::path::Path| git2::Repository::open(p).unwrap().state();
     assert_eq!(state(&first.path), git2::RepositoryState::Merge);
     assert!(!slots.inspect(&first).unwrap().dirty);
-    slots.release_clean(first).unwrap();
+    slots.release(first, true).unwrap();
 
     let second = slots.checkout(0, &task("demo-2"), "main").unwrap();
     assert_eq!(state(&second.path), git2::RepositoryState::Clean);

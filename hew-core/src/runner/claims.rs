@@ -1,6 +1,6 @@
 //! Claiming ahead: one `ready` call and the claims that follow it run beside the
 //! scheduler's loop, for the slots that are free and, one task each, for the slots that
-//! are busy.
+//! are busy (`loop.claim_ahead`).
 //!
 //! A busy slot's next task is claimed while its agent still works, so when the slot is
 //! handed back its next task starts at once, with no tracker call in between. A task
@@ -12,12 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use tokio::sync::mpsc;
-
-use super::Shared;
+use super::work::{Inbox, WorkerEvent};
+use crate::config::LoopConfig;
 use crate::iterlog::Timings;
 use crate::plan::{PlannedTask, SkipReason, TaskFilter, plan};
-use crate::tracker::{CliTracker, Tracker, TrackerError};
+use crate::tracker::{Tracker, TrackerError};
 
 /// A task claimed for a slot, not started yet.
 pub(crate) struct Claimed {
@@ -57,26 +56,19 @@ pub(crate) struct Ask {
     pub actor: String,
     /// Set when the run stops: no more claims.
     pub cancel: Arc<AtomicBool>,
-    /// A slot is free: an agent waits on this call and these claims, which then run at
-    /// hew's own priority (see `crate::priority`).
-    pub urgent: bool,
 }
 
-/// One `ready` call, then claims in the tracker's order until every slot in `ask` has a
-/// task or the candidates run out. Each claimed task is sent on `out` as soon as it is
-/// claimed, so a free slot starts it while the rest are claimed.
-pub(crate) async fn refill(
-    sh: Arc<Shared>,
+/// One `ready` call, then claims in the tracker's order, one at a time, until every slot
+/// in `ask` has a task or the candidates run out. Each claimed task goes to the scheduler
+/// as soon as it is claimed, so a free slot starts it while the rest are claimed.
+pub(crate) async fn refill<T: Tracker>(
+    tracker: &T,
+    config: &LoopConfig,
     ask: Ask,
-    out: mpsc::UnboundedSender<Claimed>,
+    inbox: &Inbox,
 ) -> Result<Refilled, TrackerError> {
-    let tracker = if ask.urgent {
-        sh.tracker.in_foreground()
-    } else {
-        sh.tracker.clone()
-    };
     let clock = Instant::now();
-    let plan = plan(&tracker, &sh.config.looping, &ask.filter, ask.limit).await?;
+    let plan = plan(tracker, config, &ask.filter, ask.limit).await?;
     let ready_ms = Timings::ms_since(clock);
     let mut refilled = Refilled {
         excluded: plan.skipped.len(),
@@ -88,62 +80,13 @@ pub(crate) async fn refill(
             refilled.invalid.push((s.raw_id.clone(), e.to_string()));
         }
     }
-    let candidates: Vec<PlannedTask> = plan
+    let candidates = plan
         .tasks
         .into_iter()
-        .filter(|p| !ask.skip.contains(p.id.as_str()))
-        .collect();
-    // Slots without a worktree yet make theirs while their tasks are claimed: in slot
-    // order, the order the claims go, on as many threads as there are cores (more would
-    // only slow the claims down).
-    let base = sh.merge_target();
-    let to_prepare: Vec<usize> = ask.slots.iter().take(candidates.len()).copied().collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(to_prepare.len());
-    for t in 0..threads {
-        let mine: Vec<usize> = to_prepare
-            .iter()
-            .skip(t)
-            .step_by(threads)
-            .copied()
-            .collect();
-        let (sh, base) = (sh.clone(), base.clone());
-        tokio::task::spawn_blocking(move || {
-            for slot in mine {
-                // A failure is met again, and reported, by the task's own checkout.
-                let _ = crate::priority::in_background(|| sh.slots.prepare(slot, &base));
-            }
-        });
-    }
+        .filter(|p| !ask.skip.contains(p.id.as_str()));
     let mut slots = ask.slots.into_iter().peekable();
-    let mut candidates = candidates.into_iter();
-    let first: Vec<PlannedTask> = candidates.by_ref().take(slots.len()).collect();
-    let singles = match claim_together(&tracker, &ask.actor, &ask.cancel, first).await? {
-        Together::OneByOne(tasks) => tasks,
-        Together::Claimed { tasks, claim_ms } => {
-            refilled.claimed += tasks.len();
-            let mut tasks = tasks.into_iter();
-            for (slot, planned) in slots.by_ref().zip(tasks.by_ref()) {
-                let claimed = Claimed {
-                    slot,
-                    planned,
-                    ready_ms,
-                    claim_ms,
-                };
-                if !deliver(&sh, &out, claimed).await {
-                    for planned in tasks {
-                        let _ = sh.tracker.release(&planned.id).await;
-                    }
-                    return Ok(refilled);
-                }
-            }
-            Vec::new()
-        }
-    };
-    // One claim at a time: the tracker serializes its writes anyway, and writers that meet
-    // its lock back off and sleep.
-    for planned in singles.into_iter().chain(candidates) {
+    // One claim at a time: the tracker serializes its writes anyway.
+    for planned in candidates {
         let Some(&slot) = slots.peek() else {
             break;
         };
@@ -166,70 +109,15 @@ pub(crate) async fn refill(
             ready_ms,
             claim_ms: Timings::ms_since(clock),
         };
-        if !deliver(&sh, &out, claimed).await {
+        if let Err(e) = inbox.send(WorkerEvent::Claimed(claimed)) {
+            // The scheduler is gone: nobody will start it.
+            if let WorkerEvent::Claimed(claimed) = e.0 {
+                let _ = tracker.release(&claimed.planned.id).await;
+            }
             break;
         }
     }
     Ok(refilled)
-}
-
-/// What [`claim_together`] did with the tasks it was given.
-enum Together {
-    /// All claimed in one call, which took `claim_ms`.
-    Claimed {
-        tasks: Vec<PlannedTask>,
-        claim_ms: u64,
-    },
-    /// To be claimed one by one: fewer than two, the run is stopping, or the tracker
-    /// refused the batch.
-    OneByOne(Vec<PlannedTask>),
-}
-
-/// Claims `tasks` (one per slot to fill) for `actor` in one call when there are several,
-/// unless `cancel` is set: br checks and applies the batch at once, and the start of a run
-/// waits on these claims.
-async fn claim_together(
-    tracker: &CliTracker,
-    actor: &str,
-    cancel: &AtomicBool,
-    tasks: Vec<PlannedTask>,
-) -> Result<Together, TrackerError> {
-    if tasks.len() < 2 || cancel.load(Ordering::SeqCst) {
-        return Ok(Together::OneByOne(tasks));
-    }
-    let ids: Vec<_> = tasks.iter().map(|p| p.id.clone()).collect();
-    let clock = Instant::now();
-    match tracker.claim_all(&ids, actor).await {
-        Ok(_) => Ok(Together::Claimed {
-            tasks,
-            claim_ms: Timings::ms_since(clock),
-        }),
-        // A tracker that is missing, hangs or cannot be reached fails the same way one
-        // claim at a time: say so now, not after one more wait per task.
-        Err(
-            e @ (TrackerError::Missing { .. }
-            | TrackerError::NotInitialized { .. }
-            | TrackerError::TimedOut { .. }
-            | TrackerError::Io { .. }
-            | TrackerError::Invalid(_)),
-        ) => Err(e),
-        // Someone holds one of them, one is gone, or the tracker takes one id at a time:
-        // claiming them one by one tells which are free (a claim this call made is ours,
-        // and the same actor claiming again succeeds).
-        Err(_) => Ok(Together::OneByOne(tasks)),
-    }
-}
-
-/// Hands a claimed task to the scheduler; `false` when the scheduler is gone (nobody will
-/// start it), after giving the task back.
-async fn deliver(sh: &Shared, out: &mpsc::UnboundedSender<Claimed>, claimed: Claimed) -> bool {
-    match out.send(claimed) {
-        Ok(()) => true,
-        Err(mpsc::error::SendError(claimed)) => {
-            let _ = sh.tracker.release(&claimed.planned.id).await;
-            false
-        }
-    }
 }
 
 /// Tasks claimed ahead, in the order they were claimed.

@@ -1,84 +1,33 @@
-//! `hew loop`: the scheduler that keeps `jobs` workers busy over the tracker's ready tasks,
-//! and the workers that run one task each.
+//! `hew loop`: the scheduler that keeps `jobs` worker slots busy over the tracker's ready
+//! tasks, and the path each task takes through its slot.
 //!
-//! The scheduler owns all run state and reacts to worker results, stop requests and the
-//! stop file; workers report through a channel and share only immutable context, the
-//! tracker, the slots and the integration lock (held only for a merge). A worker hands its
-//! slot back once the worktree is no longer needed, and the slot's next task, claimed while
-//! the agent ran, starts while the last one is merged. Subscribers (the CLI's display,
-//! tests) receive [`RunEvent`]s. Budgets are checked by the scheduler as iterations finish
-//! and as agents report usage.
+//! - `run` sets a run up and ends it: its record, recovery of runs that died, the
+//!   scheduler, and the worktrees handed back.
+//! - `scheduler` owns all run state and decides: when to ask the tracker, which slot a
+//!   claimed task takes, when a failed task runs again, when the run stops. It hears from
+//!   everything it started on one channel of worker events (`work`).
+//! - `claims` is one `ready` call and the claims after it, run beside the scheduler.
+//! - `task` is one task's path, stage by stage: check out → run the agent → inspect →
+//!   verify → hand the slot back → land (merge, close) → settle → record.
+//!
+//! Subscribers (the CLI's display, `--json`, tests) receive [`RunEvent`]s; the runner never
+//! prints.
 
 mod budget;
 mod claims;
-mod closes;
 mod events;
+#[cfg(test)]
+mod memory;
 mod outcome;
 mod prompt;
-mod retry;
+mod run;
 mod scheduler;
+#[cfg(test)]
+mod scheduler_tests;
+mod task;
 mod verify;
-mod worker;
+mod work;
 
 pub use events::RunEvent;
 pub use prompt::{BUILTIN_SKILL, PROJECT_SKILL, build_prompt, worker_skill};
-pub use retry::{EXHAUSTED_LABEL, RETRY_PREFIX};
-pub(crate) use retry::{attempt_of, is_exhausted};
-pub use scheduler::{RunError, RunOptions, RunReport, host_name, run_loop};
-
-use std::path::PathBuf;
-
-use tokio::sync::{Mutex, mpsc, watch};
-
-use crate::agent::{Stop, Usage};
-use crate::config::Config;
-use crate::iterlog::RunDir;
-use crate::prices::Prices;
-use crate::tracker::CliTracker;
-use crate::worktree::{Integration, Slots};
-
-/// What every worker of a run shares.
-pub(crate) struct Shared {
-    pub repo_root: PathBuf,
-    pub config: Config,
-    pub run_id: String,
-    pub run_dir: RunDir,
-    pub tracker: CliTracker,
-    pub slots: Slots,
-    pub integration: Mutex<Integration>,
-    /// The branch merges go to now: the integration's, kept beside it so that reading it
-    /// never waits for a merge. Written only with the integration lock held.
-    pub into: std::sync::Mutex<String>,
-    pub skill: String,
-    pub beads_dir: PathBuf,
-    pub events: mpsc::UnboundedSender<RunEvent>,
-    /// What running agents are asked to do: the caller's stop, or a hard budget's.
-    pub stop: watch::Receiver<Stop>,
-    /// The prices in effect (built-in table under config overrides).
-    pub prices: Prices,
-    /// Live usage of running iterations, for the scheduler's budgets.
-    pub live_usage: mpsc::UnboundedSender<(u32, Usage)>,
-    /// Closes after merges, several in one tracker call when they come together.
-    pub closes: closes::Closes,
-}
-
-impl Shared {
-    /// The branch merges go to now (new task branches start at its tip).
-    pub fn merge_target(&self) -> String {
-        self.into
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Mirrors `integration`'s branch for [`Shared::merge_target`]; called with the
-    /// integration lock held, after every merge.
-    pub fn set_merge_target(&self, integration: &Integration) {
-        integration.branch().clone_into(
-            &mut self
-                .into
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-    }
-}
+pub use run::{RunError, RunOptions, RunReport, host_name, run_loop};

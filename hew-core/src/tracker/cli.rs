@@ -29,8 +29,6 @@ pub struct CliTracker {
     cwd: PathBuf,
     timeout: Duration,
     env: Vec<(String, String)>,
-    /// Calls run at hew's own priority, not lowered (see `crate::priority`).
-    foreground: bool,
 }
 
 /// Which kind of call is being made, for telling apart what an error means.
@@ -40,9 +38,6 @@ enum Call<'a> {
     Ready(Option<&'a TaskId>),
     /// `update --claim`: a validation refusal means someone else holds it.
     Claim(&'a TaskId),
-    /// `update --claim` of several tasks: a validation refusal means someone else holds
-    /// one of them, the one the tracker names.
-    ClaimAll(&'a [TaskId]),
     /// Anything else about one task.
     On(&'a TaskId),
 }
@@ -74,16 +69,6 @@ impl CliTracker {
             cwd,
             timeout,
             env: Vec::new(),
-            foreground: false,
-        }
-    }
-
-    /// This tracker with its calls run at hew's own priority rather than lowered like the
-    /// rest of hew's bookkeeping (see `crate::priority`): for calls an idle slot waits on.
-    pub fn in_foreground(&self) -> Self {
-        Self {
-            foreground: true,
-            ..self.clone()
         }
     }
 
@@ -121,9 +106,6 @@ impl CliTracker {
         let mut run = Run::new(&self.program, self.timeout)
             .args(args)
             .cwd(&self.cwd);
-        if !self.foreground {
-            run = run.in_background();
-        }
         for (key, val) in &self.env {
             run = run.env(key, val);
         }
@@ -212,12 +194,8 @@ impl CliTracker {
         let id = match call {
             Call::Ready(parent) => parent,
             Call::Claim(id) | Call::On(id) => Some(id),
-            Call::ClaimAll(ids) => ids
-                .iter()
-                .find(|id| detail.contains(id.as_str()))
-                .or(ids.first()),
         };
-        if let (Call::Claim(_) | Call::ClaimAll(_), Some(id)) = (call, id) {
+        if let (Call::Claim(_), Some(id)) = (call, id) {
             // br refuses a claim it validated: the task is held, blocked, closed or deleted
             // (hew checked the id and the actor before the call).
             let refused = reported.and_then(|r| r.field.as_deref()) == Some("claim")
@@ -325,25 +303,6 @@ impl Tracker for CliTracker {
         held_by(task, actor, &answer.command)
     }
 
-    async fn claim_all(&self, ids: &[TaskId], actor: &str) -> Result<Vec<Task>, TrackerError> {
-        validate_actor(actor)?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut args = vec!["update".to_owned()];
-        args.extend(ids.iter().map(ToString::to_string));
-        args.extend(strings(["--claim", "--actor", actor, "--json"]));
-        let mut answer = self.run(Call::ClaimAll(ids), args).await?;
-        let mut tasks = parse::task_list(std::mem::take(&mut answer.values))
-            .map_err(|reason| answer.malformed(reason))?;
-        ids.iter()
-            .map(|id| match tasks.iter().position(|t| t.id == id.as_str()) {
-                Some(i) => held_by(tasks.swap_remove(i), actor, &answer.command),
-                None => Err(answer.malformed(format!("issue `{id}` missing from the answer"))),
-            })
-            .collect()
-    }
-
     async fn close(&self, id: &TaskId, reason: &str) -> Result<(), TrackerError> {
         let args = vec![
             "close".into(),
@@ -358,33 +317,6 @@ impl Tracker for CliTracker {
                 command: answer.command,
                 status: "exit 0".into(),
                 detail: excerpt(why.as_bytes(), false),
-            }),
-        }
-    }
-
-    async fn close_all(&self, ids: &[TaskId], reason: &str) -> Result<Vec<TaskId>, TrackerError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut args = vec!["close".to_owned()];
-        args.extend(ids.iter().map(ToString::to_string));
-        args.extend([format!("--reason={reason}"), "--json".into()]);
-        // br closes what it can and reports the rest as skipped, with an error and a failing
-        // exit status: what it did close is read from the answer whatever the status.
-        let (command, out) = self.spawn(&args).await?;
-        match parse::json_stream(&out.stdout) {
-            Ok(values) => {
-                let closed = parse::closed_ids(&values);
-                Ok(ids
-                    .iter()
-                    .filter(|id| closed.iter().any(|c| c == id.as_str()))
-                    .cloned()
-                    .collect())
-            }
-            Err(reason) => Err(TrackerError::Malformed {
-                command,
-                reason,
-                excerpt: excerpt(&out.stdout, out.stdout_truncated),
             }),
         }
     }

@@ -46,17 +46,6 @@ pub trait Tracker: Send + Sync {
         actor: &str,
     ) -> impl Future<Output = Result<Task, TrackerError>> + Send;
 
-    /// Claims every task in `ids` for `actor` in one call, returning them in the order of
-    /// `ids`. br checks and applies the whole batch at once: when any task is held by
-    /// someone else, blocked or closed, the call fails and claims none of them. Another
-    /// tracker may claim some before failing; claiming them again one by one with the same
-    /// actor tells which are held (a holder's own claim succeeds again).
-    fn claim_all(
-        &self,
-        ids: &[TaskId],
-        actor: &str,
-    ) -> impl Future<Output = Result<Vec<Task>, TrackerError>> + Send;
-
     /// Closes `id` with `reason` (any text, even one starting with `-`). A close the tracker
     /// skips (already closed, or blocked) is an error.
     fn close(
@@ -64,16 +53,6 @@ pub trait Tracker: Send + Sync {
         id: &TaskId,
         reason: &str,
     ) -> impl Future<Output = Result<(), TrackerError>> + Send;
-
-    /// Closes every task in `ids` with the one `reason`, in one call, and returns the ones
-    /// it closed. The tracker may close some and skip others (already closed, blocked, or
-    /// a tracker that takes one id at a time): those are missing from the answer, and
-    /// closing them one by one tells why.
-    fn close_all(
-        &self,
-        ids: &[TaskId],
-        reason: &str,
-    ) -> impl Future<Output = Result<Vec<TaskId>, TrackerError>> + Send;
 
     /// Gives a claimed task back: status open, no assignee. Only for tasks hew holds: br
     /// also reopens a closed task this way.

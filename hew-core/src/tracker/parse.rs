@@ -217,30 +217,6 @@ pub(crate) fn close_refusal(values: &[Value], id: &str) -> Option<String> {
     None
 }
 
-/// The ids a `close` answer of several tasks reports closed: entries with status `closed`,
-/// whether the answer is a list of issues (all closed) or `{closed, skipped}` (some
-/// skipped).
-pub(crate) fn closed_ids(values: &[Value]) -> Vec<String> {
-    let mut ids = Vec::new();
-    for value in values {
-        let entries = match value.get("closed").and_then(Value::as_array) {
-            Some(closed) => closed.as_slice(),
-            None => value
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or(std::slice::from_ref(value)),
-        };
-        for entry in entries {
-            if entry.get("status").and_then(Value::as_str) == Some("closed")
-                && let Some(id) = entry.get("id").and_then(Value::as_str)
-            {
-                ids.push(id.to_owned());
-            }
-        }
-    }
-    ids
-}
-
 fn only_value(values: Vec<Value>) -> Result<Value, String> {
     let n = values.len();
     let mut values = values.into_iter();

@@ -17,95 +17,36 @@ use git2::build::CheckoutBuilder;
 use git2::{ErrorCode, Oid, Repository, StatusOptions, WorktreeAddOptions, WorktreePruneOptions};
 
 use super::WorktreeError;
-use super::locks::{changing_worktrees, write_refs};
-use super::names::{local_ref, signature};
-use super::refs::delete_branch;
+use super::locks::changing_worktrees;
+use super::names::local_ref;
 
 /// Creates worktree `name` at `path` with `branch` checked out. `path` must not exist; its
-/// parent must.
-///
-/// libgit2 adds a worktree and checks it out in one call, which must hold the worktree lock
-/// (see `locks`). So the worktree is added on a placeholder branch whose commit has an
-/// empty tree, which takes no time, and `branch` is checked out after, outside the lock:
-/// slots made at the same time write their files in parallel.
+/// parent must. On failure nothing is left of it.
 pub(crate) fn add(
     repo: &Repository,
     name: &str,
     path: &Path,
     branch: &str,
 ) -> Result<(), WorktreeError> {
-    let tip = repo
-        .find_reference(&local_ref(branch))
-        .and_then(|r| r.peel_to_commit())
-        .map_err(WorktreeError::git(format!(
+    let what = || {
+        format!(
             "create worktree `{}` on branch `{branch}`",
             path.display()
-        )))?
-        .id();
-    add_at(repo, name, path, Some(branch), tip)
-}
-
-/// Creates worktree `name` at `path` with HEAD detached at `tip`, as [`add`] does.
-pub(crate) fn add_detached(
-    repo: &Repository,
-    name: &str,
-    path: &Path,
-    tip: Oid,
-) -> Result<(), WorktreeError> {
-    add_at(repo, name, path, None, tip)
-}
-
-fn add_at(
-    repo: &Repository,
-    name: &str,
-    path: &Path,
-    branch: Option<&str>,
-    tip: Oid,
-) -> Result<(), WorktreeError> {
-    let branch_name = branch.unwrap_or("(detached)");
-    // libgit2 creates `<common dir>/worktrees` exclusively, so two threads adding the first
-    // worktrees at once would collide there: make sure it exists first.
-    let admin = repo.commondir().join("worktrees");
-    fs::create_dir_all(&admin).map_err(WorktreeError::io("create directory", &admin))?;
-    let what = || format!("create worktree `{}` on `{branch_name}`", path.display());
-    // Task branches are `hew/<task-id>`: no task id looks like a worktree name.
-    let placeholder = format!("hew/{name}-placeholder");
-    let added = (|| {
-        let sig = signature(repo.config().ok().as_ref()).map_err(WorktreeError::git(what()))?;
-        let empty = repo
-            .treebuilder(None)
-            .and_then(|b| b.write())
-            .and_then(|id| repo.find_tree(id))
-            .and_then(|tree| {
-                repo.commit(
-                    None,
-                    &sig,
-                    &sig,
-                    "hew: placeholder for a new worktree",
-                    &tree,
-                    &[],
-                )
-            })
-            .and_then(|id| repo.find_commit(id))
-            .map_err(WorktreeError::git(what()))?;
-        write_refs(|| repo.branch(&placeholder, &empty, true))
-            .map_err(WorktreeError::git(what()))?;
-        let reference = repo
-            .find_reference(&local_ref(&placeholder))
-            .map_err(WorktreeError::git(what()))?;
-        let mut opts = WorktreeAddOptions::new();
-        opts.reference(Some(&reference));
-        changing_worktrees(|| repo.worktree(name, path, Some(&opts)))
-            .map_err(WorktreeError::git(what()))?;
-        check_out(path, branch, tip, false)
-    })();
+        )
+    };
+    let added = repo
+        .find_reference(&local_ref(branch))
+        .and_then(|reference| {
+            let mut opts = WorktreeAddOptions::new();
+            opts.reference(Some(&reference));
+            changing_worktrees(|| repo.worktree(name, path, Some(&opts)))
+        })
+        .map(drop)
+        .map_err(WorktreeError::git(what()));
     if added.is_err() {
-        // The half-made worktree still has the placeholder checked out: forget it first,
-        // or the placeholder could not be deleted.
         let _ = discard(repo, name, path);
     }
-    let removed = delete_branch(repo, &placeholder);
-    added.and(removed)
+    added
 }
 
 /// Whether worktree `name` exists at `path` and can be opened.
@@ -120,143 +61,17 @@ pub(crate) fn exists(repo: &Repository, name: &str, path: &Path) -> bool {
 /// progress abandoned, tracked files and index forced to the tip's tree, untracked files
 /// removed, ignored files kept.
 pub(crate) fn switch(path: &Path, branch: &str, tip: Oid) -> Result<(), WorktreeError> {
-    check_out(path, Some(branch), tip, true)
-}
-
-/// [`switch`] to `branch`, or detached at `tip` without one, sweeping untracked files only
-/// if `sweep` (a new worktree has none).
-fn check_out(
-    path: &Path,
-    branch: Option<&str>,
-    tip: Oid,
-    sweep: bool,
-) -> Result<(), WorktreeError> {
-    let what = || {
-        format!(
-            "switch worktree `{}` to `{}`",
-            path.display(),
-            branch.unwrap_or("(detached)")
-        )
-    };
+    let what = || format!("switch worktree `{}` to `{branch}`", path.display());
     let wt = Repository::open(path).map_err(WorktreeError::git(what()))?;
     let commit = wt.find_commit(tip).map_err(WorktreeError::git(what()))?;
     // A merge, rebase or cherry-pick the last agent left half done ends here.
     wt.cleanup_state().map_err(WorktreeError::git(what()))?;
     let mut opts = CheckoutBuilder::new();
     opts.force();
-    // Into a new, empty worktree (no sweep needed): when no filter can change a file, skip
-    // looking up attributes for every file, which is most of the work of writing them.
-    if !sweep && filters_do_nothing(&wt, &commit) {
-        opts.disable_filters(true);
-    }
     wt.checkout_tree(commit.as_object(), Some(&mut opts))
         .map_err(WorktreeError::git(what()))?;
-    if !sweep {
-        // libgit2 leaves a new index without git's cache of tree ids, so the agent's first
-        // `git commit` would hash every directory again: compute it once here.
-        let mut index = wt.index().map_err(WorktreeError::git(what()))?;
-        index
-            .write_tree()
-            .and_then(|_| index.write())
-            .map_err(WorktreeError::git(what()))?;
-    }
-    match branch {
-        Some(branch) => changing_worktrees(|| wt.set_head(&local_ref(branch))),
-        None => wt.set_head_detached(tip),
-    }
-    .map_err(WorktreeError::git(what()))?;
-    if sweep {
-        sweep_untracked(&wt, path)?;
-    }
-    Ok(())
-}
-
-/// Whether checking out `commit` in `repo` would write every file exactly as stored: no
-/// end-of-line conversion configured (`core.autocrlf`), and no attributes anywhere that
-/// could ask for a filter (`.gitattributes` in the commit, `info/attributes`,
-/// `core.attributesFile`, the user's or the system's attributes file). When unsure: no.
-fn filters_do_nothing(repo: &Repository, commit: &git2::Commit<'_>) -> bool {
-    let Ok(config) = repo.config() else {
-        return false;
-    };
-    let autocrlf = match config.get_string("core.autocrlf") {
-        Ok(v) => v,
-        Err(e) if e.code() == ErrorCode::NotFound => "false".to_owned(),
-        Err(_) => return false,
-    };
-    if !matches!(
-        autocrlf.to_ascii_lowercase().as_str(),
-        "false" | "no" | "off" | "0"
-    ) {
-        return false;
-    }
-    match config.get_path("core.attributesfile") {
-        Err(e) if e.code() == ErrorCode::NotFound => {}
-        _ => return false,
-    }
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    let xdg = std::env::var_os("XDG_CONFIG_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| home.map(|h| h.join(".config")));
-    let files = [
-        Some(repo.commondir().join("info").join("attributes")),
-        xdg.map(|x| x.join("git").join("attributes")),
-        Some(std::path::PathBuf::from("/etc/gitattributes")),
-    ];
-    if files.iter().flatten().any(|f| f.exists()) {
-        return false;
-    }
-    let Ok(tree) = commit.tree() else {
-        return false;
-    };
-    let mut attributes = false;
-    let walked = tree.walk(git2::TreeWalkMode::PreOrder, |_, entry| {
-        if entry.name_bytes() == b".gitattributes" {
-            attributes = true;
-            git2::TreeWalkResult::Abort
-        } else {
-            git2::TreeWalkResult::Ok
-        }
-    });
-    !attributes && walked.is_ok()
-}
-
-/// Switches the worktree at `path`, clean and detached at commit `from`, to `branch`, whose
-/// tip is `tip`: only the files that differ between the two commits are written (the rest
-/// of the worktree and index already match), and their paths returned. Nothing is checked
-/// beyond that, so callers must know the worktree is clean; on any error they fall back to
-/// [`switch`].
-pub(crate) fn switch_clean(
-    path: &Path,
-    branch: &str,
-    from: Oid,
-    tip: Oid,
-) -> Result<BTreeSet<Vec<u8>>, WorktreeError> {
-    let what = || format!("switch worktree `{}` to branch `{branch}`", path.display());
-    let wt = Repository::open(path).map_err(WorktreeError::git(what()))?;
-    // A clean tree may still have a merge, cherry-pick or rebase in progress: it ends here.
-    wt.cleanup_state().map_err(WorktreeError::git(what()))?;
-    let head = wt.head().map_err(WorktreeError::git(what()))?;
-    if !wt.head_detached().map_err(WorktreeError::git(what()))? || head.target() != Some(from) {
-        return Err(WorktreeError::git(what())(git2::Error::from_str(
-            "the worktree is not where it was left",
-        )));
-    }
-    let old = wt
-        .find_commit(from)
-        .and_then(|c| c.tree())
-        .map_err(WorktreeError::git(what()))?;
-    let new_commit = wt.find_commit(tip).map_err(WorktreeError::git(what()))?;
-    let new = new_commit.tree().map_err(WorktreeError::git(what()))?;
-    let paths = paths_between(&wt, &old, &new).map_err(WorktreeError::git(what()))?;
-    if !paths.is_empty() {
-        let mut opts = limited_to(&paths);
-        opts.force();
-        wt.checkout_tree(new_commit.as_object(), Some(&mut opts))
-            .map_err(WorktreeError::git(what()))?;
-    }
     changing_worktrees(|| wt.set_head(&local_ref(branch))).map_err(WorktreeError::git(what()))?;
-    Ok(paths)
+    sweep_untracked(&wt, path)
 }
 
 /// The paths that differ between trees `old` and `new`: both sides of every change, so

@@ -218,7 +218,12 @@ mod tests {
         let home = repo.head().unwrap().shorthand().unwrap().to_owned();
         let slot = |s: usize| dir.path().join(format!("w{s}"));
         for s in 0..3 {
-            checkout::add_detached(&repo, &format!("w{s}"), &slot(s), tip).unwrap();
+            let task = TaskId::parse(&format!("t-{s}")).unwrap();
+            let commit = repo.find_commit(tip).unwrap();
+            let branch = create_task_branch(&repo, &task, &commit).unwrap();
+            checkout::add(&repo, &format!("w{s}"), &slot(s), &branch).unwrap();
+            checkout::detach(&slot(s)).unwrap();
+            delete_branch(&repo, &branch).unwrap();
         }
 
         let stop = Arc::new(AtomicBool::new(false));
@@ -234,7 +239,7 @@ mod tests {
                         }
                         let task = TaskId::parse(&format!("t-{s}-{n}")).unwrap();
                         let branch = create_task_branch(&repo, &task, &commit).unwrap();
-                        checkout::switch_clean(&path, &branch, tip, tip).unwrap();
+                        checkout::switch(&path, &branch, tip).unwrap();
                         checkout::detach(&path).unwrap();
                         delete_branch(&repo, &branch).unwrap();
                     }

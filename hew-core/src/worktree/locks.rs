@@ -10,8 +10,9 @@
 //!   entry. An entry another thread is creating or removing at that moment makes the answer
 //!   a spurious "yes" (its listing also skips the entry after an unreadable one), so those
 //!   operations fail at random. They run under [`changing_worktrees`], one at a time. A
-//!   new worktree is added with nothing to check out and filled outside the lock, as is a
-//!   reused worktree switched to a new branch.
+//!   new worktree is added, files and all, under it (a slot's first task only: worktrees
+//!   are kept from task to task and run to run); a reused worktree's files are switched
+//!   outside it.
 //!
 //! Lock order: the worktree lock before the ref lock. A lock file held by another git
 //! process is retried briefly before giving up.

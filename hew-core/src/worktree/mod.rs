@@ -24,7 +24,6 @@ mod refs;
 mod slots;
 #[cfg(test)]
 mod test_git;
-mod watch;
 
 pub use error::WorktreeError;
 pub use inspect::{Commit, WorkLeft};

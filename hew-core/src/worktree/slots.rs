@@ -5,29 +5,21 @@
 //! and switched to a fresh branch for each task after, keeping ignored build caches warm,
 //! from task to task and from run to run. Without reuse each task gets a new worktree at
 //! `<dir>/<run-id>/w<slot>` (git's name `hew-<run-id>-w<slot>`), removed after. Slots keeps
-//! no state beyond paths, leases and, per slot, the commit at which a worktree was handed
-//! back known clean: every call opens the repository afresh, so one [`Slots`] can serve
-//! all workers from any thread.
+//! no state beyond paths and leases: every call opens the repository afresh, so one
+//! [`Slots`] can serve all workers from any thread.
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
 
 use super::WorktreeError;
 use super::checkout;
 use super::names::{validate_run_id, worktree_name, worktree_prefix};
 use super::pool::{self, Lease};
 use super::refs::{branch_tip, create_task_branch, delete_branch, open};
-use super::watch::Watch;
 use crate::tracker::TaskId;
-use git2::{Oid, Repository};
-
-/// How long a worktree handed back clean is trusted to stay so: long enough for the slot's
-/// next task, claimed while the last one ran, to start.
-const CLEAN_FOR: Duration = Duration::from_secs(10);
+use git2::Repository;
 
 /// How a run's slots are laid out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,27 +44,8 @@ pub struct Slots {
     run_dir: PathBuf,
     run_id: String,
     reuse: bool,
-    /// Per slot, the commit its worktree was handed back at, detached and seen clean (no
-    /// change, no untracked file) by [`Slots::inspect`] just before, and when: a checkout
-    /// soon after only rewrites the files that differ.
-    clean_at: Arc<Mutex<HashMap<usize, (Oid, Instant)>>>,
-    /// Per slot, held while its worktree is made or checked out (see [`Slots::prepare`]).
-    making: Arc<Mutex<HashMap<usize, Arc<Mutex<()>>>>>,
-    /// Set by [`Slots::close`]: nothing is prepared after.
-    closed: Arc<std::sync::atomic::AtomicBool>,
     /// With reuse, per slot, the pool entry it holds until [`Slots::close`].
     leases: Arc<Mutex<HashMap<usize, Lease>>>,
-    /// Per slot, the watch on its worktree and the paths changed since its last checkout
-    /// (see `watch`): [`Slots::inspect`] looks at those only. `None` for a worktree that
-    /// cannot be watched, which is not tried again in this run.
-    watches: Arc<Mutex<HashMap<usize, Option<Watched>>>>,
-}
-
-/// A slot's watch, and what it saw change since the slot's last checkout.
-#[derive(Debug)]
-struct Watched {
-    watch: Watch,
-    changed: BTreeSet<PathBuf>,
 }
 
 /// A task's worktree, ready for an agent.
@@ -113,11 +86,7 @@ impl Slots {
             run_dir,
             run_id: opts.run_id,
             reuse: opts.reuse,
-            clean_at: Arc::default(),
-            making: Arc::default(),
-            closed: Arc::default(),
             leases: Arc::default(),
-            watches: Arc::default(),
         })
     }
 
@@ -167,43 +136,24 @@ impl Slots {
         task: &TaskId,
         base_branch: &str,
     ) -> Result<TaskWorktree, WorktreeError> {
-        let making = self.making(slot);
-        let _making = making.lock().unwrap_or_else(PoisonError::into_inner);
         let repo = open(&self.repo_root)?;
         let tip = branch_tip(&repo, base_branch)?;
         let (name, path) = self.place(slot)?;
         let branch = create_task_branch(&repo, task, &tip)?;
-        let fresh = || {
-            self.remake(&repo, &name, &path, || {
-                checkout::add(&repo, &name, &path, &branch)
-            })
-        };
-        let clean_at = self.take_clean(slot);
-        // The paths written, when not all of the worktree was made clean.
+        let fresh = || self.remake(&repo, &name, &path, &branch);
+        // A reused worktree the last agent broke beyond switching is made again.
         let prepared = if self.reuse && checkout::exists(&repo, &name, &path) {
-            // Known clean: only the files that differ are rewritten. Otherwise (or if that
-            // fails) a full switch; a reused worktree the last agent broke beyond switching
-            // is made again.
-            clean_at
-                .ok_or(())
-                .and_then(|at| checkout::switch_clean(&path, &branch, at, tip.id()).map_err(drop))
-                .map(Some)
-                .or_else(|()| checkout::switch(&path, &branch, tip.id()).map(|()| None))
-                .or_else(|_| fresh().map(|()| None))
+            checkout::switch(&path, &branch, tip.id()).or_else(|_| fresh())
         } else {
-            fresh().map(|()| None)
+            fresh()
         };
-        let written = match prepared {
-            Ok(written) => written,
-            Err(err) => {
-                // Best effort: the first error is the one worth reporting. The slot is remade
-                // next time; the branch has no commits yet.
-                let _ = checkout::discard(&repo, &name, &path);
-                let _ = delete_branch(&repo, &branch);
-                return Err(err);
-            }
-        };
-        self.rewatch(slot, &path, written.as_ref());
+        if let Err(err) = prepared {
+            // Best effort: the first error is the one worth reporting. The slot is remade
+            // next time; the branch has no commits yet.
+            let _ = checkout::discard(&repo, &name, &path);
+            let _ = delete_branch(&repo, &branch);
+            return Err(err);
+        }
         Ok(TaskWorktree {
             slot,
             path,
@@ -233,157 +183,19 @@ impl Slots {
         Ok(())
     }
 
-    /// Makes slot `slot`'s worktree ahead of its first task, detached at the tip of
-    /// `base_branch` and known clean, so the task's [`Slots::checkout`] only has to name a
-    /// branch. Meant to run while the task is being claimed; a checkout that comes while
-    /// it works waits for it. Does nothing (`Ok(false)`) without reuse, if the worktree
-    /// exists, or once the slots are closed.
-    pub fn prepare(&self, slot: usize, base_branch: &str) -> Result<bool, WorktreeError> {
-        use std::sync::atomic::Ordering;
-        if !self.reuse {
-            return Ok(false);
-        }
-        let making = self.making(slot);
-        let _making = making.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.closed.load(Ordering::SeqCst) {
-            return Ok(false);
-        }
-        let repo = open(&self.repo_root)?;
-        let (name, path) = self.place(slot)?;
-        if checkout::exists(&repo, &name, &path) {
-            return Ok(false);
-        }
-        let tip = branch_tip(&repo, base_branch)?.id();
-        let made = self.remake(&repo, &name, &path, || {
-            checkout::add_detached(&repo, &name, &path, tip)
-        });
-        if let Err(e) = made {
-            let _ = checkout::discard(&repo, &name, &path);
-            return Err(e);
-        }
-        self.rewatch(slot, &path, None);
-        self.mark_clean(slot, tip);
-        Ok(true)
-    }
-
-    /// Makes worktree `name` at `path` anew with `add`, after removing whatever is there.
+    /// Makes worktree `name` at `path` anew on `branch`, after removing whatever is there.
     fn remake(
         &self,
         repo: &Repository,
         name: &str,
         path: &Path,
-        add: impl FnOnce() -> Result<(), WorktreeError>,
+        branch: &str,
     ) -> Result<(), WorktreeError> {
         checkout::discard(repo, name, path)?;
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(WorktreeError::io("create directory", parent))?;
         }
-        add()
-    }
-
-    /// Slot `slot`'s worktree is clean at `commit`, now (see [`Slots::take_clean`]).
-    fn mark_clean(&self, slot: usize, commit: Oid) {
-        self.clean_at
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(slot, (commit, Instant::now()));
-    }
-
-    /// Right after slot `slot`'s worktree at `path` was checked out: its watch, with the
-    /// checkout's own changes read and dropped, or a new one if it had none or the old one
-    /// can no longer tell. `written`: the paths the checkout wrote, when it did not make
-    /// the whole worktree clean; a change anywhere else stays, for the next inspection.
-    fn rewatch(&self, slot: usize, path: &Path, written: Option<&BTreeSet<Vec<u8>>>) {
-        let old = match self.watches().entry(slot) {
-            // Cannot be watched: not tried again.
-            Entry::Occupied(e) if e.get().is_none() => return,
-            Entry::Occupied(e) => e.remove(),
-            Entry::Vacant(_) => None,
-        };
-        let Ok(wt) = Repository::open(path) else {
-            return;
-        };
-        let kept = old.and_then(|mut w| {
-            let mut changed = w.watch.changes(&wt)?;
-            match written {
-                None => changed.clear(),
-                // What the last inspection saw was clean then (or the switch was full): only
-                // what changed since counts.
-                Some(written) => changed.retain(|p| !covers(written, p)),
-            }
-            Some(Watched {
-                watch: w.watch,
-                changed,
-            })
-        });
-        let watched = kept.or_else(|| {
-            Watch::start(&wt).map(|watch| Watched {
-                watch,
-                changed: BTreeSet::new(),
-            })
-        });
-        self.watches().insert(slot, watched);
-    }
-
-    /// The paths changed in slot `slot`'s worktree `wt` since its last checkout, if its
-    /// watch can tell.
-    pub(super) fn watched_changes(
-        &self,
-        slot: usize,
-        wt: &Repository,
-    ) -> Option<BTreeSet<PathBuf>> {
-        let mut watched = match self.watches().entry(slot) {
-            Entry::Occupied(e) if e.get().is_some() => e.remove()?,
-            _ => return None,
-        };
-        // A watch that cannot tell is dropped: the next checkout starts another.
-        watched.changed.append(&mut watched.watch.changes(wt)?);
-        let changed = watched.changed.clone();
-        self.watches().insert(slot, Some(watched));
-        Some(changed)
-    }
-
-    fn watches(&self) -> std::sync::MutexGuard<'_, HashMap<usize, Option<Watched>>> {
-        self.watches.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn making(&self, slot: usize) -> Arc<Mutex<()>> {
-        self.making
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(slot)
-            .or_default()
-            .clone()
-    }
-
-    /// Like [`Slots::release`] keeping the branch, for a worktree that [`Slots::inspect`]
-    /// has just found clean and that nothing will touch until the slot's next checkout (no
-    /// process of the agent is left): that checkout, if it comes within seconds, then
-    /// rewrites only the files that differ instead of checking every file.
-    pub fn release_clean(&self, wt: TaskWorktree) -> Result<(), WorktreeError> {
-        let slot = wt.slot;
-        self.release(wt, true)?;
-        if self.reuse {
-            let head = Repository::open(self.slot_path(slot)?).ok().and_then(|r| {
-                let detached = r.head_detached().ok()?;
-                detached.then(|| r.head().ok()?.target())?
-            });
-            if let Some(head) = head {
-                self.mark_clean(slot, head);
-            }
-        }
-        Ok(())
-    }
-
-    /// The commit slot `slot` was handed back clean at, if that was recent: an idle
-    /// worktree is checked in full again, whatever may have touched it meanwhile.
-    fn take_clean(&self, slot: usize) -> Option<Oid> {
-        self.clean_at
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&slot)
-            .filter(|(_, at)| at.elapsed() < CLEAN_FOR)
-            .map(|(commit, _)| commit)
+        checkout::add(repo, name, path, branch)
     }
 
     /// Deletes `branch` (a task's branch, checked out nowhere after [`Slots::release`]); a
@@ -398,20 +210,6 @@ impl Slots {
     /// (directory and git's admin entry), and the run's directory. Branches stay as they
     /// are: [`Slots::release`] decides those.
     pub fn close(&self) -> Result<(), WorktreeError> {
-        // Worktrees being prepared are finished first, and no more are started.
-        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.watches().clear();
-        let making: Vec<_> = self
-            .making
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
-        let _making: Vec<_> = making
-            .iter()
-            .map(|m| m.lock().unwrap_or_else(PoisonError::into_inner))
-            .collect();
         let repo = open(&self.repo_root)?;
         let leases: Vec<Lease> = self
             .leases
@@ -462,19 +260,6 @@ impl Slots {
         })?;
         checkout::remove_dir(&self.run_dir)
     }
-}
-
-/// Whether `path` is one of `written` or a directory holding one of them.
-fn covers(written: &BTreeSet<Vec<u8>>, path: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let path = path.as_os_str().as_bytes();
-    let mut dir = path.to_vec();
-    dir.push(b'/');
-    written.contains(path)
-        || written
-            .range(dir.clone()..)
-            .next()
-            .is_some_and(|p| p.starts_with(&dir))
 }
 
 /// Where every run's worktrees live: `loop.worktree.dir` (`dir`, relative to `repo`'s

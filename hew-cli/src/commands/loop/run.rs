@@ -44,12 +44,18 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
         report
     })?;
     let report = report.map_err(|e| {
-        let exit = match e {
-            RunError::Tracker(_) => Exit::Tracker,
-            RunError::Worktree(_) => Exit::Repo,
-            RunError::Record(_) | RunError::Skill { .. } => Exit::Failure,
+        let (exit, hint) = match &e {
+            RunError::Tracker(e) => (Exit::Tracker, e.hint()),
+            RunError::Worktree(e) => (Exit::Repo, e.hint()),
+            RunError::Record(_) => (
+                Exit::Failure,
+                Some("check that `.hew/` in the repository is writable".into()),
+            ),
+            RunError::Skill { .. } => (
+                Exit::Failure,
+                Some(format!("fix or remove `{}`", hew_core::runner::PROJECT_SKILL)),
+            ),
         };
-        let hint = e.hint();
         CliError::new(exit, e).with_hint_opt(hint)
     })?;
     let summary = summarize(&report.record, &report.iters, Timestamp::now());

@@ -13,6 +13,8 @@ use crate::iterlog::Outcome;
 pub const EXHAUSTED_LABEL: &str = "hew:exhausted";
 /// Prefix of the per-attempt labels: `hew:retry-1`, `hew:retry-2`, ...
 pub const RETRY_PREFIX: &str = "hew:retry-";
+/// The label a task gets when its work conflicted on merge.
+pub const CONFLICT_LABEL: &str = "hew:conflict";
 /// The longest a rate-limited task waits before it is tried again.
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
 
@@ -45,7 +47,7 @@ pub(crate) fn is_exhausted(labels: &[String]) -> bool {
 pub(crate) fn labels_to_strip(labels: &[String]) -> impl Iterator<Item = &String> {
     labels
         .iter()
-        .filter(|l| l.starts_with(RETRY_PREFIX) || *l == super::worker::CONFLICT_LABEL)
+        .filter(|l| l.starts_with(RETRY_PREFIX) || *l == CONFLICT_LABEL)
 }
 
 /// Decides what a failed `attempt` means for the task. `max` is `loop.retry.max` (retries

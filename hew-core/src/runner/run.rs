@@ -1,0 +1,233 @@
+//! One run, from its first record to its last: the run's record and lock, recovery of runs
+//! that died, the scheduler, and the worktrees handed back at the end.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+
+use super::RunEvent;
+use super::budget::Budget;
+use super::scheduler::{Control, Ended, Scheduler, Settings, raise_stop};
+use super::task::TaskRunner;
+use crate::agent::Stop;
+use crate::config::Config;
+use crate::iterlog::{
+    IterLog, RecordError, RunDir, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, new_run_id,
+};
+use crate::plan::TaskFilter;
+use crate::recover::{Actor, recover};
+use crate::time::Timestamp;
+use crate::tracker::TrackerError;
+use crate::worktree::WorktreeError;
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The repository's top directory.
+    pub repo_root: PathBuf,
+    /// The merged configuration (flags included).
+    pub config: Config,
+    /// Which tasks to take (labels, type, parent, a forced model).
+    pub filter: TaskFilter,
+    /// The branch to merge into; `None` for the branch checked out now.
+    pub into: Option<String>,
+    /// Stop after this many iterations.
+    pub max_iters: Option<u32>,
+}
+
+/// A run that could not start, or broke in a way no outcome describes.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Records could not be written.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// The repository is not usable for a run.
+    #[error(transparent)]
+    Worktree(#[from] WorktreeError),
+    /// The tracker failed where the run cannot go on without it.
+    #[error(transparent)]
+    Tracker(#[from] TrackerError),
+    /// The worker skill could not be read.
+    #[error("failed to read the worker skill `{path}`: {source}")]
+    Skill {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A finished run: its final record and every iteration.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// `run.json` as last written.
+    pub record: RunRecord,
+    /// Every iteration, in order.
+    pub iters: Vec<IterLog>,
+}
+
+/// Runs the loop until nothing is ready, a limit is reached, or `stop` says so. Events go
+/// to `events`; records to `.hew/loop/<run-id>/`.
+pub async fn run_loop(
+    opts: RunOptions,
+    stop: watch::Receiver<Stop>,
+    events: mpsc::UnboundedSender<RunEvent>,
+) -> Result<RunReport, RunError> {
+    let run_id = new_run_id();
+    let run_dir = RunDir::create(&opts.repo_root, &run_id)?;
+    // Held until this function returns: other hews see this run as alive.
+    let _lock = run_dir.lock()?;
+    let mut record = RunRecord {
+        schema_version: SCHEMA_VERSION,
+        run_id: run_id.clone(),
+        status: RunStatus::Running,
+        stop_reason: None,
+        error: None,
+        started_at: Timestamp::now(),
+        ended_at: None,
+        hew_version: env!("CARGO_PKG_VERSION").to_owned(),
+        host: host_name(),
+        pid: std::process::id(),
+        repo: opts.repo_root.clone(),
+        into: opts.into.clone().unwrap_or_default(),
+        diverted: None,
+        jobs: opts.config.looping.jobs.get(),
+        runtime: opts.config.looping.agent.runtime,
+        iterations: 0,
+        outcomes: BTreeMap::new(),
+        kept_branches: Vec::new(),
+    };
+    run_dir.write_run(&record)?;
+
+    // Agents follow the caller's stop, and a hard budget's: their own channel, fed by both.
+    let (agent_stop, agent_stop_rx) = watch::channel(*stop.borrow());
+    let agent_stop = Arc::new(agent_stop);
+    let follow = tokio::spawn(follow_stop(stop.clone(), agent_stop.clone()));
+    let runner = TaskRunner::new(&opts, &run_id, &run_dir, agent_stop_rx, events.clone());
+    let result = match runner {
+        Ok(runner) => {
+            let control = Control {
+                stop,
+                agent_stop,
+                budget: Budget::new(
+                    &opts.config.looping.budget,
+                    runner.prices.clone(),
+                    std::time::Instant::now(),
+                ),
+            };
+            let report = run(Arc::new(runner), &opts, record, &run_dir, control, &events).await;
+            Ok(report?)
+        }
+        Err(e) => {
+            record.status = RunStatus::Failed;
+            record.stop_reason = Some(StopReason::Error);
+            record.error = Some(e.to_string());
+            record.ended_at = Some(Timestamp::now());
+            run_dir.write_run(&record)?;
+            Err(e)
+        }
+    };
+    follow.abort();
+    result
+}
+
+/// Recovery, the scheduler, and the end of the run.
+async fn run(
+    runner: Arc<TaskRunner>,
+    opts: &RunOptions,
+    mut record: RunRecord,
+    run_dir: &RunDir,
+    control: Control,
+    events: &mpsc::UnboundedSender<RunEvent>,
+) -> Result<RunReport, RunError> {
+    let warn = |message: String| {
+        let _ = events.send(RunEvent::Warning { message });
+    };
+    match recover(
+        &opts.repo_root,
+        &runner.tracker,
+        &record.host,
+        opts.config.looping.worktree.dir.clone(),
+    )
+    .await
+    {
+        Ok(r) if !r.is_empty() => {
+            let _ = events.send(RunEvent::Recovered(r));
+        }
+        Ok(_) => {}
+        Err(e) => warn(format!("could not check for crashed runs: {e}")),
+    }
+    record.into = runner.merge_target();
+    run_dir.write_run(&record)?;
+    let _ = events.send(RunEvent::RunStarted {
+        run_id: record.run_id.clone(),
+        dir: run_dir.path().to_owned(),
+        into: record.into.clone(),
+        jobs: record.jobs,
+    });
+    let settings = Settings {
+        config: Arc::new(opts.config.looping.clone()),
+        filter: opts.filter.clone(),
+        max_iters: opts.max_iters,
+        actor: Actor {
+            host: &record.host,
+            pid: record.pid,
+            run_id: &record.run_id,
+        }
+        .to_string(),
+    };
+    let scheduler = Scheduler::new(
+        runner.tracker.clone(),
+        runner.clone(),
+        settings,
+        (record, run_dir.clone()),
+        events.clone(),
+        control,
+    );
+    let Ended {
+        mut record,
+        iters,
+        failure,
+    } = scheduler.run().await;
+    if let Some(e) = failure {
+        record.status = RunStatus::Failed;
+        record.stop_reason = Some(StopReason::Error);
+        record.error = Some(e.to_string());
+    }
+    if let Err(e) = runner.slots.close() {
+        warn(format!("could not remove worktrees: {e}"));
+    }
+    record.diverted = runner.diverted().await;
+    record.ended_at = Some(Timestamp::now());
+    run_dir.write_run(&record)?;
+    let _ = events.send(RunEvent::RunFinished(Box::new(record.clone())));
+    Ok(RunReport { record, iters })
+}
+
+/// Passes the caller's stop requests on to the agents' channel; never lowers a stop a
+/// hard budget already asked for.
+async fn follow_stop(mut stop: watch::Receiver<Stop>, agents: Arc<watch::Sender<Stop>>) {
+    while stop.changed().await.is_ok() {
+        let wanted = *stop.borrow_and_update();
+        raise_stop(&agents, wanted);
+    }
+}
+
+/// This machine's name, as it appears in hew's actors.
+pub fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn actor_names_are_valid_for_the_tracker() {
+        crate::tracker::validate_actor("hew/host-1/1234/20261122-052501-a1b2").unwrap();
+    }
+}

@@ -1,0 +1,512 @@
+//! The scheduler's policy, in-process: an in-memory tracker, a scripted stand-in for the
+//! task stages, and paused time, so every test is deterministic and takes no real time.
+//! What a user sees end to end (git, br, agents) is tested in the e2e suite.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::RunEvent;
+use super::budget::Budget;
+use super::memory::Memory;
+use super::scheduler::{Control, Ended, Scheduler, Settings};
+use super::work::{Done, Fatal, Job, Work, WorkerEvent};
+use crate::agent::{Stop, Tokens, Usage};
+use crate::config::{BudgetConfig, LoopConfig};
+use crate::iterlog::{IterLog, Outcome, RunDir, RunRecord, RunStatus, SCHEMA_VERSION, StopReason};
+use crate::plan::TaskFilter;
+use crate::prices::Prices;
+use crate::time::Timestamp;
+use crate::tracker::{TaskId, Tracker};
+
+/// What one attempt of a task does.
+#[derive(Clone)]
+struct Step {
+    /// The agent's time, until the slot is handed back.
+    agent: Duration,
+    /// Merging and closing, after the slot is handed back.
+    landing: Duration,
+    outcome: Outcome,
+    /// Wait before the task may run again.
+    retry: Option<Duration>,
+    /// Tokens the agent reports halfway.
+    tokens: u64,
+    fatal: Option<Fatal>,
+}
+
+impl Step {
+    fn closes() -> Self {
+        Step {
+            agent: Duration::from_secs(2),
+            landing: Duration::from_millis(300),
+            outcome: Outcome::Closed,
+            retry: None,
+            tokens: 0,
+            fatal: None,
+        }
+    }
+
+    fn fails(retry: Option<Duration>) -> Self {
+        Step {
+            outcome: Outcome::AgentFailed,
+            retry,
+            ..Step::closes()
+        }
+    }
+}
+
+/// One attempt as it ran.
+#[derive(Debug, Clone)]
+struct Ran {
+    id: String,
+    slot: usize,
+    attempt: u32,
+    started: Instant,
+    slot_free: Instant,
+    ended: Instant,
+}
+
+/// The task stages, scripted: each attempt of a task takes the next step of its script
+/// (the last one repeats), closes or releases the task in the tracker, and is logged.
+struct Scripted {
+    tracker: Memory,
+    scripts: HashMap<String, Vec<Step>>,
+    ran: Mutex<Vec<Ran>>,
+}
+
+impl Scripted {
+    fn new(tracker: &Memory) -> Self {
+        Self {
+            tracker: tracker.clone(),
+            scripts: HashMap::new(),
+            ran: Mutex::default(),
+        }
+    }
+
+    fn script(mut self, id: &str, steps: Vec<Step>) -> Self {
+        self.scripts.insert(id.to_owned(), steps);
+        self
+    }
+
+    fn ran(&self) -> Vec<Ran> {
+        self.ran
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn runs_of(&self, id: &str) -> Vec<Ran> {
+        self.ran().into_iter().filter(|r| r.id == id).collect()
+    }
+}
+
+impl Work for Scripted {
+    fn run(self: Arc<Self>, job: Job) -> impl Future<Output = Done> + Send + 'static {
+        async move {
+            let Job {
+                iter,
+                planned,
+                mut lease,
+                ..
+            } = job;
+            let id = planned.id.to_string();
+            let attempt = (self.runs_of(&id).len() + 1) as u32;
+            let step = self.scripts.get(&id).map_or_else(Step::closes, |s| {
+                s[(attempt as usize - 1).min(s.len() - 1)].clone()
+            });
+            let started = Instant::now();
+            let slot = lease.slot();
+            tokio::time::sleep(step.agent / 2).await;
+            let usage = usage(step.tokens);
+            if step.tokens > 0 {
+                let _ = lease.inbox().send(WorkerEvent::Usage {
+                    iter,
+                    usage: usage.clone(),
+                });
+            }
+            tokio::time::sleep(step.agent / 2).await;
+            if let Some(fatal) = step.fatal.clone() {
+                lease.stop_run(fatal);
+            }
+            drop(lease);
+            let slot_free = Instant::now();
+            tokio::time::sleep(step.landing).await;
+            let task = TaskId::parse(&id).unwrap();
+            if step.outcome == Outcome::Closed {
+                self.tracker.close(&task, "done").await.unwrap();
+            } else {
+                self.tracker.release(&task).await.unwrap();
+            }
+            let ended = Instant::now();
+            self.ran
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Ran {
+                    id: id.clone(),
+                    slot,
+                    attempt,
+                    started,
+                    slot_free,
+                    ended,
+                });
+            let mut log = IterLog::started(iter, &id, &planned.task.title, slot, attempt);
+            log.outcome = step.outcome;
+            log.usage = usage;
+            Done {
+                log,
+                retry: step.retry,
+                settled_at: ended,
+            }
+        }
+    }
+}
+
+fn usage(tokens: u64) -> Usage {
+    let mut usage = Usage::default();
+    usage.total = Tokens {
+        input: tokens,
+        ..Tokens::default()
+    };
+    usage
+}
+
+/// A run's setup for one test.
+struct Setup {
+    config: LoopConfig,
+    budget: BudgetConfig,
+    max_iters: Option<u32>,
+}
+
+impl Setup {
+    fn jobs(jobs: u32) -> Self {
+        let mut config = LoopConfig::default();
+        config.jobs = std::num::NonZeroU32::new(jobs).unwrap();
+        Self {
+            config,
+            budget: BudgetConfig::default(),
+            max_iters: None,
+        }
+    }
+
+    /// Runs the scheduler to its end; `stop_at`: a Ctrl-C at that moment.
+    async fn run(
+        self,
+        tracker: &Memory,
+        work: &Arc<Scripted>,
+        stop_at: Option<Duration>,
+    ) -> (Ended, Vec<RunEvent>) {
+        let dir = tempfile::tempdir().unwrap();
+        let run_id = "20261206-000000-test";
+        let run_dir = RunDir::create(dir.path(), run_id).unwrap();
+        let (stop_tx, stop) = watch::channel(Stop::Run);
+        let (agent_stop, _) = watch::channel(Stop::Run);
+        let (events, mut heard) = mpsc::unbounded_channel();
+        let control = Control {
+            stop,
+            agent_stop: Arc::new(agent_stop),
+            budget: Budget::new(
+                &self.budget,
+                Prices::new(&BTreeMap::new()),
+                std::time::Instant::now(),
+            ),
+        };
+        let settings = Settings {
+            config: Arc::new(self.config),
+            filter: TaskFilter::default(),
+            max_iters: self.max_iters,
+            actor: "hew/test/1/20261206-000000-test".into(),
+        };
+        let scheduler = Scheduler::new(
+            tracker.clone(),
+            work.clone(),
+            settings,
+            (record(run_id), run_dir),
+            events,
+            control,
+        );
+        if let Some(at) = stop_at {
+            tokio::spawn(async move {
+                tokio::time::sleep(at).await;
+                let _ = stop_tx.send(Stop::Graceful);
+                // Kept until the run ends: a dropped sender is no request.
+                std::future::pending::<()>().await;
+            });
+        }
+        let ended = scheduler.run().await;
+        let mut events = Vec::new();
+        while let Ok(e) = heard.try_recv() {
+            events.push(e);
+        }
+        (ended, events)
+    }
+}
+
+fn record(run_id: &str) -> RunRecord {
+    RunRecord {
+        schema_version: SCHEMA_VERSION,
+        run_id: run_id.into(),
+        status: RunStatus::Running,
+        stop_reason: None,
+        error: None,
+        started_at: Timestamp::now(),
+        ended_at: None,
+        hew_version: "test".into(),
+        host: "test".into(),
+        pid: 1,
+        repo: "/nowhere".into(),
+        into: "main".into(),
+        diverted: None,
+        jobs: 1,
+        runtime: crate::config::Runtime::Claude,
+        iterations: 0,
+        outcomes: BTreeMap::new(),
+        kept_branches: Vec::new(),
+    }
+}
+
+fn tracker_with(n: usize) -> Memory {
+    let tracker = Memory::default();
+    for i in 1..=n {
+        tracker.add(&format!("t-{i}"), 2, &[]);
+    }
+    tracker
+}
+
+fn assert_all_closed(tracker: &Memory, n: usize) {
+    for i in 1..=n {
+        let id = format!("t-{i}");
+        assert_eq!(tracker.get(&id).task.status, "closed", "{id}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_ready_task_runs_once_and_the_run_ends_when_nothing_is_ready() {
+    let tracker = tracker_with(10);
+    let work = Arc::new(Scripted::new(&tracker));
+    let (ended, _) = Setup::jobs(4).run(&tracker, &work, None).await;
+
+    assert_eq!(ended.record.stop_reason, Some(StopReason::ReadyEmpty));
+    assert_eq!(ended.record.status, RunStatus::Finished);
+    assert_eq!(ended.record.iterations, 10);
+    assert_all_closed(&tracker, 10);
+    assert_eq!(tracker.count("claim"), 10, "{:?}", tracker.calls());
+    assert_eq!(work.ran().len(), 10);
+    // Never more than four at once, on slots 1 to 4.
+    let ran = work.ran();
+    for r in &ran {
+        assert!((1..=4).contains(&r.slot), "{r:?}");
+        let overlapping = ran
+            .iter()
+            .filter(|o| o.started <= r.started && r.started < o.slot_free)
+            .count();
+        assert!(overlapping <= 4, "{overlapping} agents at once");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_busy_slots_next_task_is_claimed_ahead_and_starts_the_moment_the_slot_frees() {
+    let tracker = tracker_with(4);
+    let work = Arc::new(Scripted::new(&tracker));
+    let (ended, _) = Setup::jobs(2).run(&tracker, &work, None).await;
+
+    assert_eq!(ended.record.iterations, 4);
+    let ran = work.ran();
+    for second in ran.iter().filter(|r| r.id == "t-3" || r.id == "t-4") {
+        let before = ran
+            .iter()
+            .find(|r| r.slot == second.slot && r.id != second.id && r.started < second.started)
+            .unwrap();
+        assert_eq!(
+            second.started, before.slot_free,
+            "{} starts while {} lands, with no tracker call in between",
+            second.id, before.id
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_claiming_ahead_a_slot_waits_for_the_end_of_its_last_task() {
+    let tracker = tracker_with(4);
+    let work = Arc::new(Scripted::new(&tracker));
+    let mut setup = Setup::jobs(2);
+    setup.config.claim_ahead = false;
+    let (ended, _) = setup.run(&tracker, &work, None).await;
+
+    assert_eq!(ended.record.iterations, 4);
+    let ran = work.ran();
+    let first_end = ran.iter().map(|r| r.ended).min().unwrap();
+    for late in ran.iter().filter(|r| r.id == "t-3" || r.id == "t-4") {
+        assert!(late.started >= first_end, "{late:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_tracker_is_asked_again_only_after_something_changed() {
+    // Twelve tasks of different lengths on four slots: each `ready` call after the first
+    // follows a claim or a close the one before it did not see.
+    let tracker = tracker_with(12);
+    let mut work = Scripted::new(&tracker);
+    for i in 1..=12u64 {
+        let mut step = Step::closes();
+        step.agent = Duration::from_millis(1500 + 137 * i);
+        work = work.script(&format!("t-{i}"), vec![step]);
+    }
+    let work = Arc::new(work);
+    let (ended, _) = Setup::jobs(4).run(&tracker, &work, None).await;
+
+    assert_eq!(ended.record.iterations, 12);
+    assert_eq!(tracker.count("claim"), 12, "each task claimed once");
+    let calls = tracker.calls();
+    let readies: Vec<usize> = (0..calls.len()).filter(|&i| calls[i] == "ready").collect();
+    for pair in readies.windows(2) {
+        let between = &calls[pair[0] + 1..pair[1]];
+        assert!(
+            between.iter().any(|c| c.starts_with("claim") || c.starts_with("close")),
+            "a ready call with nothing new to see: {calls:?}"
+        );
+    }
+    assert!(
+        readies.len() <= 12,
+        "{} ready calls for 12 tasks: {calls:?}",
+        readies.len()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_waits_for_the_work_of_the_task_that_blocks_it() {
+    let tracker = Memory::default();
+    tracker.add("t-1", 1, &[]);
+    tracker.add("t-2", 1, &["t-1"]);
+    tracker.add("t-3", 2, &[]);
+    let work = Arc::new(Scripted::new(&tracker));
+    let (ended, _) = Setup::jobs(2).run(&tracker, &work, None).await;
+
+    assert_eq!(ended.record.iterations, 3);
+    let first = &work.runs_of("t-1")[0];
+    let blocked = &work.runs_of("t-2")[0];
+    assert!(
+        blocked.started >= first.ended,
+        "t-2 started before t-1's work landed: {first:?} {blocked:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_task_runs_again_once_its_wait_is_over() {
+    let tracker = tracker_with(1);
+    let wait = Duration::from_secs(30);
+    let work =
+        Arc::new(Scripted::new(&tracker).script("t-1", vec![Step::fails(Some(wait)), Step::closes()]));
+    let (ended, _) = Setup::jobs(2).run(&tracker, &work, None).await;
+
+    let runs = work.runs_of("t-1");
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1].attempt, 2);
+    assert!(
+        runs[1].started >= runs[0].ended + wait,
+        "retried before its wait: {runs:?}"
+    );
+    assert_eq!(ended.record.stop_reason, Some(StopReason::ReadyEmpty));
+    assert_eq!(ended.record.outcomes[&Outcome::AgentFailed], 1);
+    assert_eq!(ended.record.outcomes[&Outcome::Closed], 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_that_may_not_run_again_is_not_asked_for_again() {
+    let tracker = tracker_with(2);
+    let work = Arc::new(Scripted::new(&tracker).script("t-1", vec![Step::fails(None)]));
+    let (ended, _) = Setup::jobs(1).run(&tracker, &work, None).await;
+
+    assert_eq!(work.runs_of("t-1").len(), 1, "done with after its failure");
+    assert_eq!(work.runs_of("t-2").len(), 1);
+    assert_eq!(ended.record.iterations, 2);
+    assert_eq!(ended.record.stop_reason, Some(StopReason::ReadyEmpty));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_budget_crossed_live_starts_nothing_more_and_releases_what_waits() {
+    let tracker = tracker_with(6);
+    let mut big = Step::closes();
+    big.tokens = 500;
+    let work = Arc::new(Scripted::new(&tracker).script("t-1", vec![big]));
+    let mut setup = Setup::jobs(2);
+    setup.budget.tokens = Some(100);
+    let (ended, events) = setup.run(&tracker, &work, None).await;
+
+    assert_eq!(ended.record.stop_reason, Some(StopReason::BudgetTokens));
+    // The two running tasks finish; nothing else starts.
+    assert_eq!(work.ran().len(), 2, "{:?}", work.ran());
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, RunEvent::BudgetCrossed { reason: StopReason::BudgetTokens, .. }))
+    );
+    for i in 3..=6 {
+        let t = tracker.get(&format!("t-{i}")).task;
+        assert_eq!((t.status.as_str(), t.assignee), ("open", None), "t-{i}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_request_lets_running_tasks_end_and_releases_tasks_claimed_ahead() {
+    let tracker = tracker_with(6);
+    let work = Arc::new(Scripted::new(&tracker));
+    let (ended, _) = Setup::jobs(2)
+        .run(&tracker, &work, Some(Duration::from_secs(1)))
+        .await;
+
+    assert_eq!(ended.record.stop_reason, Some(StopReason::Interrupted));
+    assert_eq!(ended.record.status, RunStatus::Cancelled);
+    assert_eq!(work.ran().len(), 2);
+    for i in 3..=6 {
+        let t = tracker.get(&format!("t-{i}")).task;
+        assert_eq!((t.status.as_str(), t.assignee), ("open", None), "t-{i}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_iters_claims_no_task_it_will_not_run() {
+    let tracker = tracker_with(10);
+    let work = Arc::new(Scripted::new(&tracker));
+    let mut setup = Setup::jobs(2);
+    setup.max_iters = Some(3);
+    let (ended, _) = setup.run(&tracker, &work, None).await;
+
+    assert_eq!(ended.record.stop_reason, Some(StopReason::MaxIters));
+    assert_eq!(ended.record.iterations, 3);
+    assert_eq!(tracker.count("claim"), 3, "{:?}", tracker.calls());
+    assert_eq!(tracker.count("release"), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tracker_that_goes_away_stops_the_run_once_running_tasks_end() {
+    let tracker = tracker_with(6);
+    tracker.fail_ready_from(2);
+    let work = Arc::new(Scripted::new(&tracker));
+    let (ended, _) = Setup::jobs(2).run(&tracker, &work, None).await;
+
+    assert_eq!(ended.record.stop_reason, Some(StopReason::Error));
+    assert_eq!(ended.record.status, RunStatus::Failed);
+    assert!(ended.failure.is_some());
+    // The tasks that started ended and were recorded.
+    assert_eq!(ended.record.iterations as usize, work.ran().len());
+    assert!(work.ran().len() >= 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fatal_failure_stops_the_run_before_its_slot_takes_another_task() {
+    let tracker = tracker_with(3);
+    let mut auth = Step::fails(None);
+    auth.fatal = Some(Fatal::Auth("Not logged in".into()));
+    let work = Arc::new(Scripted::new(&tracker).script("t-1", vec![auth]));
+    let (ended, _) = Setup::jobs(1).run(&tracker, &work, None).await;
+
+    assert_eq!(ended.record.stop_reason, Some(StopReason::Auth));
+    assert_eq!(work.ran().len(), 1, "{:?}", work.ran());
+    assert!(ended.record.error.unwrap().contains("Not logged in"));
+    // The task claimed ahead for the slot was given back.
+    let t = tracker.get("t-2").task;
+    assert_eq!((t.status.as_str(), t.assignee), ("open", None));
+}

@@ -1,0 +1,698 @@
+//! One task's path through a run, stage by stage:
+//!
+//! 1. **check out**: the slot's worktree on a fresh branch at the merge target's tip;
+//! 2. **run the agent** there, its usage passed on as it comes;
+//! 3. **inspect** what it left: commits, uncommitted changes;
+//! 4. **verify**: the user's check, when there is work to merge;
+//! 5. **hand back** the slot: the worktree is no longer needed, the slot's next task may
+//!    start while this one lands;
+//! 6. **land**: merge the branch into the target and close the task, or decide the outcome
+//!    that keeps it open;
+//! 7. **settle** the task and its branch: retry labels, the claim released, the branch
+//!    kept when it holds work that did not land, deleted otherwise;
+//! 8. **record** the iteration.
+//!
+//! A task never decides what runs next (the scheduler does), never holds a lock while an
+//! agent runs (the merge target's lock is taken only to merge), and never panics on
+//! outside input: every failure becomes an outcome.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Mutex, mpsc, watch};
+
+use super::outcome::{Decision, Observed};
+use super::prompt::{PROJECT_SKILL, build_prompt, worker_skill};
+use super::run::{RunError, RunOptions};
+use super::verify::verify;
+use super::work::{Done, Fatal, Job, SlotLease, Work, WorkerEvent};
+use super::RunEvent;
+use crate::agent::{self, AgentEvent, AgentRun, ErrorClass, Launch, Limits, Stop};
+use crate::config::Config;
+use crate::iterlog::{IterLog, Outcome, RunDir, Timings};
+use crate::plan::PlannedTask;
+use crate::prices::Prices;
+use crate::retry::{
+    AfterFailure, CONFLICT_LABEL, EXHAUSTED_LABEL, after_failure, labels_to_strip,
+};
+use crate::time::Timestamp;
+use crate::tracker::{CliTracker, Tracker};
+use crate::worktree::{Integration, MergeResult, SlotOptions, Slots, TaskWorktree};
+
+/// What runs the tasks of one run: everything their stages share.
+pub(crate) struct TaskRunner {
+    repo_root: std::path::PathBuf,
+    config: Config,
+    run_id: String,
+    run_dir: RunDir,
+    pub(super) tracker: CliTracker,
+    pub(super) slots: Slots,
+    /// The merge target. Held only to merge.
+    integration: Mutex<Integration>,
+    /// The merge target's branch, kept beside it so that reading it never waits for a
+    /// merge. Written only with the integration lock held.
+    into: std::sync::Mutex<String>,
+    skill: String,
+    beads_dir: std::path::PathBuf,
+    events: mpsc::UnboundedSender<RunEvent>,
+    /// What running agents are asked to do: the caller's stop, or a hard budget's.
+    stop: watch::Receiver<Stop>,
+    /// The prices in effect (built-in table under config overrides).
+    pub(super) prices: Prices,
+}
+
+impl Work for TaskRunner {
+    fn run(self: Arc<Self>, job: Job) -> impl Future<Output = Done> + Send + 'static {
+        async move { self.run_task(job).await }
+    }
+}
+
+/// What the agent left, as the worker saw it.
+struct Left {
+    commits: usize,
+    /// The worktree could not be inspected: what it holds is unknown.
+    unknown: bool,
+}
+
+/// How landing went: what the settling still has to do.
+struct Landed {
+    /// Keep the task's branch: it holds work that did not land.
+    keep_branch: bool,
+    /// The task may run again in this run after this wait.
+    retry: Option<Duration>,
+    /// When the call that closed the task returned, if that was the iteration's last
+    /// change to the tracker.
+    closed_at: Option<tokio::time::Instant>,
+}
+
+impl TaskRunner {
+    pub(super) fn new(
+        opts: &RunOptions,
+        run_id: &str,
+        run_dir: &RunDir,
+        stop: watch::Receiver<Stop>,
+        events: mpsc::UnboundedSender<RunEvent>,
+    ) -> Result<Self, RunError> {
+        let root = &opts.repo_root;
+        let cfg = &opts.config;
+        let integration = Integration::resolve(root, opts.into.as_deref(), run_id)?;
+        let slots = Slots::new(
+            root,
+            SlotOptions {
+                dir: cfg.looping.worktree.dir.clone(),
+                reuse: cfg.looping.worktree.reuse,
+                run_id: run_id.to_owned(),
+            },
+        )?;
+        let skill = worker_skill(root).map_err(|source| RunError::Skill {
+            path: root.join(PROJECT_SKILL),
+            source,
+        })?;
+        Ok(Self {
+            repo_root: root.clone(),
+            config: cfg.clone(),
+            run_id: run_id.to_owned(),
+            run_dir: run_dir.clone(),
+            tracker: CliTracker::new(
+                cfg.tracker.command.clone(),
+                root.clone(),
+                cfg.tracker.timeout.get(),
+            ),
+            slots,
+            into: std::sync::Mutex::new(integration.branch().to_owned()),
+            integration: Mutex::new(integration),
+            skill,
+            beads_dir: root.join(".beads"),
+            events,
+            stop,
+            prices: Prices::new(&cfg.prices),
+        })
+    }
+
+    /// The branch merges go to now (new task branches start at its tip).
+    pub(super) fn merge_target(&self) -> String {
+        self.into
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The branch merges went to instead of the target, if they had to.
+    pub(super) async fn diverted(&self) -> Option<String> {
+        self.integration.lock().await.diverted().map(str::to_owned)
+    }
+
+    /// Runs `job` to its end: the stages in order.
+    async fn run_task(self: Arc<Self>, job: Job) -> Done {
+        let Job {
+            iter,
+            planned,
+            ready_ms,
+            claim_ms,
+            mut lease,
+        } = job;
+        let mut log = IterLog::started(
+            iter,
+            planned.id.as_str(),
+            &planned.task.title,
+            lease.slot(),
+            planned.attempt,
+        );
+        log.model = planned.model.clone();
+        log.rule = planned.rule;
+        log.runtime = self.config.looping.agent.runtime;
+        log.timings.ready_ms = ready_ms;
+        log.timings.claim_ms = claim_ms;
+
+        let wt = match self.check_out(lease.slot(), &planned, &mut log).await {
+            Some(wt) => wt,
+            None => {
+                self.release_task(&planned, &mut log).await;
+                return self.record(log, None, tokio::time::Instant::now());
+            }
+        };
+        let run = match self.run_agent(&planned, &wt, &lease, &mut log).await {
+            Ok(run) => run,
+            Err(e) => {
+                // The agent could not start: no task would fare better.
+                lease.stop_run(Fatal::Agent(e.to_string()));
+                log.outcome = Outcome::AgentFailed;
+                log.error_class = Some(ErrorClass::Other);
+                log.error = Some(e.to_string());
+                log.cost_usd = Some(0.0);
+                self.release_task(&planned, &mut log).await;
+                self.hand_back(wt.clone(), lease, &mut log).await;
+                self.settle_branch(&wt.branch, false, &mut log).await;
+                return self.record(log, None, tokio::time::Instant::now());
+            }
+        };
+        let left = self.inspect(&wt, &mut log).await;
+        let mut observed = Observed {
+            ended: run.ended,
+            failure: run.error.as_ref(),
+            commits: left.commits,
+            verify_passed: None,
+            agent_closed: false,
+        };
+        self.verify(&wt, &mut observed, &mut log).await;
+        if let Some(f) = run.error.as_ref().filter(|f| f.class == ErrorClass::Auth) {
+            lease.stop_run(Fatal::Auth(f.message.clone()));
+        }
+        self.hand_back(wt.clone(), lease, &mut log).await;
+
+        let landed = self
+            .land(&planned, &wt, &run, &mut observed, &mut log)
+            .await;
+        // What was never looked at may hold work: the branch stays.
+        let keep_branch = landed.keep_branch || left.unknown;
+        self.settle_branch(&wt.branch, keep_branch, &mut log).await;
+        let settled_at = landed.closed_at.unwrap_or_else(tokio::time::Instant::now);
+        self.record(log, landed.retry, settled_at)
+    }
+
+    /// Stage 1: the slot's worktree, on a fresh branch at the merge target's current tip.
+    /// `None` (with the failure in `log`) when it cannot be made.
+    async fn check_out(
+        self: &Arc<Self>,
+        slot: usize,
+        planned: &PlannedTask,
+        log: &mut IterLog,
+    ) -> Option<TaskWorktree> {
+        let base = self.merge_target();
+        let clock = Instant::now();
+        let (me, id) = (self.clone(), planned.id.clone());
+        let wt = blocking(move || me.slots.checkout(slot, &id, &base)).await;
+        log.timings.checkout_ms = Timings::ms_since(clock);
+        match wt {
+            Ok(wt) => {
+                log.branch = wt.branch.clone();
+                log.base = wt.base.clone();
+                Some(wt)
+            }
+            Err(e) => {
+                log.outcome = Outcome::AgentFailed;
+                log.error_class = Some(ErrorClass::Other);
+                log.error = Some(format!("could not prepare the worktree: {e}"));
+                log.cost_usd = Some(0.0);
+                None
+            }
+        }
+    }
+
+    /// Stage 2: the agent, in the worktree. Its events go out as run events, its usage to
+    /// the scheduler too; what it used in all is in `log`.
+    async fn run_agent(
+        &self,
+        planned: &PlannedTask,
+        wt: &TaskWorktree,
+        lease: &SlotLease,
+        log: &mut IterLog,
+    ) -> Result<AgentRun, agent::AgentError> {
+        let iter = log.number;
+        let launch = self.launch(planned, iter, wt);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (events, inbox) = (self.events.clone(), lease.inbox());
+        let pid_file = self.run_dir.agent_pid_file(iter);
+        let forward = tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                let ev = match ev {
+                    AgentEvent::Started { pid } => {
+                        // The agent's process group, for a later hew to stop if this one dies.
+                        let _ = std::fs::write(&pid_file, format!("{pid}\n"));
+                        RunEvent::AgentStarted { iter, pid }
+                    }
+                    AgentEvent::Usage(usage) => {
+                        let _ = inbox.send(WorkerEvent::Usage {
+                            iter,
+                            usage: usage.clone(),
+                        });
+                        RunEvent::AgentUsage { iter, usage }
+                    }
+                    AgentEvent::Slow => RunEvent::AgentSlow { iter },
+                    AgentEvent::Terminating { .. } => RunEvent::AgentTerminating { iter },
+                };
+                let _ = events.send(ev);
+            }
+        });
+        let clock = Instant::now();
+        let result = agent::run(&launch, self.stop.clone(), tx).await;
+        log.timings.agent_ms = Timings::ms_since(clock);
+        let _ = forward.await;
+        let _ = std::fs::remove_file(self.run_dir.agent_pid_file(iter));
+        let run = result?;
+        // Its final usage, before the slot is handed back: the budgets weigh it before the
+        // slot can take another task.
+        let _ = lease.inbox().send(WorkerEvent::Usage {
+            iter,
+            usage: run.usage.clone(),
+        });
+        let cost = self.prices.cost(&run.usage);
+        log.usage = run.usage.clone();
+        log.cost_usd = cost.total;
+        log.cost_per_model = cost.per_model;
+        log.reported_cost_usd = run.reported_cost_usd;
+        log.ended = Some(run.ended);
+        log.exit_code = run.exit_code;
+        log.signal = run.signal;
+        log.leaked = run.leaked;
+        log.stderr_tail = run.stderr_tail.clone();
+        Ok(run)
+    }
+
+    fn launch(&self, planned: &PlannedTask, iter: u32, wt: &TaskWorktree) -> Launch {
+        let agent = &self.config.looping.agent;
+        let worktree = wt.path.to_string_lossy().into_owned();
+        Launch {
+            runtime: agent.runtime,
+            program: agent.binary.clone(),
+            template: agent.command.clone(),
+            allowed_tools: agent.allowed_tools.clone(),
+            mcp_config: agent.mcp_config.as_ref().map(|p| self.repo_root.join(p)),
+            model: planned.model.clone(),
+            task_id: planned.id.clone(),
+            worktree: wt.path.clone(),
+            prompt: build_prompt(&self.skill, &planned.task, planned.attempt),
+            prompt_file: self.run_dir.prompt_file(iter),
+            env: vec![
+                ("HEW_RUN_ID".into(), self.run_id.clone()),
+                ("HEW_TASK_ID".into(), planned.id.to_string()),
+                ("HEW_ATTEMPT".into(), planned.attempt.to_string()),
+                ("HEW_WORKTREE".into(), worktree),
+                (
+                    "BEADS_DIR".into(),
+                    self.beads_dir.to_string_lossy().into_owned(),
+                ),
+            ],
+            stdout_log: self.run_dir.agent_stdout(iter),
+            stderr_log: self.run_dir.agent_stderr(iter),
+            limits: Limits {
+                timeout: agent.timeout.get(),
+                grace: agent.grace.get(),
+                slow_after: agent.slow_after.get(),
+            },
+        }
+    }
+
+    /// Stage 3: the commits the agent made and whether it left anything uncommitted.
+    async fn inspect(self: &Arc<Self>, wt: &TaskWorktree, log: &mut IterLog) -> Left {
+        let clock = Instant::now();
+        let (me, wt2) = (self.clone(), wt.clone());
+        let left = blocking(move || me.slots.inspect(&wt2)).await;
+        log.timings.inspect_ms = Timings::ms_since(clock);
+        match left {
+            Ok(left) => {
+                if left.dirty {
+                    log.notes
+                        .push("the agent left uncommitted changes; they were discarded".into());
+                }
+                log.commits = left.commits;
+                Left {
+                    commits: log.commits.len(),
+                    unknown: false,
+                }
+            }
+            Err(e) => {
+                log.notes.push(format!(
+                    "could not inspect the worktree: {e}; branch `{}` is kept",
+                    wt.branch
+                ));
+                Left {
+                    commits: 0,
+                    unknown: true,
+                }
+            }
+        }
+    }
+
+    /// Stage 4: the verify command, when the agent finished cleanly with commits.
+    async fn verify(&self, wt: &TaskWorktree, observed: &mut Observed<'_>, log: &mut IterLog) {
+        let command = self.config.looping.verify.command.as_deref();
+        let Some(command) = command.filter(|c| !c.trim().is_empty()) else {
+            return;
+        };
+        if !observed.wants_verify() {
+            return;
+        }
+        let clock = Instant::now();
+        let result = verify(command, &wt.path, self.config.looping.agent.timeout.get()).await;
+        log.timings.verify_ms = Timings::ms_since(clock);
+        observed.verify_passed = Some(result.passed);
+        log.verify = Some(result);
+    }
+
+    /// Stage 5: the slot's worktree back for its next task; the task's branch stays for
+    /// the merge. Dropping the lease tells the scheduler.
+    async fn hand_back(self: &Arc<Self>, wt: TaskWorktree, lease: SlotLease, log: &mut IterLog) {
+        let me = self.clone();
+        let clock = Instant::now();
+        let released = blocking(move || me.slots.release(wt, true)).await;
+        log.timings.release_ms += Timings::ms_since(clock);
+        if let Err(e) = released {
+            log.notes.push(format!("could not clean the worktree: {e}"));
+        }
+        // Before the slot's next task is announced.
+        let _ = self.events.send(RunEvent::Finishing { iter: log.number });
+        drop(lease);
+    }
+
+    /// Stage 6: the outcome. Work to merge is merged and the task closed; otherwise the
+    /// outcome says why not, and a failure is counted on the task.
+    async fn land(
+        self: &Arc<Self>,
+        planned: &PlannedTask,
+        wt: &TaskWorktree,
+        run: &AgentRun,
+        observed: &mut Observed<'_>,
+        log: &mut IterLog,
+    ) -> Landed {
+        // Whether the agent closed the task itself decides nothing when there is work to
+        // merge (see `Observed::decide`): then the tracker is asked only if the work does
+        // not land or closing the task after the merge is refused.
+        if observed.decide() != Decision::Merge {
+            log.agent_closed = self.closed_by_agent(planned, log).await;
+            observed.agent_closed = log.agent_closed;
+        }
+        let mut landed = Landed {
+            keep_branch: !log.commits.is_empty(),
+            retry: None,
+            closed_at: None,
+        };
+        let outcome = match observed.decide() {
+            Decision::Finish(outcome) => outcome,
+            Decision::Merge => return self.merge(planned, wt, log).await,
+        };
+        log.outcome = outcome;
+        match outcome {
+            Outcome::AgentFailed => {
+                log.error_class = Some(run.error.as_ref().map_or(ErrorClass::Other, |f| f.class));
+                log.error = run.error.as_ref().map(|f| f.message.clone());
+            }
+            Outcome::TimedOut => {
+                let limit = self.config.looping.agent.timeout;
+                log.error = Some(format!("stopped after loop.agent.timeout ({limit})"));
+            }
+            Outcome::VerifyFailed => log.error = Some("the verify command failed".into()),
+            _ => {}
+        }
+        if outcome == Outcome::Closed {
+            // The agent closed the task with nothing to merge.
+            landed.keep_branch = false;
+            self.strip_retry_labels(planned, log).await;
+        } else {
+            landed.retry = self.settle_failure(planned, log).await;
+        }
+        landed
+    }
+
+    /// Merges the task's branch into the target, then closes the task; a conflict keeps
+    /// the branch and releases the task to be retried on a fresh base.
+    async fn merge(
+        self: &Arc<Self>,
+        planned: &PlannedTask,
+        wt: &TaskWorktree,
+        log: &mut IterLog,
+    ) -> Landed {
+        let message = format!(
+            "Merge {} ({}: {})\n\nhew run {}, iteration {}.",
+            wt.branch, planned.id, planned.task.title, self.run_id, log.number
+        );
+        let clock = Instant::now();
+        let merged = {
+            let mut integration = self.integration.lock().await;
+            let was_diverted = integration.diverted().is_some();
+            let (root, branch) = (self.repo_root.clone(), wt.branch.clone());
+            let mut owned = integration.clone();
+            let (result, owned) = blocking(move || {
+                let r = crate::worktree::merge(&root, &mut owned, &branch, &message);
+                (r, owned)
+            })
+            .await;
+            *integration = owned;
+            integration.branch().clone_into(
+                &mut self
+                    .into
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            if !was_diverted && let Some(reason) = integration.diverted() {
+                let _ = self.events.send(RunEvent::Diverted {
+                    branch: integration.branch().to_owned(),
+                    reason: reason.to_owned(),
+                });
+            }
+            result
+        };
+        log.timings.merge_ms = Timings::ms_since(clock);
+        let mut landed = Landed {
+            keep_branch: true,
+            retry: None,
+            closed_at: None,
+        };
+        match merged {
+            Ok(MergeResult::Merged { commit, into }) => {
+                let short = &commit[..commit.len().min(10)];
+                let reason = format!("merged {short} into {into} (hew run {})", self.run_id);
+                landed.closed_at = self.close_task(planned, log, &reason).await;
+                landed.keep_branch = false;
+                log.outcome = Outcome::Closed;
+                log.merge_commit = Some(commit);
+                log.merged_into = Some(into);
+            }
+            Ok(MergeResult::UpToDate { commit, into }) => {
+                // The commits are already on the target (e.g. cherry-picked there).
+                let short = &commit[..commit.len().min(10)];
+                let reason =
+                    format!("work already on {into} at {short} (hew run {})", self.run_id);
+                landed.closed_at = self.close_task(planned, log, &reason).await;
+                landed.keep_branch = false;
+                log.outcome = Outcome::Closed;
+                log.notes.push(format!(
+                    "nothing new to merge: {into} already had this work"
+                ));
+                log.merged_into = Some(into);
+            }
+            Ok(MergeResult::Conflict { paths }) => {
+                log.agent_closed = self.closed_by_agent(planned, log).await;
+                log.outcome = Outcome::MergeConflict;
+                log.error = Some(format!("merge conflict in {}", paths.join(", ")));
+                let comment = format!(
+                    "hew: this task's work conflicted when merged into {} (in {}). It is kept on \
+                     branch {}; the task was released to be retried on a fresh base.",
+                    self.merge_target(),
+                    paths.join(", "),
+                    wt.branch
+                );
+                let clock = Instant::now();
+                let labelled = self.tracker.add_label(&planned.id, CONFLICT_LABEL).await;
+                note_err(log, "label the task", labelled);
+                let commented = self.tracker.add_comment(&planned.id, &comment).await;
+                note_err(log, "comment on the task", commented);
+                log.timings.tracker_ms += Timings::ms_since(clock);
+                landed.retry = self.settle_failure(planned, log).await;
+            }
+            Err(e) => {
+                log.agent_closed = self.closed_by_agent(planned, log).await;
+                log.outcome = Outcome::MergeConflict;
+                log.error = Some(format!("merge failed: {e}"));
+                landed.retry = self.settle_failure(planned, log).await;
+            }
+        }
+        landed
+    }
+
+    /// Closes the task after its work landed, and strips its retry labels. A refusal is
+    /// looked into: the agent may have closed the task itself. Returns when the close
+    /// returned, if it was the last change to the tracker.
+    async fn close_task(
+        &self,
+        planned: &PlannedTask,
+        log: &mut IterLog,
+        reason: &str,
+    ) -> Option<tokio::time::Instant> {
+        let clock = Instant::now();
+        let closed = self.tracker.close(&planned.id, reason).await;
+        let at = tokio::time::Instant::now();
+        log.timings.tracker_ms += Timings::ms_since(clock);
+        if let Err(e) = closed {
+            log.agent_closed = self.closed_by_agent(planned, log).await;
+            if !log.agent_closed {
+                log.notes
+                    .push(format!("the work landed, but closing the task failed: {e}"));
+            }
+        }
+        (!self.strip_retry_labels(planned, log).await).then_some(at)
+    }
+
+    /// Stage 7, after an attempt that did not close the task: counts the attempt on the
+    /// task (a `hew:retry-N` label, or `hew:exhausted` with a comment saying why) and
+    /// releases it. Returns how long to wait before it may run again in this run, if it
+    /// may.
+    async fn settle_failure(&self, planned: &PlannedTask, log: &mut IterLog) -> Option<Duration> {
+        let retry = &self.config.looping.retry;
+        let salt = u64::from(log.number)
+            ^ planned
+                .id
+                .as_str()
+                .bytes()
+                .fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
+        let decision = after_failure(
+            log.outcome,
+            log.error_class,
+            log.attempt,
+            retry.max,
+            retry.backoff.get(),
+            salt,
+        );
+        let wait = match decision {
+            AfterFailure::Retry { label, wait } => {
+                let labelled = self.tracker.add_label(&planned.id, &label).await;
+                note_err(log, "count the attempt", labelled);
+                Some(wait)
+            }
+            AfterFailure::Exhausted { reason } => {
+                let comment = format!(
+                    "hew: not trying this task again: {reason}. Remove the label {EXHAUSTED_LABEL} to let hew retry it."
+                );
+                let labelled = self.tracker.add_label(&planned.id, EXHAUSTED_LABEL).await;
+                note_err(log, "label the task", labelled);
+                let commented = self.tracker.add_comment(&planned.id, &comment).await;
+                note_err(log, "comment on the task", commented);
+                log.notes
+                    .push(format!("labelled {EXHAUSTED_LABEL}: {reason}"));
+                None
+            }
+            AfterFailure::NotCounted => None,
+        };
+        self.release_task(planned, log).await;
+        wait
+    }
+
+    /// After a success: the retry counters and the conflict mark go. Returns whether there
+    /// were any to remove.
+    async fn strip_retry_labels(&self, planned: &PlannedTask, log: &mut IterLog) -> bool {
+        let labels: Vec<&String> = labels_to_strip(planned.task.labels()).collect();
+        for label in &labels {
+            let removed = self.tracker.remove_label(&planned.id, label).await;
+            note_err(log, "remove a label", removed);
+        }
+        !labels.is_empty()
+    }
+
+    /// Whether the tracker shows the task closed now (by the agent: hew has not closed it).
+    async fn closed_by_agent(&self, planned: &PlannedTask, log: &mut IterLog) -> bool {
+        let clock = Instant::now();
+        let shown = self.tracker.show(&planned.id).await;
+        log.timings.tracker_ms += Timings::ms_since(clock);
+        match shown {
+            Ok(t) => t.status == "closed",
+            Err(e) => {
+                log.notes
+                    .push(format!("could not read the task after the agent: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Gives the claim back; the task becomes ready again (a task the agent closed is
+    /// reopened, because its work did not land).
+    async fn release_task(&self, planned: &PlannedTask, log: &mut IterLog) {
+        if log.agent_closed {
+            log.notes
+                .push("the agent closed the task, but its work did not land: reopened".into());
+        }
+        let clock = Instant::now();
+        let released = self.tracker.release(&planned.id).await;
+        log.timings.tracker_ms += Timings::ms_since(clock);
+        note_err(log, "release the task", released);
+    }
+
+    /// Stage 7, the branch: kept (it holds work that did not land) or deleted.
+    async fn settle_branch(self: &Arc<Self>, branch: &str, keep: bool, log: &mut IterLog) {
+        if keep {
+            log.kept_branch = Some(branch.to_owned());
+            return;
+        }
+        let (me, branch2) = (self.clone(), branch.to_owned());
+        let clock = Instant::now();
+        let deleted = blocking(move || me.slots.delete_branch(&branch2)).await;
+        log.timings.release_ms += Timings::ms_since(clock);
+        if let Err(e) = deleted {
+            log.notes
+                .push(format!("could not delete branch `{branch}`: {e}"));
+        }
+    }
+
+    /// Stage 8: the iteration's record, written; what the scheduler hears.
+    fn record(
+        &self,
+        mut log: IterLog,
+        retry: Option<Duration>,
+        settled_at: tokio::time::Instant,
+    ) -> Done {
+        log.ended_at = Timestamp::now();
+        if let Err(e) = self.run_dir.write_iter(&log) {
+            let _ = self.events.send(RunEvent::Warning {
+                message: e.to_string(),
+            });
+        }
+        Done {
+            log,
+            retry,
+            settled_at,
+        }
+    }
+}
+
+fn note_err<E: std::fmt::Display>(log: &mut IterLog, what: &str, r: Result<(), E>) {
+    if let Err(e) = r {
+        log.notes.push(format!("failed to {what}: {e}"));
+    }
+}
+
+/// Runs blocking git work off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
