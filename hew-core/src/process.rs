@@ -73,7 +73,6 @@ impl Run {
         }
     }
 
-
     /// Appends arguments.
     pub(crate) fn args<I, S>(mut self, args: I) -> Self
     where

@@ -124,7 +124,7 @@ fn a_dirty_main_tree_diverts_the_run_and_is_left_alone() {
     // The rest of the run goes to the run branch, even once the tree is clean again, and
     // new tasks start from it.
     git(&repo.root, &["checkout", "--", "README"]);
-    slots.release(wt, false).unwrap();
+    slots.hand_back(wt, false).unwrap();
     let next = finished(&slots, &integration, "demo-2", "second.txt", "s\n");
     assert!(next.path.join("feature.txt").is_file());
     let (second, into) =
@@ -295,7 +295,7 @@ fn a_diverted_run_whose_branch_is_checked_out_elsewhere_stops_with_a_hint() {
     let first = finished(&slots, &integration, "demo-1", "one.txt", "1\n");
     write(&repo.root, "README", "dirty\n");
     merged(merge(&repo.root, &mut integration, &first.branch, "Merge").unwrap());
-    slots.release(first, false).unwrap();
+    slots.hand_back(first, false).unwrap();
     let next = finished(&slots, &integration, "demo-2", "two.txt", "2\n");
     let look = repo.parent().join("look");
     git(
@@ -434,7 +434,7 @@ fn an_untracked_file_where_the_merge_puts_a_directory_diverts_and_nothing_is_wri
     assert_eq!(into, format!("hew/run/{RUN_ID}"));
     let reason = integration.diverted().unwrap();
     assert!(
-        reason.contains("would overwrite") && reason.contains("`notes`"),
+        reason.contains("would overwrite") && reason.contains("`notes"),
         "{reason}"
     );
     assert_eq!(

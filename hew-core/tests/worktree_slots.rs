@@ -78,7 +78,7 @@ fn a_reused_slot_keeps_ignored_files_drops_untracked_ones_and_sees_new_merges() 
     write(&first.path, "README", "edited, never committed\n");
     write(&first.path, "staged.txt", "staged, never committed");
     git(&first.path, &["add", "staged.txt"]);
-    slots.release(first.clone(), false).unwrap();
+    slots.hand_back(first.clone(), false).unwrap();
     assert!(!has_branch(&repo.root, "hew/demo-1"));
 
     // Work merged by another slot in between.
@@ -86,7 +86,7 @@ fn a_reused_slot_keeps_ignored_files_drops_untracked_ones_and_sees_new_merges() 
     commit_file(&other.path, "feature.txt", "feature\n", "add feature");
     let merged = merge(&repo.root, &mut integration, &other.branch, "Merge demo-2").unwrap();
     assert!(matches!(merged, MergeResult::Merged { .. }), "{merged:?}");
-    slots.release(other, false).unwrap();
+    slots.hand_back(other, false).unwrap();
 
     let second = slots.checkout(0, &task("demo-3"), "main").unwrap();
     assert_eq!(second.path, slots.slot_path(0).unwrap());
@@ -121,7 +121,7 @@ fn an_untracked_directory_goes_but_ignored_files_inside_it_stay() {
     std::fs::create_dir_all(&nested).unwrap();
     git(&nested, &["init", "-q"]);
     write(&nested, "lib.c", "int x;");
-    slots.release(first, false).unwrap();
+    slots.hand_back(first, false).unwrap();
 
     let second = slots.checkout(0, &task("demo-2"), "main").unwrap();
     assert!(!second.path.join("newcrate/src").exists());
@@ -137,7 +137,7 @@ fn without_reuse_every_task_gets_a_fresh_worktree_and_release_removes_it() {
     let first = slots.checkout(0, &task("demo-1"), "main").unwrap();
     write(&first.path, "target/cache", "warm");
     let path = first.path.clone();
-    slots.release(first, false).unwrap();
+    slots.hand_back(first, false).unwrap();
     assert!(!path.exists());
     assert_eq!(git(&repo.root, &["worktree", "list"]).lines().count(), 1);
 
@@ -153,7 +153,7 @@ fn a_taken_name_gives_the_next_suffix_and_the_kept_branch_is_untouched() {
     let slots = repo.slots(true);
     let first = slots.checkout(0, &task("demo-1"), "main").unwrap();
     let kept_tip = commit_file(&first.path, "work.txt", "attempt one\n", "attempt one");
-    slots.release(first, true).unwrap();
+    slots.hand_back(first, true).unwrap();
     assert_eq!(rev(&repo.root, "hew/demo-1"), kept_tip);
 
     commit_file(&repo.root, "other.txt", "moved on\n", "main moves on");
@@ -161,7 +161,7 @@ fn a_taken_name_gives_the_next_suffix_and_the_kept_branch_is_untouched() {
     assert_eq!(second.branch, "hew/demo-1-2");
     assert_eq!(second.base, rev(&repo.root, "main"));
     assert!(!second.path.join("work.txt").exists());
-    slots.release(second, true).unwrap();
+    slots.hand_back(second, true).unwrap();
     let third = slots.checkout(1, &task("demo-1"), "main").unwrap();
     assert_eq!(third.branch, "hew/demo-1-3");
 
@@ -226,7 +226,7 @@ fn close_keeps_reused_worktrees_detached_for_the_next_run_and_keeps_branches() {
     write(&a.path, "target/debug/cache.bin", "warm");
     let b = slots.checkout(1, &task("demo-2"), "main").unwrap();
     commit_file(&b.path, "b.txt", "b\n", "add b");
-    slots.release(b.clone(), true).unwrap();
+    slots.hand_back(b.clone(), true).unwrap();
     // A run going on beside this one leases other entries and keeps them.
     let other = slots_of(&repo, &format!("{RUN_ID}-x"), true);
     let theirs = other.checkout(0, &task("demo-9"), "main").unwrap();
@@ -316,7 +316,7 @@ fn concurrent_checkouts_merges_and_releases_on_four_threads() {
                         merge(root, &mut integration, &wt.branch, "Merge").unwrap()
                     };
                     assert!(matches!(result, MergeResult::Merged { .. }), "{result:?}");
-                    slots.release(wt, false).unwrap();
+                    slots.hand_back(wt, false).unwrap();
                 }
             });
         }
@@ -364,7 +364,7 @@ fn concurrent_first_checkouts_on_four_threads() {
         std::thread::scope(|s| {
             for wt in trees {
                 let slots = &slots;
-                s.spawn(move || slots.release(wt, false).unwrap());
+                s.spawn(move || slots.hand_back(wt, false).unwrap());
             }
         });
         assert_eq!(git(&repo.root, &["worktree", "list"]).lines().count(), 1);
@@ -389,7 +389,7 @@ fn a_reused_slot_recovers_from_a_mess_the_agent_left() {
         .unwrap();
     assert!(!out.status.success(), "the merge should stop on a conflict");
     std::fs::remove_file(first.path.join(".gitignore")).unwrap();
-    slots.release(first, false).unwrap();
+    slots.hand_back(first, false).unwrap();
 
     let second = slots.checkout(0, &task("demo-2"), "main").unwrap();
     assert_eq!(status(&second.path), "");
@@ -414,7 +414,7 @@ fn a_reused_slot_whose_directory_was_deleted_is_made_again() {
     let first = slots.checkout(0, &task("demo-1"), "main").unwrap();
     std::fs::remove_dir_all(&first.path).unwrap();
     // Its branch is still checked out there as far as git knows; releasing clears that.
-    slots.release(first, false).unwrap();
+    slots.hand_back(first, false).unwrap();
     assert!(!has_branch(&repo.root, "hew/demo-1"));
 
     let second = slots.checkout(0, &task("demo-2"), "main").unwrap();
@@ -440,7 +440,7 @@ fn a_reused_slot_switches_to_the_moved_base_and_keeps_ignored_files() {
     commit_file(&first.path, "first.txt", "first\n", "demo-1: first");
     write(&first.path, "target/cache.bin", "warm");
     assert!(!slots.inspect(&first).unwrap().dirty);
-    slots.release(first.clone(), true).unwrap();
+    slots.hand_back(first.clone(), true).unwrap();
     let merged = merge(&repo.root, &mut integration, &first.branch, "Merge demo-1").unwrap();
     assert!(matches!(merged, MergeResult::Merged { .. }), "{merged:?}");
     slots.delete_branch(&first.branch).unwrap();
@@ -457,7 +457,7 @@ fn a_reused_slot_switches_to_the_moved_base_and_keeps_ignored_files() {
         "demo-2: edit, delete, add",
     );
     merge(&repo.root, &mut integration, &other.branch, "Merge demo-2").unwrap();
-    slots.release(other, false).unwrap();
+    slots.hand_back(other, false).unwrap();
 
     let second = slots.checkout(0, &task("demo-3"), "main").unwrap();
     assert_eq!(rev(&second.path, "HEAD"), rev(&repo.root, "main"));
@@ -480,7 +480,7 @@ fn a_reused_slot_switches_to_the_moved_base_and_keeps_ignored_files() {
     assert!(left.commits.is_empty() && !left.dirty, "{left:?}");
 
     // Whatever touched the worktree between tasks is cleaned by the switch.
-    slots.release(second.clone(), true).unwrap();
+    slots.hand_back(second.clone(), true).unwrap();
     write(&second.path, "README", "changed behind hew's back\n");
     write(&second.path, "stray.txt", "stray");
     let third = slots.checkout(0, &task("demo-4"), "main").unwrap();
@@ -539,7 +539,7 @@ fn a_merge_left_in_progress_in_a_clean_worktree_does_not_reach_the_next_task() {
     let state = |p: &std::path::Path| git2::Repository::open(p).unwrap().state();
     assert_eq!(state(&first.path), git2::RepositoryState::Merge);
     assert!(!slots.inspect(&first).unwrap().dirty);
-    slots.release(first, true).unwrap();
+    slots.hand_back(first, true).unwrap();
 
     let second = slots.checkout(0, &task("demo-2"), "main").unwrap();
     assert_eq!(state(&second.path), git2::RepositoryState::Clean);

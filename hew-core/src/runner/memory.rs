@@ -111,7 +111,12 @@ impl Tracker for Memory {
                 program: "memory".into(),
             });
         }
-        let closed = |id: &String| state.tasks.get(id).is_some_and(|e| e.task.status == "closed");
+        let closed = |id: &String| {
+            state
+                .tasks
+                .get(id)
+                .is_some_and(|e| e.task.status == "closed")
+        };
         let mut ready: Vec<Task> = state
             .tasks
             .values()

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use super::RunEvent;
 use super::budget::{Budget, Crossed};
 use super::claims::{Ask, Claimed, Queue, Refilled, refill};
-use super::work::{Done, Fatal, Inbox, Job, SlotLease, Work, WorkerEvent, spawn_reporting};
+use super::work::{Done, Fatal, HeldSlot, Inbox, Job, Work, WorkerEvent, spawn_reporting};
 use crate::agent::Stop;
 use crate::config::LoopConfig;
 use crate::iterlog::{IterLog, RunDir, RunRecord, RunStatus, StopReason};
@@ -471,7 +471,7 @@ where
             planned,
             ready_ms,
             claim_ms,
-            lease: SlotLease::new(slot, self.inbox.clone()),
+            held: HeldSlot::new(slot, self.inbox.clone()),
         };
         let work = self.work.clone();
         spawn_reporting(self.inbox.clone(), async move {
@@ -495,7 +495,7 @@ where
 
     fn finished(&mut self, done: Done) {
         self.asking.ask = true;
-        self.changed_at(done.settled_at);
+        self.changed_at(done.tracker_changed_at);
         let id = done.log.task_id.clone();
         self.book.running.remove(&id);
         match done.retry {

@@ -109,7 +109,7 @@ impl Work for Scripted {
             let Job {
                 iter,
                 planned,
-                mut lease,
+                mut held,
                 ..
             } = job;
             let id = planned.id.to_string();
@@ -118,20 +118,20 @@ impl Work for Scripted {
                 s[(attempt as usize - 1).min(s.len() - 1)].clone()
             });
             let started = Instant::now();
-            let slot = lease.slot();
+            let slot = held.slot();
             tokio::time::sleep(step.agent / 2).await;
             let usage = usage(step.tokens);
             if step.tokens > 0 {
-                let _ = lease.inbox().send(WorkerEvent::Usage {
+                let _ = held.inbox().send(WorkerEvent::Usage {
                     iter,
                     usage: usage.clone(),
                 });
             }
             tokio::time::sleep(step.agent / 2).await;
             if let Some(fatal) = step.fatal.clone() {
-                lease.stop_run(fatal);
+                held.stop_run(fatal);
             }
-            drop(lease);
+            drop(held);
             let slot_free = Instant::now();
             tokio::time::sleep(step.landing).await;
             let task = TaskId::parse(&id).unwrap();
@@ -158,7 +158,7 @@ impl Work for Scripted {
             Done {
                 log,
                 retry: step.retry,
-                settled_at: ended,
+                tracker_changed_at: ended,
             }
         }
     }
@@ -364,7 +364,9 @@ async fn the_tracker_is_asked_again_only_after_something_changed() {
     for pair in readies.windows(2) {
         let between = &calls[pair[0] + 1..pair[1]];
         assert!(
-            between.iter().any(|c| c.starts_with("claim") || c.starts_with("close")),
+            between
+                .iter()
+                .any(|c| c.starts_with("claim") || c.starts_with("close")),
             "a ready call with nothing new to see: {calls:?}"
         );
     }
@@ -397,8 +399,9 @@ async fn a_task_waits_for_the_work_of_the_task_that_blocks_it() {
 async fn a_failed_task_runs_again_once_its_wait_is_over() {
     let tracker = tracker_with(1);
     let wait = Duration::from_secs(30);
-    let work =
-        Arc::new(Scripted::new(&tracker).script("t-1", vec![Step::fails(Some(wait)), Step::closes()]));
+    let work = Arc::new(
+        Scripted::new(&tracker).script("t-1", vec![Step::fails(Some(wait)), Step::closes()]),
+    );
     let (ended, _) = Setup::jobs(2).run(&tracker, &work, None).await;
 
     let runs = work.runs_of("t-1");
@@ -438,11 +441,13 @@ async fn a_token_budget_crossed_live_starts_nothing_more_and_releases_what_waits
     assert_eq!(ended.record.stop_reason, Some(StopReason::BudgetTokens));
     // The two running tasks finish; nothing else starts.
     assert_eq!(work.ran().len(), 2, "{:?}", work.ran());
-    assert!(
-        events
-            .iter()
-            .any(|e| matches!(e, RunEvent::BudgetCrossed { reason: StopReason::BudgetTokens, .. }))
-    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        RunEvent::BudgetCrossed {
+            reason: StopReason::BudgetTokens,
+            ..
+        }
+    )));
     for i in 3..=6 {
         let t = tracker.get(&format!("t-{i}")).task;
         assert_eq!((t.status.as_str(), t.assignee), ("open", None), "t-{i}");

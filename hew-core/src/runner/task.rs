@@ -21,20 +21,18 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, mpsc, watch};
 
+use super::RunEvent;
 use super::outcome::{Decision, Observed};
 use super::prompt::{PROJECT_SKILL, build_prompt, worker_skill};
 use super::run::{RunError, RunOptions};
 use super::verify::verify;
-use super::work::{Done, Fatal, Job, SlotLease, Work, WorkerEvent};
-use super::RunEvent;
+use super::work::{Done, Fatal, HeldSlot, Job, Work, WorkerEvent};
 use crate::agent::{self, AgentEvent, AgentRun, ErrorClass, Launch, Limits, Stop};
 use crate::config::Config;
 use crate::iterlog::{IterLog, Outcome, RunDir, Timings};
 use crate::plan::PlannedTask;
 use crate::prices::Prices;
-use crate::retry::{
-    AfterFailure, CONFLICT_LABEL, EXHAUSTED_LABEL, after_failure, labels_to_strip,
-};
+use crate::retry::{AfterFailure, CONFLICT_LABEL, EXHAUSTED_LABEL, after_failure, labels_to_strip};
 use crate::time::Timestamp;
 use crate::tracker::{CliTracker, Tracker};
 use crate::worktree::{Integration, MergeResult, SlotOptions, Slots, TaskWorktree};
@@ -149,13 +147,13 @@ impl TaskRunner {
             planned,
             ready_ms,
             claim_ms,
-            mut lease,
+            mut held,
         } = job;
         let mut log = IterLog::started(
             iter,
             planned.id.as_str(),
             &planned.task.title,
-            lease.slot(),
+            held.slot(),
             planned.attempt,
         );
         log.model = planned.model.clone();
@@ -164,24 +162,24 @@ impl TaskRunner {
         log.timings.ready_ms = ready_ms;
         log.timings.claim_ms = claim_ms;
 
-        let wt = match self.check_out(lease.slot(), &planned, &mut log).await {
+        let wt = match self.check_out(held.slot(), &planned, &mut log).await {
             Some(wt) => wt,
             None => {
                 self.release_task(&planned, &mut log).await;
                 return self.record(log, None, tokio::time::Instant::now());
             }
         };
-        let run = match self.run_agent(&planned, &wt, &lease, &mut log).await {
+        let run = match self.run_agent(&planned, &wt, &held, &mut log).await {
             Ok(run) => run,
             Err(e) => {
                 // The agent could not start: no task would fare better.
-                lease.stop_run(Fatal::Agent(e.to_string()));
+                held.stop_run(Fatal::Agent(e.to_string()));
                 log.outcome = Outcome::AgentFailed;
                 log.error_class = Some(ErrorClass::Other);
                 log.error = Some(e.to_string());
                 log.cost_usd = Some(0.0);
                 self.release_task(&planned, &mut log).await;
-                self.hand_back(wt.clone(), lease, &mut log).await;
+                self.hand_back(wt.clone(), held, &mut log).await;
                 self.settle_branch(&wt.branch, false, &mut log).await;
                 return self.record(log, None, tokio::time::Instant::now());
             }
@@ -196,9 +194,9 @@ impl TaskRunner {
         };
         self.verify(&wt, &mut observed, &mut log).await;
         if let Some(f) = run.error.as_ref().filter(|f| f.class == ErrorClass::Auth) {
-            lease.stop_run(Fatal::Auth(f.message.clone()));
+            held.stop_run(Fatal::Auth(f.message.clone()));
         }
-        self.hand_back(wt.clone(), lease, &mut log).await;
+        self.hand_back(wt.clone(), held, &mut log).await;
 
         let landed = self
             .land(&planned, &wt, &run, &mut observed, &mut log)
@@ -206,8 +204,8 @@ impl TaskRunner {
         // What was never looked at may hold work: the branch stays.
         let keep_branch = landed.keep_branch || left.unknown;
         self.settle_branch(&wt.branch, keep_branch, &mut log).await;
-        let settled_at = landed.closed_at.unwrap_or_else(tokio::time::Instant::now);
-        self.record(log, landed.retry, settled_at)
+        let tracker_changed_at = landed.closed_at.unwrap_or_else(tokio::time::Instant::now);
+        self.record(log, landed.retry, tracker_changed_at)
     }
 
     /// Stage 1: the slot's worktree, on a fresh branch at the merge target's current tip.
@@ -245,13 +243,13 @@ impl TaskRunner {
         &self,
         planned: &PlannedTask,
         wt: &TaskWorktree,
-        lease: &SlotLease,
+        held: &HeldSlot,
         log: &mut IterLog,
     ) -> Result<AgentRun, agent::AgentError> {
         let iter = log.number;
         let launch = self.launch(planned, iter, wt);
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let (events, inbox) = (self.events.clone(), lease.inbox());
+        let (events, inbox) = (self.events.clone(), held.inbox());
         let pid_file = self.run_dir.agent_pid_file(iter);
         let forward = tokio::spawn(async move {
             while let Some(ev) = rx.recv().await {
@@ -282,7 +280,7 @@ impl TaskRunner {
         let run = result?;
         // Its final usage, before the slot is handed back: the budgets weigh it before the
         // slot can take another task.
-        let _ = lease.inbox().send(WorkerEvent::Usage {
+        let _ = held.inbox().send(WorkerEvent::Usage {
             iter,
             usage: run.usage.clone(),
         });
@@ -381,18 +379,18 @@ impl TaskRunner {
     }
 
     /// Stage 5: the slot's worktree back for its next task; the task's branch stays for
-    /// the merge. Dropping the lease tells the scheduler.
-    async fn hand_back(self: &Arc<Self>, wt: TaskWorktree, lease: SlotLease, log: &mut IterLog) {
+    /// the merge. Dropping the held slot tells the scheduler.
+    async fn hand_back(self: &Arc<Self>, wt: TaskWorktree, held: HeldSlot, log: &mut IterLog) {
         let me = self.clone();
         let clock = Instant::now();
-        let released = blocking(move || me.slots.release(wt, true)).await;
+        let handed = blocking(move || me.slots.hand_back(wt, true)).await;
         log.timings.release_ms += Timings::ms_since(clock);
-        if let Err(e) = released {
+        if let Err(e) = handed {
             log.notes.push(format!("could not clean the worktree: {e}"));
         }
         // Before the slot's next task is announced.
         let _ = self.events.send(RunEvent::Finishing { iter: log.number });
-        drop(lease);
+        drop(held);
     }
 
     /// Stage 6: the outcome. Work to merge is merged and the task closed; otherwise the
@@ -501,8 +499,10 @@ impl TaskRunner {
             Ok(MergeResult::UpToDate { commit, into }) => {
                 // The commits are already on the target (e.g. cherry-picked there).
                 let short = &commit[..commit.len().min(10)];
-                let reason =
-                    format!("work already on {into} at {short} (hew run {})", self.run_id);
+                let reason = format!(
+                    "work already on {into} at {short} (hew run {})",
+                    self.run_id
+                );
                 landed.closed_at = self.close_task(planned, log, &reason).await;
                 landed.keep_branch = false;
                 log.outcome = Outcome::Closed;
@@ -667,7 +667,7 @@ impl TaskRunner {
         &self,
         mut log: IterLog,
         retry: Option<Duration>,
-        settled_at: tokio::time::Instant,
+        tracker_changed_at: tokio::time::Instant,
     ) -> Done {
         log.ended_at = Timestamp::now();
         if let Err(e) = self.run_dir.write_iter(&log) {
@@ -678,7 +678,7 @@ impl TaskRunner {
         Done {
             log,
             retry,
-            settled_at,
+            tracker_changed_at,
         }
     }
 }

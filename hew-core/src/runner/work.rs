@@ -50,8 +50,8 @@ pub(crate) enum WorkerEvent {
 /// Runs the tasks the scheduler starts: the real one checks out, runs the agent, merges
 /// and settles (see `task`); the scheduler's tests use a scripted one.
 pub(crate) trait Work: Send + Sync + 'static {
-    /// Runs `job` to its end. Usage goes out through the job's lease as it comes, and the
-    /// slot is handed back when the lease is dropped, before this returns.
+    /// Runs `job` to its end. Usage goes out through the job's held slot as it comes, and the
+    /// slot is handed back when the held slot is dropped, before this returns.
     fn run(self: Arc<Self>, job: Job) -> impl Future<Output = Done> + Send + 'static;
 }
 
@@ -64,7 +64,7 @@ pub(crate) struct Job {
     pub ready_ms: u64,
     pub claim_ms: u64,
     /// The slot, until the task hands it back.
-    pub lease: SlotLease,
+    pub held: HeldSlot,
 }
 
 /// What a task hands back when it ends.
@@ -72,9 +72,9 @@ pub(crate) struct Done {
     pub log: IterLog,
     /// The task may run again in this run after this wait (a retryable failure).
     pub retry: Option<Duration>,
-    /// When the iteration's last change to the tracker (close, release, labels) was made:
+    /// When the iteration's last change to the tracker (close, reheld, labels) was made:
     /// a `ready` call started after it has seen what that change made ready.
-    pub settled_at: tokio::time::Instant,
+    pub tracker_changed_at: tokio::time::Instant,
 }
 
 /// A failure that stops the run.
@@ -89,13 +89,13 @@ pub(crate) enum Fatal {
 /// A worker slot in use. Dropping it hands the slot back (also when a task returns early
 /// or panics), with what may stop the run: the scheduler weighs that before the slot can
 /// take another task.
-pub(crate) struct SlotLease {
+pub(crate) struct HeldSlot {
     slot: usize,
     fatal: Option<Fatal>,
     inbox: Inbox,
 }
 
-impl SlotLease {
+impl HeldSlot {
     pub(crate) fn new(slot: usize, inbox: Inbox) -> Self {
         Self {
             slot,
@@ -120,7 +120,7 @@ impl SlotLease {
     }
 }
 
-impl Drop for SlotLease {
+impl Drop for HeldSlot {
     fn drop(&mut self) {
         let _ = self.inbox.send(WorkerEvent::SlotFree {
             slot: self.slot,

@@ -6,7 +6,6 @@
 //! are then removed one by one, as git's status lists them (never an ignored one, even
 //! inside an untracked directory: libgit2's own "remove untracked" would take those too).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::fs;
 use std::io;
@@ -28,12 +27,7 @@ pub(crate) fn add(
     path: &Path,
     branch: &str,
 ) -> Result<(), WorktreeError> {
-    let what = || {
-        format!(
-            "create worktree `{}` on branch `{branch}`",
-            path.display()
-        )
-    };
+    let what = || format!("create worktree `{}` on branch `{branch}`", path.display());
     let added = repo
         .find_reference(&local_ref(branch))
         .and_then(|reference| {
@@ -72,79 +66,6 @@ pub(crate) fn switch(path: &Path, branch: &str, tip: Oid) -> Result<(), Worktree
         .map_err(WorktreeError::git(what()))?;
     changing_worktrees(|| wt.set_head(&local_ref(branch))).map_err(WorktreeError::git(what()))?;
     sweep_untracked(&wt, path)
-}
-
-/// The paths that differ between trees `old` and `new`: both sides of every change, so
-/// that a checkout limited to them removes, writes and renames all it must. Subtrees with
-/// the same id on both sides are skipped unread, so two commits a few files apart take
-/// next to no time, however big their trees.
-pub(crate) fn paths_between(
-    repo: &Repository,
-    old: &git2::Tree<'_>,
-    new: &git2::Tree<'_>,
-) -> Result<BTreeSet<Vec<u8>>, git2::Error> {
-    let mut paths = BTreeSet::new();
-    differ(repo, Some(old), Some(new), &mut Vec::new(), &mut paths)?;
-    Ok(paths)
-}
-
-/// Adds to `paths` every file below `prefix` (a directory path with its trailing `/`, or
-/// empty) that differs between `old` and `new`, either of which may be missing.
-fn differ(
-    repo: &Repository,
-    old: Option<&git2::Tree<'_>>,
-    new: Option<&git2::Tree<'_>>,
-    prefix: &mut Vec<u8>,
-    paths: &mut BTreeSet<Vec<u8>>,
-) -> Result<(), git2::Error> {
-    let (olds, news) = (entries(old), entries(new));
-    let names: BTreeSet<&Vec<u8>> = olds.keys().chain(news.keys()).collect();
-    for name in names {
-        let (a, b) = (olds.get(name), news.get(name));
-        if let (Some(a), Some(b)) = (a, b)
-            && a.id() == b.id()
-            && a.filemode_raw() == b.filemode_raw()
-        {
-            continue;
-        }
-        let len = prefix.len();
-        prefix.extend_from_slice(name);
-        let subtree =
-            |e: Option<&git2::TreeEntry<'_>>| -> Result<Option<git2::Tree<'_>>, git2::Error> {
-                match e {
-                    Some(e) if e.kind() == Some(git2::ObjectType::Tree) => {
-                        Ok(Some(repo.find_tree(e.id())?))
-                    }
-                    _ => Ok(None),
-                }
-            };
-        let (ta, tb) = (subtree(a)?, subtree(b)?);
-        if (a.is_some() && ta.is_none()) || (b.is_some() && tb.is_none()) {
-            paths.insert(prefix.clone());
-        }
-        if ta.is_some() || tb.is_some() {
-            prefix.push(b'/');
-            differ(repo, ta.as_ref(), tb.as_ref(), prefix, paths)?;
-        }
-        prefix.truncate(len);
-    }
-    Ok(())
-}
-
-/// The entries of `tree` (none if missing) by name.
-fn entries<'t>(tree: Option<&'t git2::Tree<'_>>) -> BTreeMap<Vec<u8>, git2::TreeEntry<'t>> {
-    tree.map(|t| t.iter().map(|e| (e.name_bytes().to_vec(), e)).collect())
-        .unwrap_or_default()
-}
-
-/// A checkout that looks at `paths` only, taken literally, and at nothing else in the tree.
-pub(crate) fn limited_to<'cb>(paths: &BTreeSet<Vec<u8>>) -> CheckoutBuilder<'cb> {
-    let mut opts = CheckoutBuilder::new();
-    opts.disable_pathspec_match(true);
-    for p in paths {
-        opts.path(p.as_slice());
-    }
-    opts
 }
 
 /// Removes the untracked files in the worktree at `path` (ignored files stay), and the
@@ -237,71 +158,5 @@ pub(crate) fn remove_dir(path: &Path) -> Result<(), WorktreeError> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(WorktreeError::io("remove", path)(e)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
-    use super::*;
-    use crate::worktree::test_git::{git, write};
-
-    /// Between any two of a series of commits that add, change, delete, re-mode and swap
-    /// files and directories, the paths are those of libgit2's own diff of the two trees.
-    #[test]
-    fn paths_between_trees_are_those_of_a_full_diff() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        git(root, &["init", "-q", "-b", "main"]);
-        let steps: &[fn(&Path)] = &[
-            |p| {
-                for f in ["a", "d/b", "d/e/c", "d/e/f/g", "x/y"] {
-                    write(p, f, f);
-                }
-            },
-            |p| write(p, "d/e/c", "changed"),
-            |p| {
-                let f = p.join("d/b");
-                fs::set_permissions(f, fs::Permissions::from_mode(0o755)).unwrap();
-            },
-            |p| fs::remove_dir_all(p.join("d/e")).unwrap(),
-            |p| {
-                fs::remove_file(p.join("a")).unwrap();
-                write(p, "a/inside", "a is a directory now");
-            },
-            |p| {
-                fs::remove_dir_all(p.join("x")).unwrap();
-                write(p, "x", "x is a file now");
-                std::os::unix::fs::symlink("x", p.join("link")).unwrap();
-            },
-            |p| write(p, "new/deep/er/file", "new"),
-        ];
-        let mut commits = Vec::new();
-        for step in steps {
-            step(root);
-            git(root, &["add", "-A"]);
-            git(root, &["commit", "-q", "-m", "step"]);
-            commits.push(git(root, &["rev-parse", "HEAD^{tree}"]).trim().to_owned());
-        }
-        let repo = Repository::open(root).unwrap();
-        let tree = |id: &str| repo.find_tree(Oid::from_str(id).unwrap()).unwrap();
-        for old in &commits {
-            for new in &commits {
-                let (old, new) = (tree(old), tree(new));
-                let diff = repo
-                    .diff_tree_to_tree(Some(&old), Some(&new), None)
-                    .unwrap();
-                let mut full = BTreeSet::new();
-                for delta in diff.deltas() {
-                    for file in [delta.old_file(), delta.new_file()] {
-                        if let Some(p) = file.path_bytes() {
-                            full.insert(p.to_vec());
-                        }
-                    }
-                }
-                assert_eq!(paths_between(&repo, &old, &new).unwrap(), full);
-            }
-        }
     }
 }

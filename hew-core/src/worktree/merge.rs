@@ -9,14 +9,13 @@
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::fcntl::{Flock, FlockArg};
 
+use git2::build::CheckoutBuilder;
 use git2::{CheckoutNotificationType, Commit, ErrorCode, Index, Oid, Repository};
 
-use super::checkout;
 use super::holders::{Holder, holder, why_not_clean};
 use super::names::{local_ref, signature};
 use super::refs::{advance, branch_tip, ensure_branch, open};
@@ -207,7 +206,7 @@ fn land_checked_out(
     let commit = repo
         .find_commit(merged)
         .map_err(WorktreeError::git(format!("read merge commit {merged}")))?;
-    if let Some(reason) = checkout_safely(repo, ours, &commit)? {
+    if let Some(reason) = checkout_safely(repo, &commit)? {
         return Ok(Landing::Blocked(reason));
     }
     let sig = signature(repo.config().ok().as_ref())
@@ -248,49 +247,19 @@ fn moved_or_done(advanced: bool) -> Landing {
     }
 }
 
-/// Updates the working tree and index of `repo` from HEAD's tree (`ours`) to `commit`'s,
+/// Updates the working tree and index of `repo` from HEAD's tree to `commit`'s,
 /// refusing (and changing nothing) if that would overwrite a change or an untracked file.
-/// Returns why it refused. Only the paths that differ between the two trees are looked at:
-/// a safe checkout touches no other, and the rest of a large tree is not walked.
+/// Returns why it refused.
 fn checkout_safely(
     repo: &Repository,
-    ours: &Commit<'_>,
     commit: &Commit<'_>,
 ) -> Result<Option<String>, WorktreeError> {
     let root = repo.workdir().unwrap_or(repo.path()).display().to_string();
     let what = || format!("update the working tree `{root}`");
-    let paths = ours
-        .tree()
-        .and_then(|old| checkout::paths_between(repo, &old, &commit.tree()?))
-        .map_err(WorktreeError::git(what()))?;
-    if paths.is_empty() {
-        return Ok(None);
-    }
-    // Limited to these paths, the checkout does not see an untracked file where the merge
-    // puts a directory (`a` against a new `a/b`), and would fail half way: look for one.
-    let workdir = repo.workdir().unwrap_or(repo.path());
-    let mut in_the_way = BTreeSet::new();
-    for path in &paths {
-        let mut at = 0;
-        while let Some(slash) = path[at..].iter().position(|b| *b == b'/') {
-            let dir = &path[..at + slash];
-            at += slash + 1;
-            if paths.contains(dir) {
-                continue;
-            }
-            let on_disk = workdir.join(std::ffi::OsStr::from_bytes(dir));
-            if std::fs::symlink_metadata(&on_disk).is_ok_and(|m| !m.is_dir()) {
-                in_the_way.insert(String::from_utf8_lossy(dir).into_owned());
-            }
-        }
-    }
-    if !in_the_way.is_empty() {
-        let in_the_way: Vec<String> = in_the_way.into_iter().collect();
-        return Ok(Some(would_overwrite(&root, &in_the_way)));
-    }
     let mut refused = Vec::new();
     let result = {
-        let mut opts = checkout::limited_to(&paths);
+        let mut opts = CheckoutBuilder::new();
+        // The baseline is HEAD's tree, `ours`: the caller checked that HEAD is still there.
         opts.safe()
             .notify_on(CheckoutNotificationType::CONFLICT)
             .notify(|_, path, _, _, _| {

@@ -22,8 +22,6 @@ mod pool;
 mod prune;
 mod refs;
 mod slots;
-#[cfg(test)]
-mod test_git;
 
 pub use error::WorktreeError;
 pub use inspect::{Commit, WorkLeft};

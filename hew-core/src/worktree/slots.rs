@@ -166,7 +166,7 @@ impl Slots {
     /// (deleting one with unmerged commits is the caller's decision). With reuse the
     /// worktree stays, detached from the branch, for the next task; without reuse it is
     /// removed.
-    pub fn release(&self, wt: TaskWorktree, keep_branch: bool) -> Result<(), WorktreeError> {
+    pub fn hand_back(&self, wt: TaskWorktree, keep_branch: bool) -> Result<(), WorktreeError> {
         let repo = open(&self.repo_root)?;
         // Always the slot's own path, whatever the caller's copy says: it is removed.
         let (name, path) = self.place(wt.slot)?;
@@ -198,7 +198,7 @@ impl Slots {
         checkout::add(repo, name, path, branch)
     }
 
-    /// Deletes `branch` (a task's branch, checked out nowhere after [`Slots::release`]); a
+    /// Deletes `branch` (a task's branch, checked out nowhere after [`Slots::hand_back`]); a
     /// missing one is fine.
     pub fn delete_branch(&self, branch: &str) -> Result<(), WorktreeError> {
         let repo = open(&self.repo_root)?;
@@ -208,7 +208,7 @@ impl Slots {
     /// Ends the run: the pool entries its slots leased are left detached, for the next run,
     /// and given up; every worktree named after this run (without reuse) is removed
     /// (directory and git's admin entry), and the run's directory. Branches stay as they
-    /// are: [`Slots::release`] decides those.
+    /// are: [`Slots::hand_back`] decides those.
     pub fn close(&self) -> Result<(), WorktreeError> {
         let repo = open(&self.repo_root)?;
         let leases: Vec<Lease> = self

@@ -53,7 +53,10 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
             ),
             RunError::Skill { .. } => (
                 Exit::Failure,
-                Some(format!("fix or remove `{}`", hew_core::runner::PROJECT_SKILL)),
+                Some(format!(
+                    "fix or remove `{}`",
+                    hew_core::runner::PROJECT_SKILL
+                )),
             ),
         };
         CliError::new(exit, e).with_hint_opt(hint)

@@ -225,4 +225,3 @@ fn fuzz_tracker_answers_never_panic() {
         }
     }
 }
-
