@@ -48,7 +48,7 @@ impl CliError {
 
 impl From<TrackerError> for CliError {
     fn from(e: TrackerError) -> Self {
-        let hint = e.hint();
+        let hint = crate::hints::tracker(&e);
         CliError::new(Exit::Tracker, e).with_hint_opt(hint)
     }
 }

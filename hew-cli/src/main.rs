@@ -6,6 +6,7 @@ mod commands;
 mod context;
 mod error;
 mod exit;
+mod hints;
 mod program;
 mod progress;
 mod table;

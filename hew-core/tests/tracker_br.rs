@@ -362,7 +362,6 @@ async fn labels_are_added_and_removed() {
             matches!(err, TrackerError::Invalid(_)),
             "{hostile}: {err:?}"
         );
-        assert!(err.hint().is_some());
     }
 }
 
@@ -411,7 +410,6 @@ async fn a_directory_without_a_database_says_so() {
         matches!(err, TrackerError::NotInitialized { .. }),
         "{err:?}"
     );
-    assert!(err.hint().unwrap().contains("init"), "{:?}", err.hint());
 }
 
 #[tokio::test]

@@ -60,7 +60,6 @@ async fn a_tracker_not_on_path_is_missing() {
         panic!("{err:?}")
     };
     assert_eq!(program, "hew-no-such-tracker");
-    assert!(err.hint().unwrap().contains("cargo install beads_rust"));
 }
 
 #[tokio::test]
@@ -117,7 +116,6 @@ async fn a_hanging_tracker_times_out_and_leaves_no_process() {
     };
     assert_eq!(*after, Duration::from_secs(1));
     assert!(err.to_string().contains("within 1s"), "{err}");
-    assert!(err.hint().unwrap().contains("tracker.timeout"));
 
     let pids = std::fs::read_to_string(dir.path().join("pids")).unwrap();
     let mut pids = pids.split_whitespace().map(|p| p.parse::<i32>().unwrap());

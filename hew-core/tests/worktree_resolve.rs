@@ -24,7 +24,6 @@ fn a_detached_head_needs_into() {
     let err = Integration::resolve(&repo.root, None, RUN_ID).unwrap_err();
     assert!(matches!(err, WorktreeError::DetachedHead { .. }), "{err:?}");
     assert!(err.to_string().contains("detached"), "{err}");
-    assert!(err.hint().unwrap().contains("--into"));
 
     let integration = Integration::resolve(&repo.root, Some("main"), RUN_ID).unwrap();
     assert_eq!(integration.branch(), "main");
@@ -37,7 +36,6 @@ fn an_empty_repository_asks_for_a_first_commit() {
         let err = Integration::resolve(&repo.root, into, RUN_ID).unwrap_err();
         assert!(matches!(err, WorktreeError::Unborn { .. }), "{err:?}");
         assert!(err.to_string().contains("no commits yet"), "{err}");
-        assert!(err.hint().unwrap().contains("make a first commit"));
     }
 }
 
@@ -50,7 +48,6 @@ fn into_must_name_an_existing_local_branch() {
         err.to_string().contains("branch `release` does not exist"),
         "{err}"
     );
-    assert!(err.hint().unwrap().contains("git branch release"));
     for bad in ["a..b", "origin/main", "refs/heads/main", ""] {
         let err = Integration::resolve(&repo.root, Some(bad), RUN_ID).unwrap_err();
         assert!(

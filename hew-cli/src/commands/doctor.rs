@@ -148,7 +148,7 @@ pub async fn tracker_checks(ctx: &Context, config: &Config, dir: &Path) -> Vec<C
                 }
                 other => other.to_string(),
             };
-            let mut fix = e.hint();
+            let mut fix = crate::hints::tracker(&e);
             if matches!(e, TrackerError::Missing { .. })
                 && program != "br"
                 && find_program("br").is_some()
@@ -167,9 +167,9 @@ pub async fn tracker_checks(ctx: &Context, config: &Config, dir: &Path) -> Vec<C
         Err(e @ TrackerError::NotInitialized { .. }) => Check::fail(
             "tracker database",
             format!("no beads database in {}", dir.display()),
-            e.hint(),
+            crate::hints::tracker(&e),
         ),
-        Err(e) => Check::fail("tracker database", e.to_string(), e.hint()),
+        Err(e) => Check::fail("tracker database", e.to_string(), crate::hints::tracker(&e)),
     };
     vec![version, database]
 }

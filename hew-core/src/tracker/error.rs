@@ -89,48 +89,6 @@ pub enum TrackerError {
     Invalid(#[from] InvalidId),
 }
 
-impl TrackerError {
-    /// What the user can do about it, when hew knows.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::Missing { program } => Some(format!(
-                "install br with `cargo install beads_rust` (or install bd), or point \
-                 `tracker.command` at it: `hew config set tracker.command br` \
-                 (currently `{program}`)"
-            )),
-            Self::NotInitialized { program, .. } => Some(format!(
-                "run `{program} init` in the repository, or set BEADS_DIR to an existing \
-                 `.beads` directory"
-            )),
-            Self::NotFound { .. } => Some(
-                "the task may have been deleted or the id mistyped: list tasks with the \
-                      tracker's `list` command"
-                    .into(),
-            ),
-            Self::AlreadyClaimed { .. } => None,
-            Self::Malformed { .. } => Some(
-                "check that `tracker.command` is bd or br and that its version is supported \
-                 (run it with `--version`)"
-                    .into(),
-            ),
-            Self::TimedOut { .. } => Some(
-                "raise `tracker.timeout` (e.g. `hew config set tracker.timeout 2m`), or check \
-                 that no other process holds the tracker's lock"
-                    .into(),
-            ),
-            Self::Failed { .. } => Some("run the command by hand to see its full output".into()),
-            Self::Io { .. } => Some(
-                "check that the tracker is executable and that the working directory exists".into(),
-            ),
-            Self::Invalid(_) => Some(
-                "labels are letters, digits, `_`, `:` and `-` (at most 50 characters); actors \
-                 are printable text"
-                    .into(),
-            ),
-        }
-    }
-}
-
 /// A command line as a user would type it: each word shell-quoted when it needs to be.
 pub(crate) fn command_line<S: AsRef<str>>(program: &str, args: &[S]) -> String {
     std::iter::once(program)
@@ -231,33 +189,5 @@ mod tests {
         assert!(long.ends_with('…'));
         assert!(excerpt(b"short", true).ends_with('…'));
         assert_eq!(excerpt(b"\xff\x00x", false), "\u{fffd}\\0x");
-    }
-
-    #[test]
-    fn every_error_but_a_refused_claim_has_a_hint() {
-        let missing = TrackerError::Missing {
-            program: "br".into(),
-        };
-        let hint = missing.hint().unwrap();
-        assert!(hint.contains("cargo install beads_rust"), "{hint}");
-        assert!(hint.contains("hew config set tracker.command br"), "{hint}");
-        let timed_out = TrackerError::TimedOut {
-            command: "br ready".into(),
-            after: Duration::from_secs(3),
-        };
-        assert!(timed_out.hint().unwrap().contains("tracker.timeout"));
-        assert!(timed_out.to_string().contains("within 3s"), "{timed_out}");
-        let not_init = TrackerError::NotInitialized {
-            program: "br".into(),
-            command: "br ready".into(),
-            detail: "x".into(),
-        };
-        assert!(not_init.hint().unwrap().contains("br init"));
-        let claimed = TrackerError::AlreadyClaimed {
-            id: "d-1".into(),
-            command: "br update".into(),
-            detail: "x".into(),
-        };
-        assert_eq!(claimed.hint(), None);
     }
 }

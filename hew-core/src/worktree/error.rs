@@ -92,44 +92,9 @@ pub enum WorktreeError {
 }
 
 impl WorktreeError {
-    /// What the user can do about it, when hew knows.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::Open { .. } => {
-                Some("run hew from inside a git repository with a working tree".into())
-            }
-            Self::DetachedHead { .. } => Some(
-                "check out the branch work should be merged into (`git switch BRANCH`), or name \
-                 it with `--into BRANCH`"
-                    .into(),
-            ),
-            Self::Unborn { .. } => Some(
-                "make a first commit (e.g. `git commit --allow-empty -m init`), then run hew again"
-                    .into(),
-            ),
-            Self::NoSuchBranch { branch, .. } => Some(format!(
-                "`--into` takes an existing local branch: create it with `git branch {branch}` \
-                 or pick one from `git branch --list`"
-            )),
-            Self::InvalidName { .. } => None,
-            Self::NoFreeBranchName { base, .. } => Some(format!(
-                "delete old attempts you no longer need: `git branch -D {base}-N`"
-            )),
-            Self::Blocked { .. } => Some(
-                "commit or stash the changes in that working tree, or switch it to another branch"
-                    .into(),
-            ),
-            Self::TargetKeptMoving { .. } => Some(
-                "something else is committing to that branch; pass `--into` another branch".into(),
-            ),
-            Self::Git { source, .. } if source.code() == git2::ErrorCode::Locked => Some(
-                "another git process holds a lock file; if none is running, remove the stale \
-                 `.lock` file named above"
-                    .into(),
-            ),
-            Self::Git { .. } => None,
-            Self::Io { .. } => Some("check the permissions and free space of that path".into()),
-        }
+    /// Whether git failed on a lock file another process holds (or a stale one).
+    pub fn is_lock_held(&self) -> bool {
+        matches!(self, Self::Git { source, .. } if source.code() == git2::ErrorCode::Locked)
     }
 
     /// A git failure while doing `what`.

@@ -45,8 +45,8 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
     })?;
     let report = report.map_err(|e| {
         let (exit, hint) = match &e {
-            RunError::Tracker(e) => (Exit::Tracker, e.hint()),
-            RunError::Worktree(e) => (Exit::Repo, e.hint()),
+            RunError::Tracker(e) => (Exit::Tracker, crate::hints::tracker(e)),
+            RunError::Worktree(e) => (Exit::Repo, crate::hints::worktree(e)),
             RunError::Record(_) => (
                 Exit::Failure,
                 Some("check that `.hew/` in the repository is writable".into()),
