@@ -41,6 +41,7 @@ fn tokens(input: u64, output: u64, cache_read: u64, cache_create: u64) -> Tokens
         output,
         cache_read,
         cache_create,
+        ..Default::default()
     }
 }
 

@@ -219,7 +219,7 @@ impl ConfigError {
             }
             Self::MapKey { key, .. } if key.starts_with("prices") => Some(
                 "for example `hew config set prices.claude-opus-4-5.input 5` (fields input, \
-                 output, cache_write, cache_read)"
+                 output, cache_write, cache_write_1h, cache_read, web_search)"
                     .into(),
             ),
             Self::MapKey { key, .. } => {

@@ -41,7 +41,14 @@ pub enum KeyKind {
 }
 
 /// The prices a model can be given, as written in `prices."<model>".<field>`.
-pub const PRICE_FIELDS: [&str; 4] = ["input", "output", "cache_write", "cache_read"];
+pub const PRICE_FIELDS: [&str; 6] = [
+    "input",
+    "output",
+    "cache_write",
+    "cache_write_1h",
+    "cache_read",
+    "web_search",
+];
 
 /// Which keys a map key accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,7 +274,8 @@ static KEYS: [KeyDef; 27] = [
         "prices",
         KeyKind::Prices,
         "claude-opus-4-5.input=5,claude-opus-4-5.output=25",
-        "price overrides per model, USD per million tokens (input, output, cache_write, cache_read)",
+        "price overrides per model, USD per million tokens (input, output, cache_write, \
+         cache_write_1h, cache_read) and per 1,000 web searches (web_search)",
     ),
 ];
 

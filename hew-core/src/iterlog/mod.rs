@@ -75,6 +75,22 @@ mod tests {
         );
     }
 
+    /// A record written before cache write durations were recorded prices exactly as it
+    /// did then: every write at the 5-minute rate.
+    #[test]
+    fn a_record_without_write_durations_prices_as_it_did() {
+        let text = include_str!("../../../tests/fixtures/records/v1/iter-priced-5m-only.json");
+        let it: IterLog = serde_json::from_str(text).unwrap();
+        let t = it.usage.total;
+        assert_eq!(
+            (t.cache_create, t.cache_create_1h, t.cache_create_unsplit),
+            (7165, 0, 0)
+        );
+        let cost = crate::prices::Prices::default().cost(&it.usage);
+        assert_eq!(cost.total, it.cost_usd);
+        assert_eq!(cost.per_model, it.cost_per_model);
+    }
+
     #[test]
     fn unknown_fields_from_newer_versions_are_ignored() {
         let mut v: serde_json::Value = serde_json::from_str(ITER_V1_MINIMAL).unwrap();

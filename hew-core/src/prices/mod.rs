@@ -6,6 +6,14 @@
 //! or an alias, whatever date or provider decoration the agent put on it (see
 //! [`canonical_name`]). A model with no price, or a token kind with no price, makes the
 //! cost unknown: hew never shows $0 for something it could not price.
+//!
+//! A token's price depends on more than its model: a cache write costs 1.25× input for
+//! five minutes and 2× for an hour (a table that gives no 1-hour price gets 2× input, as
+//! the providers' pages list it); fast mode multiplies every token price of the models
+//! that offer it (`fast_multiplier`); an OpenAI service tier (`priority`, `flex`)
+//! multiplies its model's prices by the table's `service_tiers`; web searches are billed
+//! per request (`web_search`, USD per 1,000). The tier is recorded on the model name
+//! (`claude-opus-4-6[fast]`, see [`with_tier`]), so its tokens are priced apart.
 
 mod names;
 
@@ -15,8 +23,8 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{Tokens, Usage, UsageSource};
-pub use names::canonical_name;
 use names::{ModelName, parse};
+pub use names::{TIERS, canonical_name, with_tier};
 
 /// Prices of one model in USD per million tokens; a missing field is not known.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -26,10 +34,14 @@ pub struct ModelPrice {
     pub input: Option<f64>,
     /// Output tokens, reasoning included.
     pub output: Option<f64>,
-    /// Input tokens written to the cache.
+    /// Input tokens written to the 5-minute cache (and writes of no known duration).
     pub cache_write: Option<f64>,
+    /// Input tokens written to the 1-hour cache; when not given, 2× `input`.
+    pub cache_write_1h: Option<f64>,
     /// Input tokens read from the cache.
     pub cache_read: Option<f64>,
+    /// Server-side web searches, USD per 1,000 requests.
+    pub web_search: Option<f64>,
 }
 
 impl ModelPrice {
@@ -39,7 +51,28 @@ impl ModelPrice {
             input: upper.input.or(self.input),
             output: upper.output.or(self.output),
             cache_write: upper.cache_write.or(self.cache_write),
+            cache_write_1h: upper.cache_write_1h.or(self.cache_write_1h),
             cache_read: upper.cache_read.or(self.cache_read),
+            web_search: upper.web_search.or(self.web_search),
+        }
+    }
+
+    /// The 1-hour cache write price: as given, or 2× input.
+    pub fn cache_write_1h_or_default(&self) -> Option<f64> {
+        self.cache_write_1h.or(self.input.map(|i| i * 2.0))
+    }
+
+    /// Every token price multiplied by `factor` (a speed or service tier); the per-request
+    /// web search price stays.
+    pub fn scaled(self, factor: f64) -> ModelPrice {
+        let x = |p: Option<f64>| p.map(|p| p * factor);
+        ModelPrice {
+            input: x(self.input),
+            output: x(self.output),
+            cache_write: x(self.cache_write),
+            cache_write_1h: x(self.cache_write_1h_or_default()),
+            cache_read: x(self.cache_read),
+            web_search: self.web_search,
         }
     }
 
@@ -50,10 +83,15 @@ impl ModelPrice {
             0 => Some(0.0),
             n => price.map(|p| n as f64 * p),
         };
+        // Unsplit writes are priced as 5-minute writes (see `Tokens`).
+        let writes_5m = tokens.cache_create - tokens.cache_create_1h.min(tokens.cache_create);
         let micro = part(tokens.input, self.input)?
             + part(tokens.output, self.output)?
-            + part(tokens.cache_create, self.cache_write)?
-            + part(tokens.cache_read, self.cache_read)?;
+            + part(writes_5m, self.cache_write)?
+            + part(tokens.cache_create_1h, self.cache_write_1h_or_default())?
+            + part(tokens.cache_read, self.cache_read)?
+            // USD per 1,000 requests is 1,000 USD-millionths per request.
+            + part(tokens.web_search_requests, self.web_search.map(|p| p * 1000.0))?;
         Some(round_usd(micro / 1e6))
     }
 }
@@ -90,6 +128,9 @@ pub struct PricedModel {
     /// Its `[1m]` variant bills long requests at a higher rate, so it has no price.
     #[serde(default)]
     pub long_context_tiered: bool,
+    /// Fast mode's prices as a multiple of the standard ones; `None`: no known fast price.
+    #[serde(default)]
+    pub fast_multiplier: Option<f64>,
     /// The prices.
     #[serde(flatten)]
     pub price: ModelPrice,
@@ -104,6 +145,9 @@ pub struct PriceTable {
     /// Where they were checked.
     #[serde(default)]
     pub sources: Vec<String>,
+    /// OpenAI service tiers (`priority`, `flex`) as multiples of the standard prices.
+    #[serde(default)]
+    pub service_tiers: BTreeMap<String, f64>,
     /// The models.
     #[serde(rename = "model", default)]
     pub models: Vec<PricedModel>,
@@ -121,6 +165,7 @@ impl PriceTable {
             toml::from_str(BUILTIN_PRICES).unwrap_or_else(|_| PriceTable {
                 as_of: "unknown".into(),
                 sources: Vec::new(),
+                service_tiers: BTreeMap::new(),
                 models: Vec::new(),
             })
         })
@@ -174,7 +219,20 @@ impl Prices {
         &self.table.as_of
     }
 
-    /// What is known of `model`'s prices; `None` when nothing is.
+    /// The built-in table.
+    pub fn table(&self) -> &'static PriceTable {
+        self.table
+    }
+
+    /// The user's overrides, by the name they apply under.
+    pub fn overrides(&self) -> &BTreeMap<String, ModelPrice> {
+        &self.overrides
+    }
+
+    /// What is known of `model`'s prices; `None` when nothing is. A `[tier]` suffix
+    /// (see [`with_tier`]) gives the tier's prices: the standard ones times the model's
+    /// `fast_multiplier` or the table's service tier multiplier, under any override of
+    /// `model[tier]` itself.
     pub fn price(&self, model: &str) -> Option<ModelPrice> {
         let name = parse(model);
         let entry = self
@@ -199,6 +257,17 @@ impl Prices {
                 price = Some(price.unwrap_or_default().overlaid(upper));
             }
         }
+        if let Some(tier) = name.tier.as_deref() {
+            let factor = match tier {
+                "fast" => entry.and_then(|e| e.fast_multiplier),
+                other => self.table.service_tiers.get(other).copied(),
+            };
+            price = price.zip(factor).map(|(p, f)| p.scaled(f));
+            let key = override_key(self.table, &name);
+            if let Some(upper) = self.overrides.get(&key) {
+                price = Some(price.unwrap_or_default().overlaid(upper));
+            }
+        }
         price.filter(|p| *p != ModelPrice::default())
     }
 
@@ -217,9 +286,10 @@ impl Prices {
             .per_model
             .iter()
             .map(|(model, tokens)| {
-                let cost = match tokens.total() {
-                    0 => Some(0.0),
-                    _ => self.price(model).and_then(|p| p.cost(tokens)),
+                let cost = if tokens.is_empty() {
+                    Some(0.0)
+                } else {
+                    self.price(model).and_then(|p| p.cost(tokens))
                 };
                 (model.clone(), cost)
             })
@@ -239,11 +309,14 @@ fn override_key(table: &PriceTable, name: &ModelName) -> String {
         .find(&name.base)
         .or_else(|| name.undated().and_then(|u| table.find(u)))
         .map_or(name.base.as_str(), |e| e.name.as_str());
+    let mut key = canonical.to_owned();
     if name.one_m {
-        format!("{canonical}[1m]")
-    } else {
-        canonical.to_owned()
+        key.push_str("[1m]");
     }
+    if let Some(tier) = &name.tier {
+        key = with_tier(&key, tier);
+    }
+    key
 }
 
 /// The cost of one agent run.

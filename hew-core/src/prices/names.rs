@@ -3,6 +3,10 @@
 //! The same model shows up as `claude-opus-4-5-20251101`, `claude-opus-4-5`,
 //! `us.anthropic.claude-opus-4-5-20251101-v1:0` (Bedrock), `claude-opus-4-5@20251101`
 //! (Vertex), `claude-sonnet-4-5[1m]` (Claude Code's 1M-context variant), or an alias.
+//!
+//! hew adds one decoration of its own to the names it records: a speed or service tier
+//! (`claude-opus-4-6[fast]`, `gpt-5.5[priority]`), so that tokens billed at another rate
+//! are kept apart from the same model's standard tokens, per model and in the summary.
 
 /// A model name with its decorations taken off.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +15,16 @@ pub(crate) struct ModelName {
     pub base: String,
     /// The name ended in `[1m]`.
     pub one_m: bool,
+    /// The tier hew recorded the tokens under (`fast`, `priority`, `flex`), if any.
+    pub tier: Option<String>,
+}
+
+/// The tiers hew records as a `[tier]` suffix.
+pub const TIERS: [&str; 3] = ["fast", "priority", "flex"];
+
+/// `model` with the tier `tier` recorded on it (`claude-opus-4-6[fast]`).
+pub fn with_tier(model: &str, tier: &str) -> String {
+    format!("{model}[{tier}]")
 }
 
 impl ModelName {
@@ -44,6 +58,14 @@ impl ModelName {
 /// Takes a raw model name apart.
 pub(crate) fn parse(raw: &str) -> ModelName {
     let mut s = raw.trim().to_ascii_lowercase();
+    let mut tier = None;
+    for t in TIERS {
+        if let Some(rest) = s.strip_suffix(&format!("[{t}]")) {
+            s = rest.to_owned();
+            tier = Some(t.to_owned());
+            break;
+        }
+    }
     let one_m = match s.strip_suffix("[1m]") {
         Some(rest) => {
             s = rest.to_owned();
@@ -65,7 +87,11 @@ pub(crate) fn parse(raw: &str) -> ModelName {
     if let Some((name, _)) = s.split_once('@') {
         s = name.to_owned();
     }
-    ModelName { base: s, one_m }
+    ModelName {
+        base: s,
+        one_m,
+        tier,
+    }
 }
 
 /// The canonical name the built-in price table knows `model` by, if it knows it
@@ -82,6 +108,21 @@ pub fn canonical_name(model: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tier_suffix_comes_off_before_the_context_suffix() {
+        let n = parse("claude-opus-4-6[1m][fast]");
+        assert_eq!(
+            (n.base.as_str(), n.one_m, n.tier.as_deref()),
+            ("claude-opus-4-6", true, Some("fast"))
+        );
+        let n = parse("gpt-5.5[priority]");
+        assert_eq!(
+            (n.base.as_str(), n.tier.as_deref()),
+            ("gpt-5.5", Some("priority"))
+        );
+        assert_eq!(parse("gpt-5.5[turbo]").tier, None);
+    }
 
     #[test]
     fn decorations_come_off() {

@@ -8,6 +8,7 @@ fn tokens(input: u64, output: u64, cache_read: u64, cache_create: u64) -> Tokens
         output,
         cache_read,
         cache_create,
+        ..Default::default()
     }
 }
 
@@ -55,7 +56,9 @@ fn reference_prices_by_canonical_name_alias_and_dated_id() {
         input: Some(5.0),
         output: Some(25.0),
         cache_write: Some(6.25),
+        cache_write_1h: Some(10.0),
         cache_read: Some(0.5),
+        web_search: Some(10.0),
     };
     assert_eq!(p("claude-opus-4-5-20251101"), Some(opus45));
     assert_eq!(p("claude-opus-4-8"), Some(opus45));
@@ -147,6 +150,7 @@ fn overrides_replace_fields_and_price_unknown_models() {
                 output: Some(22.5),
                 cache_write: Some(7.5),
                 cache_read: Some(0.6),
+                ..ModelPrice::default()
             },
         ),
         (
@@ -156,6 +160,7 @@ fn overrides_replace_fields_and_price_unknown_models() {
                 output: Some(0.5),
                 cache_write: Some(0.125),
                 cache_read: Some(0.01),
+                ..ModelPrice::default()
             },
         ),
     ]

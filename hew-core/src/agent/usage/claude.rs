@@ -6,6 +6,21 @@
 //! output count, so they are only a fallback for a run killed before its result:
 //! deduplicated by `message.id` (a later line with the same id replaces, never adds) and
 //! marked partial. The result's figures are never added to the assistant sums.
+//!
+//! Three things the totals do not say are read beside them:
+//!
+//! - Cache write durations. `usage.cache_creation` splits writes into 5-minute and 1-hour
+//!   ones, on the result and on every assistant message; `modelUsage` has only the total.
+//!   A model's split is taken from whichever covers more of its writes: the result's `usage`
+//!   (the main model's loop) or its own deduplicated messages. Writes neither accounts for
+//!   are recorded as unsplit (priced as 5-minute writes).
+//! - Fast mode. `usage.speed` (or `fast_mode_state`) "fast" bills every token at the fast
+//!   rate: such tokens are recorded under `MODEL[fast]`.
+//! - Web searches (`server_tool_use.web_search_requests`, `webSearchRequests`), billed per
+//!   request.
+//!
+//! A result with `usage` but no `modelUsage` covers the main loop only (subagents and
+//! background calls are missing): its figure is partial, like the assistant sums.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +29,7 @@ use serde_json::Value;
 use super::json::{amount, at, count, status, str_at};
 use super::{DEFAULT_MODEL_KEY, StreamReport, Tokens, Usage, UsageSource};
 use crate::agent::AgentFailure;
+use crate::prices::with_tier;
 
 /// Incremental reader of Claude Code's `stream-json` events.
 #[derive(Debug, Clone, Default)]
@@ -25,8 +41,8 @@ pub struct ClaudeStream {
     /// Assistant usage by message id: one entry per API response.
     messages: BTreeMap<String, Counted>,
     /// Assistant lines with no id cannot be matched with their repeats: each counts once,
-    /// summed per model.
-    anonymous: BTreeMap<Option<String>, Tokens>,
+    /// summed per model and speed.
+    anonymous: BTreeMap<(Option<String>, bool), Tokens>,
     result: Option<ResultEvent>,
 }
 
@@ -34,23 +50,17 @@ pub struct ClaudeStream {
 struct Counted {
     model: Option<String>,
     tokens: Tokens,
+    fast: bool,
 }
 
 #[derive(Debug, Clone)]
 struct ResultEvent {
-    usage: ResultUsage,
+    /// `modelUsage`, per model name (no write durations, no speed).
+    models: BTreeMap<String, Tokens>,
+    /// `usage`: the main loop, whose model comes from the other events.
+    main: Option<Counted>,
     failure: Option<AgentFailure>,
     cost: Option<f64>,
-}
-
-#[derive(Debug, Clone)]
-enum ResultUsage {
-    /// `modelUsage`: per model name.
-    Models(BTreeMap<String, Tokens>),
-    /// `usage` only: the main loop, whose model comes from the other events.
-    Main(Tokens),
-    /// Neither could be read.
-    None,
 }
 
 impl ClaudeStream {
@@ -92,15 +102,17 @@ impl ClaudeStream {
         {
             self.assistant_model = Some(m.to_owned());
         }
-        let Some(tokens) = message.get("usage").and_then(api_tokens) else {
+        let Some(counted) = message.get("usage").and_then(|u| counted(u, model, None)) else {
             return false;
         };
         match str_at(message, &["id"]) {
             Some(id) => {
-                let counted = Counted { model, tokens };
                 self.messages.insert(id.to_owned(), counted);
             }
-            None => self.anonymous.entry(model).or_default().add(&tokens),
+            None => {
+                let key = (counted.model.clone(), counted.fast);
+                self.anonymous.entry(key).or_default().add(&counted.tokens);
+            }
         }
         true
     }
@@ -131,42 +143,143 @@ impl ClaudeStream {
 
     fn usage(&self) -> Usage {
         let partial = Usage::from_models(self.partial_models(), UsageSource::Partial);
-        let result = match self.result.as_ref().map(|r| &r.usage) {
-            Some(ResultUsage::Models(models)) => Some(models.clone()),
-            Some(ResultUsage::Main(tokens)) => Some([(self.main_key(), *tokens)].into()),
-            Some(ResultUsage::None) | None => None,
-        };
-        if let Some(models) = result {
-            let exact = Usage::from_models(models, UsageSource::Result);
+        let result = self.result.as_ref().and_then(|r| {
+            if !r.models.is_empty() {
+                Some(Usage::from_models(self.attributed(r), UsageSource::Result))
+            } else {
+                let main = r.main.as_ref()?;
+                let key = self.key_for(None, main.fast);
+                // The main loop only: subagents and background calls are not in it.
+                Some(Usage::from_models(
+                    [(key, main.tokens)].into(),
+                    UsageSource::Partial,
+                ))
+            }
+        });
+        if let Some(exact) = result {
             // An error result can carry zeroed usage although tokens were spent: then
             // the assistant sums are the better figure.
-            if exact.total.total() > 0 || partial.total.total() == 0 {
+            if !exact.total.is_empty() || partial.total.is_empty() {
                 return exact;
             }
         }
-        if partial.total.total() > 0 {
+        if !partial.total.is_empty() {
             partial
         } else {
             Usage::unknown()
         }
     }
 
+    /// The per-model key for figures of `model` (the main model when `None`), with fast
+    /// mode recorded on it.
+    fn key_for(&self, model: Option<&str>, fast: bool) -> String {
+        let model = match model.filter(|m| real_model(m)) {
+            Some(m) => m.to_owned(),
+            None => self.main_key(),
+        };
+        if fast {
+            with_tier(&model, "fast")
+        } else {
+            model
+        }
+    }
+
+    /// `modelUsage` with each model's cache writes split by duration, its fast-mode
+    /// tokens under `MODEL[fast]` and its web searches counted.
+    fn attributed(&self, result: &ResultEvent) -> BTreeMap<String, Tokens> {
+        let main = self.model_seen().or(self.launch_model.as_deref());
+        // The main loop's model: the one the session named, or the only one there is.
+        let main_entry = result
+            .models
+            .keys()
+            .find(|m| main.is_some_and(|main| same_model(main, m)))
+            .or_else(|| {
+                (result.models.len() == 1)
+                    .then(|| result.models.keys().next())
+                    .flatten()
+            });
+        let mut out: BTreeMap<String, Tokens> = BTreeMap::new();
+        for (model, tokens) in &result.models {
+            let is_main = main_entry == Some(model);
+            let of_model = |m: Option<&str>| m.is_some_and(|m| same_model(m, model));
+            let mut mine = Tokens::default();
+            let mut fast_message = false;
+            for c in self
+                .messages
+                .values()
+                .filter(|c| of_model(c.model.as_deref()))
+            {
+                mine.add(&c.tokens);
+                fast_message |= c.fast;
+            }
+            for ((m, fast), t) in &self.anonymous {
+                if of_model(m.as_deref()) {
+                    mine.add(t);
+                    fast_message |= *fast;
+                }
+            }
+            // Durations: from the main loop's `usage` or this model's messages, whichever
+            // accounts for more of its writes.
+            let known_of = |t: &Tokens| (t.cache_create_1h, t.cache_create_5m());
+            let mut known = known_of(&mine);
+            if is_main && let Some(m) = &result.main {
+                let k = known_of(&m.tokens);
+                if k.0.saturating_add(k.1) > known.0.saturating_add(known.1) {
+                    known = k;
+                }
+            }
+            let mut t = *tokens;
+            t.cache_create_1h = known.0.min(t.cache_create);
+            let rest = t.cache_create - t.cache_create_1h;
+            t.cache_create_unsplit = rest - known.1.min(rest);
+            if t.web_search_requests == 0 && is_main {
+                t.web_search_requests = result
+                    .main
+                    .as_ref()
+                    .map_or(0, |m| m.tokens.web_search_requests);
+            }
+            let fast = fast_message || (is_main && result.main.as_ref().is_some_and(|m| m.fast));
+            let key = if fast {
+                with_tier(model, "fast")
+            } else {
+                model.clone()
+            };
+            out.entry(key).or_default().add(&t);
+        }
+        out
+    }
+
     /// Deduplicated assistant usage per model (messages with no tokens left out).
     fn partial_models(&self) -> BTreeMap<String, Tokens> {
         let mut models: BTreeMap<String, Tokens> = BTreeMap::new();
-        let by_id = self.messages.values().map(|c| (&c.model, &c.tokens));
-        for (model, tokens) in by_id.chain(self.anonymous.iter()) {
-            if tokens.total() == 0 {
+        let by_id = self
+            .messages
+            .values()
+            .map(|c| (c.model.as_deref(), c.fast, &c.tokens));
+        let anonymous = self
+            .anonymous
+            .iter()
+            .map(|((model, fast), tokens)| (model.as_deref(), *fast, tokens));
+        for (model, fast, tokens) in by_id.chain(anonymous) {
+            if tokens.is_empty() {
                 continue;
             }
-            let key = match model.as_deref().filter(|m| real_model(m)) {
-                Some(m) => m.to_owned(),
-                None => self.main_key(),
-            };
-            models.entry(key).or_default().add(tokens);
+            models
+                .entry(self.key_for(model, fast))
+                .or_default()
+                .add(tokens);
         }
         models
     }
+}
+
+/// The same model, whatever `[1m]` or case decoration either name carries.
+fn same_model(a: &str, b: &str) -> bool {
+    let plain = |s: &str| {
+        let s = s.trim().to_ascii_lowercase();
+        s.strip_suffix("[1m]").map(str::to_owned).unwrap_or(s)
+    };
+    plain(a) == plain(b)
 }
 
 /// Claude Code marks messages it made up itself (an API error shown as a reply) with the
@@ -185,20 +298,18 @@ fn result_event(event: &Value) -> ResultEvent {
                 .collect()
         })
         .unwrap_or_default();
-    let usage = if !models.is_empty() {
-        ResultUsage::Models(models)
-    } else if let Some(tokens) = event.get("usage").and_then(api_tokens) {
-        ResultUsage::Main(tokens)
-    } else {
-        ResultUsage::None
-    };
+    let fast_state = str_at(event, &["fast_mode_state"]).is_some_and(|s| s == "fast" || s == "on");
+    let main = event
+        .get("usage")
+        .and_then(|u| counted(u, None, Some(fast_state)));
     let subtype = str_at(event, &["subtype"]).unwrap_or("");
     let is_error = event.get("is_error").and_then(Value::as_bool) == Some(true)
         || subtype.starts_with("error");
     let failure = is_error.then(|| AgentFailure::classified(&error_text(event), status(event)));
     let cost = amount(event.get("total_cost_usd")).or_else(|| amount(event.get("cost_usd")));
     ResultEvent {
-        usage,
+        models,
+        main,
         failure,
         cost,
     }
@@ -227,9 +338,10 @@ fn error_text(event: &Value) -> String {
     }
 }
 
-/// Tokens from an Anthropic API `usage` object; none if it has no count at all.
-fn api_tokens(u: &Value) -> Option<Tokens> {
-    tokens(
+/// An Anthropic API `usage` object (a message's or the result's); none if it has no count
+/// at all. `fast_default` is the session's fast mode state, for a `usage` without `speed`.
+fn counted(u: &Value, model: Option<String>, fast_default: Option<bool>) -> Option<Counted> {
+    let mut tokens = tokens(
         u,
         [
             "input_tokens",
@@ -237,12 +349,33 @@ fn api_tokens(u: &Value) -> Option<Tokens> {
             "cache_read_input_tokens",
             "cache_creation_input_tokens",
         ],
-    )
+    )?;
+    match u.get("cache_creation").filter(|c| c.is_object()) {
+        Some(c) => {
+            let h1 = count(c.get("ephemeral_1h_input_tokens")).unwrap_or(0);
+            let m5 = count(c.get("ephemeral_5m_input_tokens")).unwrap_or(0);
+            tokens.cache_create_1h = h1.min(tokens.cache_create);
+            let rest = tokens.cache_create - tokens.cache_create_1h;
+            tokens.cache_create_unsplit = rest - m5.min(rest);
+        }
+        None => tokens.cache_create_unsplit = tokens.cache_create,
+    }
+    tokens.web_search_requests =
+        count(at(u, &["server_tool_use", "web_search_requests"])).unwrap_or(0);
+    let fast = match str_at(u, &["speed"]) {
+        Some(speed) => speed == "fast",
+        None => fast_default.unwrap_or(false),
+    };
+    Some(Counted {
+        model,
+        tokens,
+        fast,
+    })
 }
 
 /// Tokens from one `modelUsage` entry.
 fn model_usage_tokens(u: &Value) -> Option<Tokens> {
-    tokens(
+    let mut t = tokens(
         u,
         [
             "inputTokens",
@@ -250,7 +383,9 @@ fn model_usage_tokens(u: &Value) -> Option<Tokens> {
             "cacheReadInputTokens",
             "cacheCreationInputTokens",
         ],
-    )
+    )?;
+    t.web_search_requests = count(u.get("webSearchRequests")).unwrap_or(0);
+    Some(t)
 }
 
 fn tokens(u: &Value, [input, output, read, create]: [&str; 4]) -> Option<Tokens> {
@@ -265,6 +400,7 @@ fn tokens(u: &Value, [input, output, read, create]: [&str; 4]) -> Option<Tokens>
         output,
         cache_read,
         cache_create,
+        ..Default::default()
     })
 }
 

@@ -19,12 +19,15 @@ fn parse(lines: &[&str]) -> StreamReport {
     p.report(true)
 }
 
+/// Counts as read from a stream that gives no cache write durations: every write unsplit.
 fn t(input: u64, output: u64, cache_read: u64, cache_create: u64) -> Tokens {
     Tokens {
         input,
         output,
         cache_read,
         cache_create,
+        cache_create_unsplit: cache_create,
+        ..Default::default()
     }
 }
 
@@ -62,10 +65,11 @@ fn result_with_model_usage_over_two_models_is_the_truth() {
 }
 
 #[test]
-fn result_without_model_usage_takes_the_model_from_init() {
+fn result_without_model_usage_takes_the_model_from_init_and_is_partial() {
     let result = r#"{"type":"result","subtype":"success","is_error":false,"total_cost_usd":0.01,"usage":{"input_tokens":5,"cache_creation_input_tokens":6,"cache_read_input_tokens":7,"output_tokens":8}}"#;
     let usage = parse(&[INIT, result]).usage;
-    assert_eq!(usage.source, UsageSource::Result);
+    // `usage` covers the main loop only: subagents and background calls are missing.
+    assert_eq!(usage.source, UsageSource::Partial);
     assert_eq!(
         usage.per_model,
         [("claude-sonnet-4-5-20250929".to_owned(), t(5, 8, 7, 6))].into()
@@ -129,8 +133,9 @@ fn error_results_are_failures_with_a_class() {
         let failure = report.failure.expect(text);
         assert_eq!(failure.class, class, "{text}");
         assert!(failure.message.starts_with("API Error"), "{failure:?}");
-        // Zeroed usage on an error result with nothing else to go on is what it says.
-        assert_eq!(report.usage.source, UsageSource::Result);
+        // Zeroed usage on an error result with nothing else to go on is what it says (a
+        // main-loop figure: partial).
+        assert_eq!(report.usage.source, UsageSource::Partial);
         assert_eq!(report.usage.total.total(), 0);
     }
 }

@@ -1,11 +1,23 @@
 //! Codex's `exec --json` output.
 //!
-//! Usage is the sum of `turn.completed.usage` over the process's turns, converted to
-//! Claude's convention: Codex counts cached input inside `input_tokens`, so
-//! `input = input_tokens - cached_input_tokens` and `cache_read = cached_input_tokens`.
+//! Usage is the last `turn.completed.usage` of the process, converted to Claude's
+//! convention. It is the thread's running total, not the turn's own figure: codex-rs's exec
+//! (`exec/src/event_processor_with_jsonl_output.rs`) keeps the latest
+//! `ThreadTokenUsageUpdated` notification and emits `usage_from_last_total()`, which copies
+//! `ThreadTokenUsage.total` (the thread's sum) and drops `.last` (the latest request's);
+//! openai/codex#17539 asks for `.last` to be added. Summing several `turn.completed` of one
+//! process would count the first turns again.
+//!
+//! Codex counts cached input and cache writes inside `input_tokens`, so
+//! `input = input_tokens - cached_input_tokens - cache_write_input_tokens`,
+//! `cache_read = cached_input_tokens` and `cache_create = cache_write_input_tokens` (OpenAI
+//! bills writes only on the models that price them; Codex has no write durations).
 //! Reasoning is part of `output_tokens` (agents.md), so a separate
 //! `reasoning_output_tokens` is a breakdown of output, not more tokens: it is not added.
-//! No model name is in the stream; figures are keyed by the model hew passed with `-m`.
+//! Figures are keyed by the model the stream names (`model` on `thread.started`,
+//! `turn.started` or `turn.completed`, or an older `session_configured`), else by the
+//! model hew passed with `-m`; a `service_tier` the stream reports (`priority`, `flex`;
+//! Codex's `fast` is priority processing) is recorded on that key (`gpt-5.5[priority]`).
 //!
 //! Codex exits 0 on API errors, so failures are read from `turn.failed` and `error`
 //! events. An `error` event followed by a completed turn was recovered from (Codex
@@ -21,15 +33,19 @@ use serde_json::Value;
 use super::json::{at, count, status, str_at};
 use super::{DEFAULT_MODEL_KEY, StreamReport, Tokens, Usage, UsageSource};
 use crate::agent::AgentFailure;
+use crate::prices::with_tier;
 
 /// Incremental reader of Codex's `exec --json` events.
 #[derive(Debug, Clone, Default)]
 pub struct CodexStream {
     /// The `-m` hew passed, the key for every figure.
     model: Option<String>,
-    /// Sum of `turn.completed` usage, and how many there were.
+    /// The last `turn.completed` usage (the thread's running total), and how many there
+    /// were.
     turns: Tokens,
     turns_completed: u64,
+    /// The service tier the stream reported, if any.
+    service_tier: Option<String>,
     /// Older `token_count` events: the per-request sum and the latest running total.
     requests: Tokens,
     running_total: Option<Tokens>,
@@ -55,7 +71,11 @@ impl CodexStream {
         if let Some(msg) = event.get("msg").filter(|m| m.is_object()) {
             return self.legacy(msg);
         }
-        match str_at(event, &["type"]) {
+        let kind = str_at(event, &["type"]);
+        if kind.is_some_and(|k| k.starts_with("thread.") || k.starts_with("turn.")) {
+            self.note_model_and_tier(event);
+        }
+        match kind {
             Some("turn.started") => {
                 self.turn_open = true;
                 false
@@ -64,7 +84,8 @@ impl CodexStream {
                 self.turn_open = false;
                 self.error_event = None;
                 if let Some(tokens) = event.get("usage").and_then(codex_tokens) {
-                    self.turns.add(&tokens);
+                    // A running total for the thread: the latest replaces, never adds.
+                    self.turns = tokens;
                     self.turns_completed += 1;
                 }
                 true
@@ -85,6 +106,24 @@ impl CodexStream {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// The model and service tier an event names, if it names them.
+    fn note_model_and_tier(&mut self, event: &Value) {
+        let usage = event.get("usage");
+        let model = str_at(event, &["model"]).or_else(|| usage.and_then(|u| str_at(u, &["model"])));
+        if let Some(m) = model.filter(|m| !m.trim().is_empty()) {
+            self.model_seen = Some(m.to_owned());
+        }
+        let tier = str_at(event, &["service_tier"])
+            .or_else(|| usage.and_then(|u| str_at(u, &["service_tier"])));
+        if let Some(t) = tier {
+            self.service_tier = match t.trim().to_ascii_lowercase().as_str() {
+                "priority" | "fast" => Some("priority".to_owned()),
+                "flex" => Some("flex".to_owned()),
+                _ => None,
+            };
         }
     }
 
@@ -147,8 +186,16 @@ impl CodexStream {
                 } else {
                     UsageSource::Partial
                 };
-                let key = self.model.as_deref().unwrap_or(DEFAULT_MODEL_KEY);
-                Usage::from_models([(key.to_owned(), tokens)].into(), source)
+                let model = self
+                    .model_seen
+                    .as_deref()
+                    .or(self.model.as_deref())
+                    .unwrap_or(DEFAULT_MODEL_KEY);
+                let key = match &self.service_tier {
+                    Some(tier) => with_tier(model, tier),
+                    None => model.to_owned(),
+                };
+                Usage::from_models([(key, tokens)].into(), source)
             }
         };
         StreamReport {
@@ -166,20 +213,26 @@ impl CodexStream {
 /// Codex counts in Claude's convention; none if the object has no count at all.
 fn codex_tokens(u: &Value) -> Option<Tokens> {
     let get = |key: &str| count(u.get(key));
-    let (input, cached, output) = (
+    let (input, cached, written, output) = (
         get("input_tokens"),
         get("cached_input_tokens"),
+        get("cache_write_input_tokens"),
         get("output_tokens"),
     );
     if input.is_none() && cached.is_none() && output.is_none() {
         return None;
     }
-    let (input, cached) = (input.unwrap_or(0), cached.unwrap_or(0));
+    let (input, cached, written) = (
+        input.unwrap_or(0),
+        cached.unwrap_or(0),
+        written.unwrap_or(0),
+    );
     Some(Tokens {
-        input: input.saturating_sub(cached),
+        input: input.saturating_sub(cached).saturating_sub(written),
         output: output.unwrap_or(0),
         cache_read: cached,
-        cache_create: 0,
+        cache_create: written,
+        ..Default::default()
     })
 }
 
@@ -204,6 +257,7 @@ mod tests {
             output,
             cache_read,
             cache_create: 0,
+            ..Default::default()
         }
     }
 
@@ -211,7 +265,37 @@ mod tests {
     const TURN_2: &str = r#"{"type":"turn.completed","usage":{"input_tokens":500,"cached_input_tokens":100,"output_tokens":30}}"#;
 
     #[test]
-    fn turns_are_summed_and_normalised() {
+    fn reasoning_is_part_of_output_and_cache_writes_come_out_of_input() {
+        let report = parse(&[TURN_1], Some("gpt-5"), true);
+        // Reasoning is part of output: 50, not 70.
+        assert_eq!(report.usage.total, t(200, 50, 800));
+        let line = r#"{"type":"turn.completed","usage":{"input_tokens":1000,"cached_input_tokens":600,"cache_write_input_tokens":300,"output_tokens":50}}"#;
+        let total = parse(&[line], None, true).usage.total;
+        assert_eq!(
+            (total.input, total.cache_read, total.cache_create),
+            (100, 600, 300)
+        );
+    }
+
+    #[test]
+    fn the_model_and_service_tier_the_stream_reports_win_over_the_flag() {
+        let lines = [
+            r#"{"type":"thread.started","thread_id":"t","model":"gpt-5.5"}"#,
+            r#"{"type":"turn.completed","service_tier":"fast","usage":{"input_tokens":10,"output_tokens":1}}"#,
+        ];
+        let report = parse(&lines, Some("gpt-5"), true);
+        assert!(
+            report.usage.per_model.contains_key("gpt-5.5[priority]"),
+            "{report:?}"
+        );
+        let report = parse(&[TURN_1], Some("gpt-5"), true);
+        assert!(report.usage.per_model.contains_key("gpt-5"));
+    }
+
+    /// `turn.completed.usage` is the thread's running total (see the module doc): several
+    /// of them in one process are not added up.
+    #[test]
+    fn the_last_turn_is_the_running_total_not_a_part_of_it() {
         let lines = [
             r#"{"type":"thread.started","thread_id":"t1"}"#,
             r#"{"type":"turn.started"}"#,
@@ -222,8 +306,8 @@ mod tests {
         ];
         let report = parse(&lines, Some("gpt-5"), true);
         assert_eq!(report.usage.source, UsageSource::Result);
-        // Reasoning is part of output: 50 + 30, not 70 + 30.
-        assert_eq!(report.usage.total, t(600, 80, 900));
+        // The second turn's figure is the thread's total so far, the first one included.
+        assert_eq!(report.usage.total, t(400, 30, 100));
         assert_eq!(report.usage.per_model["gpt-5"], report.usage.total);
         assert_eq!(report.failure, None);
 

@@ -15,6 +15,8 @@ mod codex;
 mod json;
 
 #[cfg(test)]
+mod captured_tests;
+#[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]
 mod property_tests;
@@ -33,6 +35,14 @@ pub use codex::CodexStream;
 pub const DEFAULT_MODEL_KEY: &str = "(default)";
 
 /// Token counts in Claude's convention.
+///
+/// Cache writes come in two durations priced differently (a 5-minute write at 1.25× input,
+/// a 1-hour write at 2×). `cache_create` is every write; `cache_create_1h` and
+/// `cache_create_unsplit` say how much of it was written for an hour, and how much came with
+/// no duration at all (older CLIs, `modelUsage` without messages to attribute it from). The
+/// rest is 5-minute writes. Unsplit writes are priced as 5-minute writes, the cheaper
+/// reading, and the record says how many there were. Records written before the split have
+/// neither field: every write of theirs reads as a 5-minute write, as it was priced then.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tokens {
     /// Input tokens that were neither read from nor written to the cache.
@@ -41,8 +51,21 @@ pub struct Tokens {
     pub output: u64,
     /// Input tokens read from the cache.
     pub cache_read: u64,
-    /// Input tokens written to the cache.
+    /// Input tokens written to the cache, of any duration.
     pub cache_create: u64,
+    /// Of `cache_create`: written to the 1-hour cache.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_create_1h: u64,
+    /// Of `cache_create`: written with no duration reported (priced as 5-minute writes).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_create_unsplit: u64,
+    /// Server-side web searches, billed per request (not tokens: not in [`Tokens::total`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub web_search_requests: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Tokens {
@@ -54,12 +77,31 @@ impl Tokens {
             .saturating_add(self.cache_create)
     }
 
+    /// Cache writes known to be 5-minute writes.
+    pub fn cache_create_5m(&self) -> u64 {
+        self.cache_create
+            .saturating_sub(self.cache_create_1h)
+            .saturating_sub(self.cache_create_unsplit)
+    }
+
+    /// True when nothing at all was counted (no token, no request).
+    pub fn is_empty(&self) -> bool {
+        self.total() == 0 && self.web_search_requests == 0
+    }
+
     /// Adds `other` to these counts (saturating: hostile input cannot overflow them).
     pub fn add(&mut self, other: &Tokens) {
         self.input = self.input.saturating_add(other.input);
         self.output = self.output.saturating_add(other.output);
         self.cache_read = self.cache_read.saturating_add(other.cache_read);
         self.cache_create = self.cache_create.saturating_add(other.cache_create);
+        self.cache_create_1h = self.cache_create_1h.saturating_add(other.cache_create_1h);
+        self.cache_create_unsplit = self
+            .cache_create_unsplit
+            .saturating_add(other.cache_create_unsplit);
+        self.web_search_requests = self
+            .web_search_requests
+            .saturating_add(other.web_search_requests);
     }
 }
 
@@ -67,10 +109,13 @@ impl Tokens {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UsageSource {
-    /// Exact: Claude's final result, or every Codex turn of a process that ended by itself.
+    /// Exact: Claude's final result with its `modelUsage`, or the last Codex turn of a
+    /// process that ended by itself.
     Result,
     /// A lower bound: no final figure (the agent was killed, or a turn was cut short), so
-    /// the deduplicated Claude assistant messages or the Codex turns seen so far.
+    /// the deduplicated Claude assistant messages or the Codex turns seen so far; or a
+    /// Claude result with `usage` but no `modelUsage`, which misses subagents and
+    /// background calls.
     Partial,
     /// The output carried no usage hew could read. The counts are zero but mean nothing.
     Unknown,
@@ -237,7 +282,11 @@ mod tests {
         let mut p = UsageParser::new(Runtime::Command, None);
         p.feed(br#"{"type":"result","usage":{"input_tokens":5,"output_tokens":1}}"#);
         let usage = p.report(true).usage;
-        assert_eq!(usage.source, UsageSource::Result);
+        assert_eq!(
+            usage.source,
+            UsageSource::Partial,
+            "usage without modelUsage"
+        );
         assert_eq!(usage.total.total(), 6);
         assert!(usage.per_model.contains_key(DEFAULT_MODEL_KEY));
     }
@@ -261,6 +310,7 @@ mod tests {
                     output: 2,
                     cache_read: 3,
                     cache_create: 4,
+                    ..Default::default()
                 },
             )]
             .into(),

@@ -39,12 +39,17 @@ const NOISE: [&str; 5] = [
     "",
 ];
 
+/// Counts as the streams below carry them: no cache write durations, so every write is
+/// unsplit.
 fn tokens(rng: &mut Rng) -> Tokens {
+    let cache_create = rng.below(20_000);
     Tokens {
         input: rng.below(5_000),
         output: rng.below(2_000),
         cache_read: rng.below(200_000),
-        cache_create: rng.below(20_000),
+        cache_create,
+        cache_create_unsplit: cache_create,
+        ..Default::default()
     }
 }
 
@@ -162,7 +167,7 @@ fn a_result_with_model_usage_is_the_figure_whatever_came_before() {
 }
 
 #[test]
-fn codex_turns_sum_exactly_in_claude_convention() {
+fn codex_running_totals_read_exactly_in_claude_convention() {
     for seed in 1..=200u64 {
         let mut rng = Rng(seed.wrapping_mul(0xA076_1D64_78BD_642F));
         let mut lines = vec![r#"{"type":"thread.started","thread_id":"t"}"#.to_owned()];
@@ -177,10 +182,11 @@ fn codex_turns_sum_exactly_in_claude_convention() {
             if rng.below(2) == 0 {
                 lines.push(r#"{"type":"item.completed","item":{"id":"i","type":"agent_message","text":"ok"}}"#.to_owned());
             }
-            lines.push(format!(
-                r#"{{"type":"turn.completed","usage":{{"input_tokens":{i},"cached_input_tokens":{c},"output_tokens":{o},"reasoning_output_tokens":{reasoning}}}}}"#
-            ));
             (input, cached, output) = (input + i, cached + c, output + o);
+            // Each turn.completed carries the thread's running total.
+            lines.push(format!(
+                r#"{{"type":"turn.completed","usage":{{"input_tokens":{input},"cached_input_tokens":{cached},"output_tokens":{output},"reasoning_output_tokens":{reasoning}}}}}"#
+            ));
         }
         let usage = report_of(Runtime::Codex, &lines, true).usage;
         assert_eq!(usage.source, UsageSource::Result, "seed {seed}");
@@ -191,6 +197,7 @@ fn codex_turns_sum_exactly_in_claude_convention() {
                 output,
                 cache_read: cached,
                 cache_create: 0,
+                ..Default::default()
             },
             "seed {seed}"
         );

@@ -320,6 +320,9 @@ impl<'a> Stream<'a> {
             }
             Format::Codex => {
                 let turns = self.plan.codex_turns.len();
+                // Like codex-rs's exec, every `turn.completed` carries the thread's running
+                // total, not the turn's own figure.
+                let (mut input, mut cached, mut output, mut reasoning) = (0u64, 0u64, 0u64, 0u64);
                 for (i, turn) in self.plan.codex_turns.iter().enumerate() {
                     if i > 0 {
                         self.raw(r#"{"type":"turn.started"}"#);
@@ -339,11 +342,15 @@ impl<'a> Stream<'a> {
                             return;
                         }
                     }
-                    let mut usage = json!({"input_tokens": turn.input_tokens,
-                        "cached_input_tokens": turn.cached_input_tokens,
-                        "output_tokens": turn.output_tokens});
-                    if turn.reasoning_output_tokens > 0 {
-                        usage["reasoning_output_tokens"] = json!(turn.reasoning_output_tokens);
+                    input += turn.input_tokens;
+                    cached += turn.cached_input_tokens;
+                    output += turn.output_tokens;
+                    reasoning += turn.reasoning_output_tokens;
+                    let mut usage = json!({"input_tokens": input,
+                        "cached_input_tokens": cached,
+                        "output_tokens": output});
+                    if reasoning > 0 {
+                        usage["reasoning_output_tokens"] = json!(reasoning);
                     }
                     self.raw(&typed(&json!({"type": "turn.completed", "usage": usage})));
                 }
