@@ -132,12 +132,10 @@ impl Run {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(RunError::NotFound),
             Err(e) => return Err(RunError::Io(e)),
         };
-        let mut group = GroupGuard(
-            child
-                .id()
-                .and_then(|id| i32::try_from(id).ok())
-                .map(Pid::from_raw),
-        );
+        let mut group = match child.id() {
+            Some(id) => ProcessGroup::led_by(id),
+            None => ProcessGroup(None),
+        };
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return Err(RunError::Io(io::Error::other(
                 "child pipes were not set up",
@@ -157,7 +155,7 @@ impl Run {
         };
         match tokio::time::timeout(self.timeout, all).await {
             Ok(Ok((status, (stdout, stdout_truncated), (stderr, stderr_truncated)))) => {
-                group.disarm();
+                group.release();
                 Ok(Output {
                     status,
                     stdout,
@@ -167,12 +165,12 @@ impl Run {
                 })
             }
             Ok(Err(e)) => {
-                group.kill();
+                group.kill_and_release();
                 let _ = child.wait().await;
                 Err(RunError::Io(e))
             }
             Err(_elapsed) => {
-                group.kill();
+                group.kill_and_release();
                 // SIGKILL cannot be ignored: this returns at once and reaps the child.
                 let _ = child.wait().await;
                 Err(RunError::TimedOut(self.timeout))
@@ -199,25 +197,54 @@ async fn read_capped(mut r: impl AsyncRead + Unpin, cap: usize) -> io::Result<(V
     }
 }
 
-/// Kills the child's process group when dropped, unless disarmed after a clean finish.
-struct GroupGuard(Option<Pid>);
+/// A child's process group, SIGKILLed when dropped unless released: `kill_on_drop` only
+/// kills the direct child, and its helpers (a shell, an MCP server, a build) live on in
+/// its group. Used for every child hew starts in a group of its own: short-lived programs
+/// here, agents in `agent::run`.
+#[derive(Debug)]
+pub(crate) struct ProcessGroup(Option<Pid>);
 
-impl GroupGuard {
-    fn kill(&mut self) {
-        if let Some(pgid) = self.0.take() {
-            // ESRCH (group already gone) is the outcome we want anyway.
-            let _ = killpg(pgid, Signal::SIGKILL);
+impl ProcessGroup {
+    /// The group led by `pid` (a child started with `process_group(0)`).
+    pub(crate) fn led_by(pid: u32) -> Self {
+        // Never 0 or 1: `killpg(0)` would signal hew's own group.
+        Self(
+            i32::try_from(pid)
+                .ok()
+                .filter(|&p| p > 1)
+                .map(Pid::from_raw),
+        )
+    }
+
+    /// Sends `signal` to every process of the group.
+    pub(crate) fn signal(&self, signal: Signal) {
+        if let Some(pgid) = self.0 {
+            // ESRCH (the group is already gone) is the outcome we want anyway.
+            let _ = killpg(pgid, signal);
         }
     }
 
-    fn disarm(&mut self) {
+    /// True while some process (possibly a zombie) is in the group.
+    pub(crate) fn has_members(&self) -> bool {
+        self.0.is_some_and(|pgid| killpg(pgid, None).is_ok())
+    }
+
+    /// Stops guarding the group without signalling it (its program finished cleanly), so
+    /// that a later drop cannot signal an unrelated group that reused the id.
+    pub(crate) fn release(&mut self) {
         self.0 = None;
+    }
+
+    /// Kills whatever is left of the group and stops guarding it.
+    pub(crate) fn kill_and_release(&mut self) {
+        self.signal(Signal::SIGKILL);
+        self.release();
     }
 }
 
-impl Drop for GroupGuard {
+impl Drop for ProcessGroup {
     fn drop(&mut self) {
-        self.kill();
+        self.signal(Signal::SIGKILL);
     }
 }
 

@@ -225,7 +225,7 @@ async fn usage_snapshots_are_sent_only_when_usage_changes() {
         r#"A='{"type":"assistant","message":{"id":"m1","model":"m","usage":{"input_tokens":5,"output_tokens":1}}}'
 echo "$A"; echo "$A"
 echo '{"type":"assistant","message":{"id":"m2","model":"m","usage":{"input_tokens":3,"output_tokens":1}}}'
-echo '{"type":"result","subtype":"success","is_error":false,"total_cost_usd":0.25,"usage":{"input_tokens":8,"output_tokens":9}}'"#,
+echo '{"type":"result","subtype":"success","is_error":false,"total_cost_usd":0.25,"usage":{"input_tokens":8,"output_tokens":9},"modelUsage":{"m":{"inputTokens":8,"outputTokens":9}}}'"#,
     );
     let (run, events) = agent.run().await;
     let totals: Vec<(u64, UsageSource)> = events
@@ -274,9 +274,32 @@ async fn a_hang_is_reported_slow_then_timed_out_and_leaves_no_process() {
     assert_group_gone(pid_of(&events)).await;
 }
 
+/// A timeout interrupts first: an agent that reports its result on SIGINT (as Claude Code
+/// does) exits with it, and its figure is exact.
+#[tokio::test]
+async fn a_timeout_interrupts_first_and_the_result_reported_on_sigint_is_exact() {
+    let result = r#"{"type":"result","subtype":"success","is_error":false,"total_cost_usd":0.0362104,"usage":{"input_tokens":10,"cache_creation_input_tokens":15451,"cache_read_input_tokens":18134,"output_tokens":697,"cache_creation":{"ephemeral_1h_input_tokens":15451,"ephemeral_5m_input_tokens":0}},"modelUsage":{"claude-haiku-4-5-20251001":{"inputTokens":10,"outputTokens":697,"cacheReadInputTokens":18134,"cacheCreationInputTokens":15451,"costUSD":0.0362104}}}"#;
+    let mut agent = Agent::new(&format!(
+        "RESULT='{result}'\ntrap 'echo \"$RESULT\"; exit 130' INT\ntrap '' TERM\nwhile :; do sleep 1; done"
+    ));
+    agent.launch.limits = Limits {
+        timeout: Duration::from_secs(1),
+        grace: Duration::from_secs(30),
+        slow_after: LONG,
+    };
+    let (run, events) = agent.run().await;
+    assert_eq!(run.ended, EndReason::TimedOut);
+    assert_eq!(run.exit_code, Some(130), "it exited on the SIGINT: {run:?}");
+    assert_eq!(run.usage.source, hew_core::agent::UsageSource::Result);
+    let t = run.usage.per_model["claude-haiku-4-5-20251001"];
+    assert_eq!((t.cache_create, t.cache_create_1h), (15451, 15451));
+    assert_eq!(run.reported_cost_usd, Some(0.0362104));
+    assert_group_gone(pid_of(&events)).await;
+}
+
 #[tokio::test]
 async fn an_agent_ignoring_sigterm_is_killed_after_the_grace_period() {
-    let mut agent = Agent::new("trap '' TERM\nwhile :; do sleep 1; done");
+    let mut agent = Agent::new("trap '' TERM INT\nwhile :; do sleep 1; done");
     agent.launch.limits = Limits {
         timeout: Duration::from_secs(2),
         grace: Duration::from_secs(1),
@@ -317,7 +340,7 @@ async fn a_helper_that_closed_its_output_is_not_a_leak_but_is_killed() {
 async fn graceful_stop_sends_sigint_to_the_group() {
     let agent = Agent::new(
         r#"trap 'echo interrupted > "$HEW_DIR/marker"; echo "$RESULT"; exit 3' INT
-RESULT='{"type":"result","subtype":"success","is_error":false,"usage":{"input_tokens":4,"output_tokens":2}}'
+RESULT='{"type":"result","subtype":"success","is_error":false,"usage":{"input_tokens":4,"output_tokens":2},"modelUsage":{"m":{"inputTokens":4,"outputTokens":2}}}'
 echo ready
 while :; do sleep 0.1; done"#,
     );

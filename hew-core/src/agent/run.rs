@@ -1,6 +1,13 @@
 //! Running one agent process from start to reaped, modelled on nextest's executor: a small
 //! state machine (running → slow → terminating → exited) driven by the child's exit,
 //! timers, and the caller's [`Stop`] requests.
+//!
+//! Stopping an agent politely is worth a few seconds: Claude Code prints its final
+//! `result` (exact usage, `modelUsage` included) when interrupted with SIGINT, and dies
+//! without a word on SIGTERM. So a timeout and a graceful stop (Ctrl-C, a hard budget)
+//! both escalate SIGINT → [`INTERRUPT_WAIT`] (at most the grace period) → SIGTERM →
+//! `loop.agent.grace` → SIGKILL, and a timed-out agent that reported its result is priced
+//! from it.
 
 use std::fs::File;
 use std::io;
@@ -17,13 +24,14 @@ use tokio::task::JoinError;
 use tokio::time::Instant;
 
 use super::command::environment;
-use super::group::{AbortOnDrop, ProcessGroup};
+use super::group::AbortOnDrop;
 use super::stream::{Pumped, StderrTail, StdoutSink, pump};
 use super::usage::{StreamReport, UsageParser};
 use super::{
     AgentError, AgentEvent, AgentFailure, AgentRun, EndReason, ErrorClass, Launch, Limits, Stop,
     command_line,
 };
+use crate::process::ProcessGroup;
 
 /// How long the pipes may stay open after the agent exits before whoever holds them is
 /// taken for a leaked grandchild.
@@ -32,6 +40,9 @@ const LEAK_WINDOW: Duration = Duration::from_millis(500);
 const DRAIN_WINDOW: Duration = Duration::from_secs(2);
 /// Longest stderr excerpt in a non-zero-exit failure message, in bytes.
 const EXIT_MESSAGE_TAIL: usize = 1500;
+/// How long an interrupted agent has to report its result and exit before SIGTERM (capped
+/// at the grace period).
+pub const INTERRUPT_WAIT: Duration = Duration::from_secs(5);
 
 /// Runs the agent described by `launch` to its end and reports what happened.
 ///
@@ -114,16 +125,23 @@ pub async fn run(
         events: &events,
         grace: launch.limits.grace,
         ending: None,
+        term_at: None,
         kill_at: None,
     };
     let waited = wait_for_exit(&mut child, &mut escalation, launch.limits, start, &mut stop).await;
-    let ending = escalation.ending;
-    let status = match waited {
-        Ok(status) => status,
+    let mut ending = escalation.ending;
+    // A failed wait leaves an agent that may have spent tokens: it is killed and reaped,
+    // and its output read as far as it got (partial or unknown), never taken for nothing.
+    let (status, wait_error) = match waited {
+        Ok(status) => (status, None),
         Err(source) => {
-            group.kill_and_release();
-            let _ = child.wait().await;
-            return Err(AgentError::Spawn { program, source });
+            group.signal(Signal::SIGKILL);
+            let status = child
+                .wait()
+                .await
+                .unwrap_or_else(|_| ExitStatus::from_raw(Signal::SIGKILL as i32));
+            ending.get_or_insert(EndReason::Cancelled);
+            (status, Some(source))
         }
     };
 
@@ -153,8 +171,12 @@ pub async fn run(
         Some(Ok(Pumped { sink, log_error })) => (sink.text(), log_error),
         _ => (String::new(), None),
     };
-    let error = report
-        .failure
+    let error = wait_error
+        .map(|e| AgentFailure {
+            class: ErrorClass::Other,
+            message: format!("hew could not wait for the agent ({program:?}): {e}"),
+        })
+        .or(report.failure)
         .or_else(|| (exited && !status.success()).then(|| exit_failure(status, &stderr_tail)));
     Ok(AgentRun {
         ended: ending.unwrap_or(EndReason::Exited),
@@ -179,6 +201,8 @@ struct Escalation<'a> {
     grace: Duration,
     /// Set once stopping began; the first reason sticks.
     ending: Option<EndReason>,
+    /// When SIGTERM follows the SIGINT, if it is still to come.
+    term_at: Option<Instant>,
     kill_at: Option<Instant>,
 }
 
@@ -192,25 +216,34 @@ impl Escalation<'_> {
         true
     }
 
-    /// A polite signal now, SIGKILL after the grace period.
-    fn terminate(&mut self, why: EndReason, signal: Signal) {
+    /// SIGINT now (Claude reports its result), SIGTERM after [`INTERRUPT_WAIT`] (at most
+    /// the grace period), SIGKILL the grace period after that.
+    fn interrupt(&mut self, why: EndReason) {
         if self.begin(why) {
-            self.group.signal(signal);
-            // A grace too long to represent never ends.
-            self.kill_at = Instant::now().checked_add(self.grace);
+            self.group.signal(Signal::SIGINT);
+            // A wait too long to represent never ends.
+            self.term_at = Instant::now().checked_add(INTERRUPT_WAIT.min(self.grace));
         }
+    }
+
+    /// The interrupted agent did not exit in time: SIGTERM, SIGKILL after the grace period.
+    fn terminate(&mut self) {
+        self.term_at = None;
+        self.group.signal(Signal::SIGTERM);
+        self.kill_at = Instant::now().checked_add(self.grace);
     }
 
     fn kill(&mut self, why: EndReason) {
         self.begin(why);
         self.group.signal(Signal::SIGKILL);
+        self.term_at = None;
         self.kill_at = None;
     }
 
     fn on_stop(&mut self, stop: Stop) {
         match stop {
             Stop::Run => {}
-            Stop::Graceful => self.terminate(EndReason::Cancelled, Signal::SIGINT),
+            Stop::Graceful => self.interrupt(EndReason::Cancelled),
             Stop::Now => self.kill(EndReason::Cancelled),
         }
     }
@@ -231,6 +264,7 @@ async fn wait_for_exit(
     let mut stop_open = true;
     escalation.on_stop(*stop.borrow_and_update());
     loop {
+        let term_at = escalation.term_at;
         let kill_at = escalation.kill_at;
         let running = escalation.ending.is_none();
         tokio::select! {
@@ -246,8 +280,9 @@ async fn wait_for_exit(
                 let _ = escalation.events.send(AgentEvent::Slow);
             }
             () = sleep_until(timeout_at), if running => {
-                escalation.terminate(EndReason::TimedOut, Signal::SIGTERM);
+                escalation.interrupt(EndReason::TimedOut);
             }
+            () = sleep_until(term_at), if term_at.is_some() => escalation.terminate(),
             () = sleep_until(kill_at), if kill_at.is_some() => {
                 // The grace period is over; the reason given when stopping began stands.
                 escalation.kill(EndReason::Cancelled);

@@ -308,6 +308,37 @@ fn a_hanging_agent_times_out_and_its_group_is_gone() {
     assert_eq!(repo.show(&id)["status"], "open");
 }
 
+/// Claude Code reports its final result (exact usage) when interrupted and dies silently
+/// on SIGTERM: a timeout interrupts first, and the result it reports is the figure.
+#[test]
+fn a_timed_out_agent_that_reports_its_result_on_sigint_is_priced_from_it() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    repo.create_task(NewTask::new("slow but honest"));
+    let (it, pgid) = iteration_after(
+        &repo,
+        &["--timeout", "1s"],
+        json!({ "default": { "hang": true, "result_on_sigint": true } }),
+    );
+    assert_eq!(it["outcome"], "timed_out");
+    assert_eq!(it["exit_code"], 130, "it exited on the SIGINT: {it:#}");
+    assert_eq!(it["usage"]["source"], "result", "{it:#}");
+    // The fake agent's default figures: main 1200/450/15000/3000, second 800/120/2000/0.
+    let total = &it["usage"]["total"];
+    assert_eq!(
+        [
+            &total["input"],
+            &total["output"],
+            &total["cache_read"],
+            &total["cache_create"]
+        ],
+        [2000, 570, 17000, 3000]
+    );
+    assert!(it["cost_usd"].as_f64().is_some(), "priced: {it:#}");
+    assert_eq!(live_members(pgid), Vec::<i32>::new());
+}
+
 #[test]
 fn an_agent_ignoring_sigterm_is_killed_after_the_grace() {
     require_tracker!();

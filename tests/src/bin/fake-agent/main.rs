@@ -32,7 +32,8 @@
 //! | `sleep_ms` | `0` | time spread over the events before the result |
 //! | `hang` | `false` | after init and the first assistant event, sleep forever (no work, no result) |
 //! | `hang_after_work` | `false` | do the work (files, commits), then sleep forever (no result) |
-//! | `ignore_sigterm` | `false` | block SIGTERM (only SIGKILL ends it) |
+//! | `ignore_sigterm` | `false` | block SIGTERM and SIGINT (only SIGKILL ends it) |
+//! | `result_on_sigint` | `false` | with `hang`/`hang_after_work`: on SIGINT print the final message and result (as Claude Code does when interrupted) and exit 130 |
 //! | `grandchild` | `false` | leave a `sleep 600` holding stdout open, then exit |
 //! | `error_result` | none | `auth`/`rate_limit`/`server`/`bad_request`: an API error instead of any work; claude exits 1, codex 0 (unless `exit` is set) |
 //! | `garbage` | `false` | non-JSON and unknown lines among the events |
@@ -180,11 +181,33 @@ fn main() {
     let asked = requested_model.clone().or_else(|| env("ANTHROPIC_MODEL"));
     let plan = Plan::load(&task_id, attempt, format, asked.as_deref());
 
+    let mut sigint = nix::sys::signal::SigSet::empty();
+    if plan.result_on_sigint {
+        sigint.add(nix::sys::signal::Signal::SIGINT);
+        if let Err(e) = sigint.thread_block() {
+            die(format!("blocking SIGINT: {e}"));
+        }
+    }
+    // Sleeps forever, or until SIGINT when the result is to be reported on it.
+    let hang = |out: &mut Stream, done: &Done| {
+        if plan.result_on_sigint {
+            if let Err(e) = sigint.wait() {
+                die(format!("waiting for SIGINT: {e}"));
+            }
+            out.finish(done);
+            std::process::exit(130);
+        }
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    };
+
     if plan.ignore_sigterm {
         let mut set = nix::sys::signal::SigSet::empty();
         set.add(nix::sys::signal::Signal::SIGTERM);
+        set.add(nix::sys::signal::Signal::SIGINT);
         if let Err(e) = set.thread_block() {
-            die(format!("blocking SIGTERM: {e}"));
+            die(format!("blocking SIGTERM and SIGINT: {e}"));
         }
     }
 
@@ -231,16 +254,12 @@ fn main() {
     } else {
         out.work_started();
         if plan.hang {
-            loop {
-                std::thread::sleep(Duration::from_secs(3600));
-            }
+            hang(&mut out, &done);
         }
         done = do_work(&plan, &task_id, &workdir);
         out.work_done(&done);
         if plan.hang_after_work {
-            loop {
-                std::thread::sleep(Duration::from_secs(3600));
-            }
+            hang(&mut out, &done);
         }
         if plan.close {
             done.closed = close_task(&task_id, &workdir);
