@@ -107,6 +107,9 @@ pub struct Summary {
     pub partial_usage: u32,
     /// Iterations whose usage is unknown (no figure in the agent's output).
     pub unknown_usage: u32,
+    /// Iterations whose exact cost disagrees with the agent's own by more than 1 %
+    /// (see [`cost_disagreement`](crate::prices::cost_disagreement)), in order.
+    pub cost_disagreements: Vec<u32>,
     /// One row per iteration, in order.
     pub tasks: Vec<TaskRow>,
 }
@@ -172,6 +175,7 @@ pub struct SummaryBuilder {
     billed: BTreeMap<String, SpendSum>,
     partial_usage: u32,
     unknown_usage: u32,
+    cost_disagreements: Vec<u32>,
     last_ended: Option<Timestamp>,
     tasks: Vec<TaskRow>,
 }
@@ -191,6 +195,7 @@ impl SummaryBuilder {
             billed: BTreeMap::new(),
             partial_usage: 0,
             unknown_usage: 0,
+            cost_disagreements: Vec::new(),
             last_ended: None,
             tasks: Vec::new(),
         }
@@ -229,6 +234,10 @@ impl SummaryBuilder {
             // An older record with totals only: the model that used them is not known.
             let billed = self.billed.entry(DEFAULT_MODEL_KEY.to_owned()).or_default();
             billed.add(tokens, it.cost_usd);
+        }
+        if crate::prices::cost_disagreement(&it.usage, it.cost_usd, it.reported_cost_usd).is_some()
+        {
+            self.cost_disagreements.push(it.number);
         }
         match it.usage.source {
             UsageSource::Partial => self.partial_usage += 1,
@@ -299,6 +308,11 @@ impl SummaryBuilder {
                 .collect(),
             partial_usage: self.partial_usage,
             unknown_usage: self.unknown_usage,
+            cost_disagreements: {
+                let mut d = self.cost_disagreements;
+                d.sort_unstable();
+                d
+            },
             tasks: self.tasks,
         }
     }
@@ -339,7 +353,8 @@ impl Summary {
     }
 
     /// The machine-readable form: `{"run_id", "started_at", "duration_s", "stop_reason",
-    /// "outcomes", "totals", "per_model", "billed"}`, and `"tasks"` when asked for.
+    /// "outcomes", "totals", "per_model", "billed", "cost_disagreements"}`, and `"tasks"`
+    /// when asked for.
     /// Unknown costs are `null`; so is the stop reason of a run still going.
     pub fn to_json(&self, with_tasks: bool) -> Value {
         let tokens = |t: &Tokens| {
@@ -347,6 +362,9 @@ impl Summary {
                 "input": t.input,
                 "cache_read": t.cache_read,
                 "cache_create": t.cache_create,
+                "cache_create_1h": t.cache_create_1h,
+                "cache_create_unsplit": t.cache_create_unsplit,
+                "web_search_requests": t.web_search_requests,
                 "output": t.output,
                 "total": t.total(),
             })
@@ -389,6 +407,7 @@ impl Summary {
             "totals": spend(&self.totals),
             "per_model": per_model,
             "billed": billed,
+            "cost_disagreements": self.cost_disagreements,
         });
         if with_tasks {
             let tasks: Vec<Value> = self

@@ -315,6 +315,7 @@ fn json_has_exactly_the_documented_shape() {
         top,
         [
             "billed",
+            "cost_disagreements",
             "duration_s",
             "outcomes",
             "per_model",
@@ -330,22 +331,27 @@ fn json_has_exactly_the_documented_shape() {
         totals,
         [
             "cache_create",
+            "cache_create_1h",
+            "cache_create_unsplit",
             "cache_read",
             "cost_usd",
             "input",
             "output",
-            "total"
+            "total",
+            "web_search_requests"
         ]
     );
     assert_eq!(
         j["per_model"][0],
         json!({"model": "opus", "iters": 1, "tasks_closed": 1, "input": 1000,
-               "cache_read": 0, "cache_create": 0, "output": 100, "total": 1100,
-               "cost_usd": 0.0075})
+               "cache_read": 0, "cache_create": 0, "cache_create_1h": 0,
+               "cache_create_unsplit": 0, "web_search_requests": 0, "output": 100,
+               "total": 1100, "cost_usd": 0.0075})
     );
     assert_eq!(
         j["billed"][0],
         json!({"model": OPUS, "input": 1000, "cache_read": 0, "cache_create": 0,
+               "cache_create_1h": 0, "cache_create_unsplit": 0, "web_search_requests": 0,
                "output": 100, "total": 1100, "cost_usd": 0.0075})
     );
     assert_eq!(j["outcomes"]["closed"], 1);

@@ -319,6 +319,39 @@ fn override_key(table: &PriceTable, name: &ModelName) -> String {
     key
 }
 
+/// How far hew's cost may stray from the agent's own before a run is flagged.
+pub const CROSS_CHECK_TOLERANCE: f64 = 0.01;
+
+/// A note when hew's cost and the agent's own estimate (Claude's `total_cost_usd`) of an
+/// exact figure differ by more than [`CROSS_CHECK_TOLERANCE`]: a stale price table, a model
+/// priced wrong, or writes whose duration the agent did not report. `None` when they
+/// agree, or when either is unknown or the figure is not exact.
+pub fn cost_disagreement(
+    usage: &Usage,
+    cost: Option<f64>,
+    reported: Option<f64>,
+) -> Option<String> {
+    if usage.source != UsageSource::Result {
+        return None;
+    }
+    let (cost, reported) = (cost?, reported?);
+    let gap = (cost - reported).abs();
+    if gap <= CROSS_CHECK_TOLERANCE * cost.abs().max(reported.abs()) || gap < 1e-9 {
+        return None;
+    }
+    let unsplit = usage.total.cache_create_unsplit;
+    let why = if unsplit > 0 {
+        format!(
+            " ({unsplit} cache writes of no reported duration were priced at the 5-minute rate)"
+        )
+    } else {
+        " (check `hew prices` against the provider's price page)".to_owned()
+    };
+    Some(format!(
+        "cost check: hew prices this run at ${cost:.6}, the agent at ${reported:.6}{why}"
+    ))
+}
+
 /// The cost of one agent run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cost {

@@ -289,6 +289,11 @@ impl TaskRunner {
         log.cost_usd = cost.total;
         log.cost_per_model = cost.per_model;
         log.reported_cost_usd = run.reported_cost_usd;
+        log.notes.extend(crate::prices::cost_disagreement(
+            &run.usage,
+            log.cost_usd,
+            run.reported_cost_usd,
+        ));
         log.ended = Some(run.ended);
         log.exit_code = run.exit_code;
         log.signal = run.signal;

@@ -370,6 +370,19 @@ fn notes(s: &Summary) -> Vec<String> {
             }
         ));
     }
+    if !s.cost_disagreements.is_empty() {
+        let list: Vec<String> = s
+            .cost_disagreements
+            .iter()
+            .map(|n| format!("#{n}"))
+            .collect();
+        notes.push(format!(
+            "hew's cost and the agent's own differ by more than 1% on iteration{} {}: see \
+             each iteration's notes, and `hew prices` against the provider's page",
+            plural(s.cost_disagreements.len() as u32),
+            list.join(", ")
+        ));
+    }
     if s.unknown_usage > 0 {
         notes.push(format!(
             "{} iteration{} printed no usage hew could read: not counted, cost unknown",

@@ -141,3 +141,31 @@ fn codex_cache_writes_are_counted_and_priced_where_openai_prices_them() {
         (12731 - 6912, 6912, 0)
     );
 }
+
+#[test]
+fn the_cost_check_flags_a_gap_over_1_percent_and_only_then() {
+    use crate::prices::cost_disagreement;
+    let prices = Prices::default();
+    let exact = read(
+        Runtime::Claude,
+        None,
+        stream!("claude-2.1.233-haiku-1h-writes.jsonl"),
+    );
+    let cost = prices.cost(&exact.usage).total;
+    assert_eq!(
+        cost_disagreement(&exact.usage, cost, exact.reported_cost_usd),
+        None
+    );
+
+    let probe = read(
+        Runtime::Claude,
+        None,
+        stream!("claude-web-search-probe.jsonl"),
+    );
+    let cost = prices.cost(&probe.usage).total;
+    let note = cost_disagreement(&probe.usage, cost, probe.reported_cost_usd).unwrap();
+    assert!(
+        note.contains("17939 cache writes of no reported duration"),
+        "{note}"
+    );
+}
