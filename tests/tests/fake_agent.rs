@@ -204,11 +204,12 @@ fn codex_mode_prints_turns() {
         .iter()
         .map(|e| e["usage"].clone())
         .collect();
+    // Like codex-rs's exec, each turn.completed carries the thread's running total.
     assert_eq!(
         usage,
         [
             json!({"input_tokens": 5000, "cached_input_tokens": 3000, "output_tokens": 300}),
-            json!({"input_tokens": 7000, "cached_input_tokens": 6000, "output_tokens": 500}),
+            json!({"input_tokens": 12000, "cached_input_tokens": 9000, "output_tokens": 800}),
         ]
     );
     assert_eq!(ev.last().unwrap()["type"], "turn.completed");

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use hew_core::agent::Tokens;
 use hew_core::iterlog::{RunDir, RunStatus, list_runs};
 use hew_core::summary::{Spend, Summary, read_summary};
 use hew_core::time::Timestamp;
@@ -140,6 +141,9 @@ fn render_table(s: &Summary, tasks: bool) -> String {
         count(t.total()),
         cached_note(s)
     ));
+    if let Some(extra) = write_and_search_note(t) {
+        out.push_str(&format!("        {extra}\n"));
+    }
     out.push_str(&format!(
         "cost: {}{}\n",
         cost(s.totals.cost_usd),
@@ -147,9 +151,17 @@ fn render_table(s: &Summary, tasks: bool) -> String {
     ));
     if !s.per_model.is_empty() {
         let mut table = Table::new([
-            "MODEL", "ITERS", "CLOSED", "INPUT", "CACHED", "OUTPUT", "TOTAL", "COST",
+            "MODEL",
+            "ITERS",
+            "CLOSED",
+            "INPUT",
+            "CACHE READ",
+            "CACHE WRITE",
+            "OUTPUT",
+            "TOTAL",
+            "COST",
         ])
-        .right_align(&[1, 2, 3, 4, 5, 6, 7]);
+        .right_align(&[1, 2, 3, 4, 5, 6, 7, 8]);
         for r in &s.per_model {
             let t = &r.spend.tokens;
             table.row([
@@ -157,7 +169,8 @@ fn render_table(s: &Summary, tasks: bool) -> String {
                 r.iters.to_string(),
                 r.tasks_closed.to_string(),
                 count(t.input),
-                count(t.cache_read + t.cache_create),
+                count(t.cache_read),
+                count(t.cache_create),
                 count(t.output),
                 count(t.total()),
                 cost(r.spend.cost_usd),
@@ -247,17 +260,21 @@ fn render_markdown(s: &Summary, tasks: bool) -> String {
     ));
     if !s.per_model.is_empty() {
         out.push_str("\n#### By model (as requested)\n\n");
-        out.push_str("| model | iters | tasks closed | input | cached | output | total | cost |\n");
-        out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        out.push_str(
+            "| model | iters | tasks closed | input | cache read | cache write | output | total \
+             | cost |\n",
+        );
+        out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for r in &s.per_model {
             let t = &r.spend.tokens;
             out.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 cell(&r.model),
                 r.iters,
                 r.tasks_closed,
                 count(t.input),
-                count(t.cache_read + t.cache_create),
+                count(t.cache_read),
+                count(t.cache_create),
                 count(t.output),
                 count(t.total()),
                 cost(r.spend.cost_usd)
@@ -354,6 +371,30 @@ fn reported_note(s: &Summary) -> String {
 fn cached_note(s: &Summary) -> String {
     s.cached_percent()
         .map_or(String::new(), |p| format!(" ({p:.0}% of input cached)"))
+}
+
+/// The cache write durations and web searches behind the totals, when there are any.
+fn write_and_search_note(t: &Tokens) -> Option<String> {
+    let mut parts = Vec::new();
+    if t.cache_create > 0 {
+        parts.push(format!(
+            "cache writes: {} for 5 minutes, {} for 1 hour{}",
+            count(t.cache_create_5m()),
+            count(t.cache_create_1h),
+            if t.cache_create_unsplit > 0 {
+                format!(
+                    ", {} of no reported duration (priced as 5-minute writes)",
+                    count(t.cache_create_unsplit)
+                )
+            } else {
+                String::new()
+            }
+        ));
+    }
+    if t.web_search_requests > 0 {
+        parts.push(format!("web searches: {}", count(t.web_search_requests)));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 fn notes(s: &Summary) -> Vec<String> {
