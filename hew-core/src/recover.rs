@@ -81,6 +81,15 @@ impl<'a> Actor<'a> {
     }
 }
 
+impl Actor<'_> {
+    /// Whether the run this actor names is gone: it runs on this machine (`host`), nobody
+    /// holds its record's lock in `repo_root`, and its hew process is dead. An actor of
+    /// another machine is never called gone: its pid cannot be checked from here.
+    pub fn is_gone(&self, repo_root: &Path, host: &str) -> bool {
+        self.host == host && !RunDir::open(repo_root, self.run_id).is_live() && !pid_alive(self.pid)
+    }
+}
+
 /// Puts right what dead runs left. `host` is this machine's name (actors from other
 /// machines are never touched); `worktree_dir` is `loop.worktree.dir`.
 pub async fn recover<T: Tracker>(

@@ -8,6 +8,7 @@
 //! the run stops, whatever still waits there is released.
 
 use std::collections::{HashSet, VecDeque};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -16,6 +17,7 @@ use super::work::{Inbox, WorkerEvent};
 use crate::config::LoopConfig;
 use crate::iterlog::Timings;
 use crate::plan::{PlannedTask, SkipReason, TaskFilter, plan};
+use crate::recover::Actor;
 use crate::tracker::{Tracker, TrackerError};
 
 /// A task claimed for a slot, not started yet.
@@ -26,6 +28,9 @@ pub(crate) struct Claimed {
     /// The `ready` call that found it and its claim (ms).
     pub ready_ms: u64,
     pub claim_ms: u64,
+    /// The actor of a run that was gone and still named on the open task: its claim was
+    /// taken over.
+    pub took_over: Option<String>,
 }
 
 /// What a refill saw besides the tasks it claimed (those went out one by one).
@@ -56,6 +61,9 @@ pub(crate) struct Ask {
     pub actor: String,
     /// Set when the run stops: no more claims.
     pub cancel: Arc<AtomicBool>,
+    /// The repository and this machine's name, to tell a gone run's stale claim.
+    pub repo_root: PathBuf,
+    pub host: String,
 }
 
 /// One `ready` call, then claims in the tracker's order, one at a time, until every slot
@@ -64,7 +72,7 @@ pub(crate) struct Ask {
 pub(crate) async fn refill<T: Tracker>(
     tracker: &T,
     config: &LoopConfig,
-    ask: Ask,
+    mut ask: Ask,
     inbox: &Inbox,
 ) -> Result<Refilled, TrackerError> {
     let clock = Instant::now();
@@ -84,7 +92,7 @@ pub(crate) async fn refill<T: Tracker>(
         .tasks
         .into_iter()
         .filter(|p| !ask.skip.contains(p.id.as_str()));
-    let mut slots = ask.slots.into_iter().peekable();
+    let mut slots = std::mem::take(&mut ask.slots).into_iter().peekable();
     // One claim at a time: the tracker serializes its writes anyway.
     for planned in candidates {
         let Some(&slot) = slots.peek() else {
@@ -94,13 +102,26 @@ pub(crate) async fn refill<T: Tracker>(
             break;
         }
         let clock = Instant::now();
-        match tracker.claim(&planned.id, &ask.actor).await {
-            Ok(_) => {}
-            // Another worker or runner got there first, or someone deleted the task since
-            // `ready`: normal under concurrency.
-            Err(TrackerError::AlreadyClaimed { .. } | TrackerError::NotFound { .. }) => continue,
+        let took_over = match tracker.claim(&planned.id, &ask.actor).await {
+            Ok(_) => None,
+            Err(TrackerError::AlreadyClaimed { .. }) => match stale_claim(&planned, &ask) {
+                // An open task still naming a run that is gone (reopened after that run
+                // closed it, say): the claim is taken over.
+                Some(gone) => {
+                    tracker.release(&planned.id).await?;
+                    match tracker.claim(&planned.id, &ask.actor).await {
+                        Ok(_) => Some(gone),
+                        Err(TrackerError::AlreadyClaimed { .. }) => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                // Another worker or runner got there first: normal under concurrency.
+                None => continue,
+            },
+            // Someone deleted the task since `ready`.
+            Err(TrackerError::NotFound { .. }) => continue,
             Err(e) => return Err(e),
-        }
+        };
         slots.next();
         refilled.claimed += 1;
         let claimed = Claimed {
@@ -108,6 +129,7 @@ pub(crate) async fn refill<T: Tracker>(
             planned,
             ready_ms,
             claim_ms: Timings::ms_since(clock),
+            took_over,
         };
         if let Err(e) = inbox.send(WorkerEvent::Claimed(claimed)) {
             // The scheduler is gone: nobody will start it.
@@ -118,6 +140,14 @@ pub(crate) async fn refill<T: Tracker>(
         }
     }
     Ok(refilled)
+}
+
+/// The actor still named on `planned`, an open task, when it is a hew run that is gone.
+fn stale_claim(planned: &PlannedTask, ask: &Ask) -> Option<String> {
+    let assignee = planned.task.assignee.as_deref()?;
+    let open = planned.task.status == "open";
+    let gone = Actor::parse(assignee).is_some_and(|a| a.is_gone(&ask.repo_root, &ask.host));
+    (open && gone).then(|| assignee.to_owned())
 }
 
 /// Tasks claimed ahead, in the order they were claimed.
@@ -183,6 +213,7 @@ mod tests {
             },
             ready_ms: 0,
             claim_ms: 0,
+            took_over: None,
         }
     }
 

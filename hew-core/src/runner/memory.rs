@@ -55,6 +55,13 @@ impl Memory {
         self.state().tasks.insert(id.to_owned(), entry);
     }
 
+    /// Leaves `actor` as the assignee of open task `id`, as `br reopen` does.
+    pub(crate) fn assign(&self, id: &str, actor: &str) {
+        if let Some(e) = self.state().tasks.get_mut(id) {
+            e.task.assignee = Some(actor.to_owned());
+        }
+    }
+
     /// Task `id` as it is now.
     pub(crate) fn get(&self, id: &str) -> Entry {
         self.state().tasks[id].clone()
@@ -120,7 +127,8 @@ impl Tracker for Memory {
         let mut ready: Vec<Task> = state
             .tasks
             .values()
-            .filter(|e| e.task.status == "open" && e.task.assignee.is_none())
+            // bd and br list an open task whoever it names as assignee.
+            .filter(|e| e.task.status == "open")
             .filter(|e| e.blocked_by.iter().all(closed))
             .map(|e| e.task.clone())
             .collect();

@@ -177,6 +177,8 @@ async fn run(
             run_id: &record.run_id,
         }
         .to_string(),
+        repo_root: opts.repo_root.clone(),
+        host: record.host.clone(),
     };
     let scheduler = Scheduler::new(
         runner.tracker.clone(),

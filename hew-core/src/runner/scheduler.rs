@@ -39,6 +39,9 @@ pub(crate) struct Settings {
     pub max_iters: Option<u32>,
     /// Who claims: the run (`hew/<host>/<pid>/<run-id>`).
     pub actor: String,
+    /// The repository and this machine's name, to tell a gone run's stale claim.
+    pub repo_root: std::path::PathBuf,
+    pub host: String,
 }
 
 /// What the scheduler watches and controls besides its tasks.
@@ -342,6 +345,8 @@ where
             slots,
             actor: self.settings.actor.clone(),
             cancel: self.asking.cancel.clone(),
+            repo_root: self.settings.repo_root.clone(),
+            host: self.settings.host.clone(),
         };
         self.asking.ask = false;
         self.asking.in_flight = Some((ask.slots.len(), Instant::now()));
@@ -452,6 +457,7 @@ where
             planned,
             ready_ms,
             claim_ms,
+            took_over,
             ..
         } = claimed;
         self.board.busy.insert(slot);
@@ -471,6 +477,7 @@ where
             planned,
             ready_ms,
             claim_ms,
+            took_over,
             held: HeldSlot::new(slot, self.inbox.clone()),
         };
         let work = self.work.clone();

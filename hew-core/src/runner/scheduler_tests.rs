@@ -218,6 +218,8 @@ impl Setup {
             filter: TaskFilter::default(),
             max_iters: self.max_iters,
             actor: "hew/test/1/20261206-000000-test".into(),
+            repo_root: dir.path().to_owned(),
+            host: "test".into(),
         };
         let scheduler = Scheduler::new(
             tracker.clone(),
@@ -514,4 +516,24 @@ async fn a_fatal_failure_stops_the_run_before_its_slot_takes_another_task() {
     // The task claimed ahead for the slot was given back.
     let t = tracker.get("t-2").task;
     assert_eq!((t.status.as_str(), t.assignee), ("open", None));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_task_still_naming_a_run_that_is_gone_is_taken_over() {
+    let tracker = tracker_with(2);
+    // Reopened after a run on this machine closed it: that hew is long gone.
+    tracker.assign("t-1", "hew/test/4194303/20260101-000000-dead");
+    // Held by a run on another machine, which hew cannot check: left alone.
+    tracker.assign("t-2", "hew/elsewhere/4194303/20260101-000000-else");
+    let work = Arc::new(Scripted::new(&tracker));
+    let (ended, _) = Setup::jobs(1).run(&tracker, &work, None).await;
+
+    assert_eq!(work.runs_of("t-1").len(), 1, "{:?}", tracker.calls());
+    assert_eq!(tracker.get("t-1").task.status, "closed");
+    assert!(work.runs_of("t-2").is_empty());
+    assert_eq!(tracker.get("t-2").task.status, "open");
+    assert_eq!(ended.record.stop_reason, Some(StopReason::ReadyEmpty));
+    let calls = tracker.calls();
+    let at = calls.iter().position(|c| c == "release t-1").unwrap();
+    assert_eq!(calls[at + 1], "claim t-1", "{calls:?}");
 }

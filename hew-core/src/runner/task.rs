@@ -147,6 +147,7 @@ impl TaskRunner {
             planned,
             ready_ms,
             claim_ms,
+            took_over,
             mut held,
         } = job;
         let mut log = IterLog::started(
@@ -161,6 +162,11 @@ impl TaskRunner {
         log.runtime = self.config.looping.agent.runtime;
         log.timings.ready_ms = ready_ms;
         log.timings.claim_ms = claim_ms;
+        if let Some(gone) = took_over {
+            log.notes.push(format!(
+                "took over the claim of `{gone}`, a run that is gone, still on the open task"
+            ));
+        }
 
         let wt = match self.check_out(held.slot(), &planned, &mut log).await {
             Some(wt) => wt,

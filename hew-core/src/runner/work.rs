@@ -63,6 +63,8 @@ pub(crate) struct Job {
     /// How long the `ready` call that found the task and its claim took (ms).
     pub ready_ms: u64,
     pub claim_ms: u64,
+    /// The gone run whose stale claim on the task was taken over.
+    pub took_over: Option<String>,
     /// The slot, until the task hands it back.
     pub held: HeldSlot,
 }
