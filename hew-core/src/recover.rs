@@ -124,7 +124,7 @@ pub async fn recover<T: Tracker>(
         // A run that ended can still hold a task: a claim its hew started just before it
         // was killed lands after it died, perhaps after its recovery.
         let gone = dead_ids.contains(actor.run_id)
-            || (actor.host == host && !live.contains(actor.run_id) && !pid_alive(actor.pid));
+            || (!live.contains(actor.run_id) && actor.is_gone(repo_root, host));
         if !gone {
             continue;
         }
