@@ -544,3 +544,37 @@ fn a_merge_left_in_progress_in_a_clean_worktree_does_not_reach_the_next_task() {
     let second = slots.checkout(0, &task("demo-2"), "main").unwrap();
     assert_eq!(state(&second.path), git2::RepositoryState::Clean);
 }
+
+#[test]
+fn commits_made_off_the_task_branch_are_found_and_kept_on_a_branch() {
+    let repo = TestRepo::new();
+    let slots = repo.slots(true);
+    // The slot's last task committed in the same second: its commit is not this task's.
+    let first = slots.checkout(0, &task("demo-1"), "main").unwrap();
+    commit_file(&first.path, "a.txt", "a\n", "demo-1: a");
+    slots.hand_back(first.clone(), true).unwrap();
+
+    let wt = slots.checkout(0, &task("demo-2"), "main").unwrap();
+    assert!(slots.inspect(&wt).unwrap().off_branch.is_empty());
+    git(&wt.path, &["checkout", "-q", "--detach"]);
+    commit_file(&wt.path, "b.txt", "b\n", "detached b");
+    let detached = rev(&wt.path, "HEAD");
+    // Back on the task's branch: the commit is only in the worktree's reflog.
+    git(&wt.path, &["checkout", "-q", &wt.branch]);
+    git(&wt.path, &["checkout", "-q", "-b", "agent-side"]);
+    commit_file(&wt.path, "c.txt", "c\n", "on a branch of the agent's");
+
+    let left = slots.inspect(&wt).unwrap();
+    assert!(left.commits.is_empty(), "{left:?}");
+    let kept = left.off_branch.iter().find(|o| o.kept).expect("kept");
+    assert_eq!(kept.branch, "hew/demo-2-off-1");
+    assert_eq!(kept.commits, 1);
+    assert_eq!(rev(&repo.root, &kept.branch), detached);
+    let named = left.off_branch.iter().find(|o| !o.kept).expect("named");
+    assert_eq!((named.branch.as_str(), named.commits), ("agent-side", 1));
+    assert_eq!(left.off_branch.len(), 2, "{left:?}");
+
+    // Asked again, nothing new is made.
+    let again = slots.inspect(&wt).unwrap();
+    assert!(again.off_branch.iter().all(|o| !o.kept), "{again:?}");
+}

@@ -354,6 +354,13 @@ impl TaskRunner {
                     log.notes
                         .push("the agent left uncommitted changes; they were discarded".into());
                 }
+                for off in &left.off_branch {
+                    let how = if off.kept { "kept on" } else { "on" };
+                    log.notes.push(format!(
+                        "{} commit(s) made off the task's branch are {how} branch `{}`",
+                        off.commits, off.branch
+                    ));
+                }
                 log.commits = left.commits;
                 Left {
                     commits: log.commits.len(),

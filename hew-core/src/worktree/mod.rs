@@ -24,7 +24,7 @@ mod refs;
 mod slots;
 
 pub use error::WorktreeError;
-pub use inspect::{Commit, WorkLeft};
+pub use inspect::{Commit, OffBranch, WorkLeft};
 pub use integration::Integration;
 pub use merge::{MergeResult, merge};
 pub use pool::detach_idle as detach_idle_pool;

@@ -59,6 +59,9 @@ pub struct TaskWorktree {
     pub branch: String,
     /// The commit the branch started at (hex).
     pub base: String,
+    /// When it was checked out (Unix seconds): HEAD moves its reflog records after that
+    /// are the task's.
+    pub since: i64,
 }
 
 impl Slots {
@@ -136,6 +139,7 @@ impl Slots {
         task: &TaskId,
         base_branch: &str,
     ) -> Result<TaskWorktree, WorktreeError> {
+        let since = super::inspect::unix_now();
         let repo = open(&self.repo_root)?;
         let tip = branch_tip(&repo, base_branch)?;
         let (name, path) = self.place(slot)?;
@@ -159,6 +163,7 @@ impl Slots {
             path,
             branch,
             base: tip.id().to_string(),
+            since,
         })
     }
 
