@@ -3,9 +3,10 @@
 //! whose work has already landed.
 //!
 //! A run cleans up after itself when it ends; a run that was killed does not. Nothing here
-//! touches a run that may still be going (the caller says which are), and a branch is only
-//! ever deleted when every commit on it is already on the integration branch: no work can
-//! be lost by pruning.
+//! touches a run that may still be going (the caller says which are), nor a worktree a live
+//! process works in (an agent a killed hew left running: `hew loop recover` stops those),
+//! and a branch is only ever deleted when every commit on it is already on the integration
+//! branch: no work can be lost by pruning.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,8 @@ pub struct Leftovers {
     pub pool: Vec<(String, PathBuf)>,
     /// Every `hew/*` branch looked at, with its verdict.
     pub branches: Vec<BranchVerdict>,
+    /// Worktrees that would go but that a live process works in, with its pid: kept.
+    pub in_use: Vec<(PathBuf, u32)>,
 }
 
 /// One ended run's worktrees.
@@ -130,16 +133,42 @@ pub fn find_leftovers(
             }
         }
     }
+    let mut in_use = Vec::new();
     for run in &mut runs {
+        run.worktrees.retain(|(_, path)| match user_of(path) {
+            Some(pid) => {
+                in_use.push((path.clone(), pid));
+                false
+            }
+            None => true,
+        });
         run.worktrees.sort();
     }
+    // A run directory that still holds a worktree in use stays with it.
+    for run in &mut runs {
+        if run
+            .dir
+            .as_deref()
+            .is_some_and(|d| in_use.iter().any(|(p, _)| p.starts_with(d)))
+        {
+            run.dir = None;
+        }
+    }
+    runs.retain(|r| !r.worktrees.is_empty() || r.dir.is_some());
     runs.sort_by(|a, b| a.run_id.cmp(&b.run_id));
     // Looked at under their locks, which are given back at once: removing them takes the
     // locks again, and skips an entry a run has leased since.
-    let pool: Vec<(String, PathBuf)> = pool::idle(&root, &worktree_names(&repo)?)?
+    let mut pool: Vec<(String, PathBuf)> = pool::idle(&root, &worktree_names(&repo)?)?
         .into_iter()
         .map(|lease| (lease.name.clone(), lease.path.clone()))
         .collect();
+    pool.retain(|(_, path)| match user_of(path) {
+        Some(pid) => {
+            in_use.push((path.clone(), pid));
+            false
+        }
+        None => true,
+    });
 
     let branches = if opts.branches {
         let leaving: Vec<&Path> = runs
@@ -160,6 +189,19 @@ pub fn find_leftovers(
         runs,
         pool,
         branches,
+        in_use,
+    })
+}
+
+/// A live process whose working directory is `dir` or below it: the first one found.
+/// Linux only (`/proc`); elsewhere none is ever found.
+pub(crate) fn user_of(dir: &Path) -> Option<u32> {
+    let dir = fs::canonicalize(dir).ok()?;
+    let own = std::process::id();
+    fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let cwd = fs::read_link(entry.path().join("cwd")).ok()?;
+        (pid != own && cwd.starts_with(&dir)).then_some(pid)
     })
 }
 
@@ -183,7 +225,9 @@ pub fn remove_leftovers(
         match pool::try_lease(root, n) {
             // Removed under its lock, so no run can lease it meanwhile.
             Ok(Some(_held)) => {
-                if let Err(e) = checkout::discard(&repo, name, path) {
+                if let Some(pid) = user_of(path) {
+                    fail(path.display().to_string(), in_use_error(path, pid));
+                } else if let Err(e) = checkout::discard(&repo, name, path) {
                     fail(path.display().to_string(), e);
                 }
             }
@@ -194,7 +238,9 @@ pub fn remove_leftovers(
     }
     for run in &leftovers.runs {
         for (name, path) in &run.worktrees {
-            if let Err(e) = checkout::discard(&repo, name, path) {
+            if let Some(pid) = user_of(path) {
+                fail(path.display().to_string(), in_use_error(path, pid));
+            } else if let Err(e) = checkout::discard(&repo, name, path) {
                 fail(path.display().to_string(), e);
             }
         }
@@ -224,6 +270,14 @@ pub fn remove_leftovers(
         }
     }
     Ok(failures)
+}
+
+fn in_use_error(path: &Path, pid: u32) -> WorktreeError {
+    WorktreeError::Io {
+        what: "remove a worktree a live process works in",
+        path: path.to_owned(),
+        source: std::io::Error::other(format!("process {pid} works there")),
+    }
 }
 
 fn entry<'a>(runs: &'a mut Vec<LeftoverRun>, run_id: &str) -> &'a mut LeftoverRun {

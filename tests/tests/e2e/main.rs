@@ -3,6 +3,7 @@
 
 mod config;
 mod dry_run;
+mod guarantees;
 mod hostile;
 mod logs;
 mod prune;

@@ -113,6 +113,13 @@ pub fn prune(ctx: &Context, args: PruneArgs) -> Result<Exit, CliError> {
             )),
         }
     }
+    for (path, pid) in &found.in_use {
+        kept.push(format!(
+            "keeping worktree {} (process {pid} works there; `hew loop recover` stops the \
+             agents of runs that died)",
+            path.display()
+        ));
+    }
     for k in &kept {
         println!("{k}");
     }

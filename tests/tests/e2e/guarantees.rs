@@ -1,0 +1,167 @@
+//! What hew guarantees (docs/LOOP.md, "What hew guarantees"), held against agents and
+//! users that misbehave: every agent commit stays reachable until merged, prune never
+//! touches a live agent, and a task reopened after a run is claimable again.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use hew_tests::{NewTask, TestRepo, require_tracker, write_script};
+
+/// Configures a shell script as the agent (runtime `command`), run with `sh` in the task's
+/// worktree, `$HEW_TASK_ID` set.
+fn script_agent(repo: &TestRepo, name: &str, body: &str) -> PathBuf {
+    let path = repo.path().parent().unwrap().join(name);
+    write_script(&path, &format!("#!/bin/sh\nset -e\n{body}\n"));
+    repo.write_project_config(&format!(
+        "[loop.agent]\nruntime = \"command\"\ncommand = [\"{}\"]\ntimeout = \"2m\"\ngrace = \"2s\"\n",
+        path.display()
+    ));
+    path
+}
+
+const COMMIT: &str = "echo work > \"work-$HEW_TASK_ID.txt\"\ngit add -A\ngit -c user.name=a -c user.email=a@example.invalid commit -q -m \"agent work\"";
+
+fn rev(repo: &TestRepo, rev: &str) -> Option<String> {
+    repo.git()
+        .revparse_single(rev)
+        .ok()
+        .map(|o| o.id().to_string())
+}
+
+#[test]
+fn a_commit_whose_worktree_the_agent_deleted_stays_on_its_branch() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    script_agent(&repo, "agent.sh", &format!("{COMMIT}\nrm -rf \"$PWD\""));
+    let id = repo.create_task(NewTask::new("commit, then delete the worktree"));
+    repo.hew().args(["loop", "-j", "1"]).assert();
+
+    let it = &repo.iterations()[0];
+    let branch = it["kept_branch"].as_str().unwrap_or_else(|| panic!("{it}"));
+    assert_eq!(branch, format!("hew/{id}"));
+    let kept = rev(&repo, branch).expect("the branch is there");
+    let commit = repo.git().find_commit(kept.parse().unwrap()).unwrap();
+    assert_eq!(commit.summary().unwrap(), Some("agent work"));
+    let notes = it["notes"].to_string();
+    assert!(notes.contains(branch), "{notes}");
+    assert_ne!(repo.show(&id)["status"], "closed");
+}
+
+#[test]
+fn a_commit_made_on_a_detached_head_is_kept_on_a_branch_and_named() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    script_agent(
+        &repo,
+        "agent.sh",
+        &format!(
+            "branch=$(git symbolic-ref --short HEAD)\ngit checkout -q --detach\n{COMMIT}\ngit checkout -q \"$branch\""
+        ),
+    );
+    let id = repo.create_task(NewTask::new("commit on a detached head"));
+    repo.hew().args(["loop", "-j", "1"]).assert();
+
+    let it = &repo.iterations()[0];
+    let off = format!("hew/{id}-off-1");
+    let notes = it["notes"].to_string();
+    assert!(notes.contains(&off), "{notes}");
+    let kept = rev(&repo, &off).expect("the commit is kept on a branch");
+    let commit = repo.git().find_commit(kept.parse().unwrap()).unwrap();
+    assert_eq!(commit.summary().unwrap(), Some("agent work"));
+}
+
+/// Live processes whose working directory is `dir` or below.
+fn working_in(dir: &Path) -> Vec<u32> {
+    let dir = std::fs::canonicalize(dir).unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse().ok()?;
+            let cwd = std::fs::read_link(e.path().join("cwd")).ok()?;
+            cwd.starts_with(&dir).then_some(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn prune_after_a_killed_run_never_removes_the_worktree_of_a_live_agent() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    let started = repo.path().parent().unwrap().join("started");
+    script_agent(
+        &repo,
+        "agent.sh",
+        &format!("pwd > \"{}\"\nexec sleep 600", started.display()),
+    );
+    repo.create_task(NewTask::new("a long job"));
+    let mut hew = repo
+        .hew_std()
+        .args(["loop", "-j", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !started.exists() {
+        assert!(Instant::now() < deadline, "the agent never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let worktree = PathBuf::from(std::fs::read_to_string(&started).unwrap().trim());
+    hew.kill().unwrap();
+    hew.wait().unwrap();
+    let agents = working_in(&worktree);
+    assert!(!agents.is_empty(), "the orphaned agent is still running");
+
+    let out = repo
+        .hew()
+        .args(["loop", "prune", "--apply"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        worktree.join(".git").exists(),
+        "removed under a live agent:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("works there") && stdout.contains("hew loop recover"),
+        "{stdout}"
+    );
+
+    // Recovery stops the agent; prune may then remove what is idle.
+    repo.hew().args(["loop", "recover"]).assert().success();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !working_in(&worktree).is_empty() {
+        assert!(Instant::now() < deadline, "recover left the agent running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_task_reopened_after_a_run_closed_it_runs_again() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    script_agent(&repo, "agent.sh", COMMIT);
+    let id = repo.create_task(NewTask::new("done, then reopened"));
+    repo.hew().args(["loop", "-j", "1"]).assert().success();
+    assert_eq!(repo.show(&id)["status"], "closed");
+
+    let reopened = repo.tracker(&["reopen", &id]);
+    assert!(reopened.status.success(), "{reopened:?}");
+    let task = repo.show(&id);
+    assert_eq!(task["status"], "open");
+    // br leaves the run that closed it as the assignee.
+    let stale = task["assignee"].as_str().unwrap_or_default().to_owned();
+    assert!(stale.starts_with("hew/"), "{task}");
+
+    repo.hew().args(["loop", "-j", "1"]).assert().success();
+    assert_eq!(repo.show(&id)["status"], "closed");
+    let last = repo.iterations().pop().unwrap();
+    assert_eq!(last["outcome"], "closed", "{last}");
+    let notes = last["notes"].to_string();
+    assert!(
+        notes.contains("took over") && notes.contains(&stale),
+        "{notes}"
+    );
+}
