@@ -41,7 +41,8 @@ fn a_commit_whose_worktree_the_agent_deleted_stays_on_its_branch() {
     let branch = it["kept_branch"].as_str().unwrap_or_else(|| panic!("{it}"));
     assert_eq!(branch, format!("hew/{id}"));
     let kept = rev(&repo, branch).expect("the branch is there");
-    let commit = repo.git().find_commit(kept.parse().unwrap()).unwrap();
+    let git = repo.git();
+    let commit = git.find_commit(kept.parse().unwrap()).unwrap();
     assert_eq!(commit.summary().unwrap(), Some("agent work"));
     let notes = it["notes"].to_string();
     assert!(notes.contains(branch), "{notes}");
@@ -67,7 +68,8 @@ fn a_commit_made_on_a_detached_head_is_kept_on_a_branch_and_named() {
     let notes = it["notes"].to_string();
     assert!(notes.contains(&off), "{notes}");
     let kept = rev(&repo, &off).expect("the commit is kept on a branch");
-    let commit = repo.git().find_commit(kept.parse().unwrap()).unwrap();
+    let git = repo.git();
+    let commit = git.find_commit(kept.parse().unwrap()).unwrap();
     assert_eq!(commit.summary().unwrap(), Some("agent work"));
 }
 
