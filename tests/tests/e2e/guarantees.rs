@@ -35,7 +35,7 @@ fn a_commit_whose_worktree_the_agent_deleted_stays_on_its_branch() {
     let repo = TestRepo::with_tracker();
     script_agent(&repo, "agent.sh", &format!("{COMMIT}\nrm -rf \"$PWD\""));
     let id = repo.create_task(NewTask::new("commit, then delete the worktree"));
-    repo.hew().args(["loop", "-j", "1"]).assert();
+    repo.hew().args(["loop", "-j", "1"]).output().unwrap();
 
     let it = &repo.iterations()[0];
     let branch = it["kept_branch"].as_str().unwrap_or_else(|| panic!("{it}"));
@@ -61,7 +61,7 @@ fn a_commit_made_on_a_detached_head_is_kept_on_a_branch_and_named() {
         ),
     );
     let id = repo.create_task(NewTask::new("commit on a detached head"));
-    repo.hew().args(["loop", "-j", "1"]).assert();
+    repo.hew().args(["loop", "-j", "1"]).output().unwrap();
 
     let it = &repo.iterations()[0];
     let off = format!("hew/{id}-off-1");
