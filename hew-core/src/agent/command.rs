@@ -9,7 +9,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::{AgentError, Launch};
-use crate::config::Runtime;
+use crate::agent::Runtime;
 
 /// The program and arguments that start the agent described by `launch`.
 pub fn command_line(launch: &Launch) -> Result<(PathBuf, Vec<String>), AgentError> {

@@ -4,7 +4,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::config::Runtime;
+use crate::agent::Runtime;
 
 /// An agent that could not be started, or whose files could not be prepared.
 #[derive(Debug, thiserror::Error)]

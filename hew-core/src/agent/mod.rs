@@ -17,6 +17,7 @@ mod error;
 mod failure;
 mod group;
 mod run;
+mod runtime;
 mod stream;
 pub mod usage;
 
@@ -25,13 +26,13 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AgentConfig, Runtime};
 use crate::tracker::TaskId;
 
 pub use command::command_line;
 pub use error::AgentError;
 pub use failure::{AgentFailure, ErrorClass};
 pub use run::run;
+pub use runtime::Runtime;
 pub use usage::{Tokens, Usage, UsageSource};
 
 /// Everything needed to start one agent on one task.
@@ -78,17 +79,6 @@ pub struct Limits {
     pub grace: Duration,
     /// After this long [`AgentEvent::Slow`] is sent once; nothing is killed.
     pub slow_after: Duration,
-}
-
-impl Limits {
-    /// The limits configured in `[loop.agent]`.
-    pub fn from_config(config: &AgentConfig) -> Self {
-        Self {
-            timeout: config.timeout.get(),
-            grace: config.grace.get(),
-            slow_after: config.slow_after.get(),
-        }
-    }
 }
 
 /// What the caller wants a running agent to do; sent through a `watch` channel.

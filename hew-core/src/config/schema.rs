@@ -11,6 +11,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::duration::HumanDuration;
+use crate::agent::Limits;
+pub use crate::agent::Runtime;
 use crate::prices::ModelPrice;
 
 /// All of hew's settings.
@@ -87,7 +89,7 @@ impl Default for LoopConfig {
     }
 }
 
-/// `[loop.model]`: the routing table. See [`crate::model::resolve_model`] for precedence.
+/// `[loop.model]`: the routing table. `model::resolve_model` says which entry wins.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LoopModelConfig {
@@ -148,39 +150,6 @@ impl FromStr for Priority {
     }
 }
 
-/// Which agent CLI runs the tasks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Runtime {
-    /// Claude Code (`claude -p --output-format stream-json`).
-    #[default]
-    Claude,
-    /// OpenAI Codex (`codex exec --json`).
-    Codex,
-    /// Any program, from the `loop.agent.command` template.
-    Command,
-}
-
-impl Runtime {
-    /// Every runtime, in the order they are documented.
-    pub const ALL: [Runtime; 3] = [Self::Claude, Self::Codex, Self::Command];
-
-    /// The name used in config and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Claude => "claude",
-            Self::Codex => "codex",
-            Self::Command => "command",
-        }
-    }
-}
-
-impl fmt::Display for Runtime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// `[loop.agent]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -202,6 +171,17 @@ pub struct AgentConfig {
     pub allowed_tools: Vec<String>,
     /// An MCP config file for Claude (`--mcp-config F --strict-mcp-config`).
     pub mcp_config: Option<PathBuf>,
+}
+
+impl AgentConfig {
+    /// The limits an agent runs under.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            timeout: self.timeout.get(),
+            grace: self.grace.get(),
+            slow_after: self.slow_after.get(),
+        }
+    }
 }
 
 impl Default for AgentConfig {

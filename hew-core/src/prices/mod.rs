@@ -22,9 +22,10 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::agent::usage::with_tier;
 use crate::agent::{Tokens, Usage, UsageSource};
 use names::{ModelName, parse};
-pub use names::{TIERS, canonical_name, with_tier};
+pub use names::{TIERS, canonical_name};
 
 /// Prices of one model in USD per million tokens; a missing field is not known.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -361,5 +362,7 @@ pub struct Cost {
     pub per_model: BTreeMap<String, Option<f64>>,
 }
 
+#[cfg(test)]
+mod captured_tests;
 #[cfg(test)]
 mod tests;

@@ -22,11 +22,6 @@ pub(crate) struct ModelName {
 /// The tiers hew records as a `[tier]` suffix.
 pub const TIERS: [&str; 3] = ["fast", "priority", "flex"];
 
-/// `model` with the tier `tier` recorded on it (`claude-opus-4-6[fast]`).
-pub fn with_tier(model: &str, tier: &str) -> String {
-    format!("{model}[{tier}]")
-}
-
 impl ModelName {
     /// The base without a trailing date (`-20251101`, `-2025-08-07`) or `-latest`, if it
     /// had one.

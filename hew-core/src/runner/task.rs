@@ -27,7 +27,7 @@ use super::prompt::{PROJECT_SKILL, build_prompt, worker_skill};
 use super::run::{RunError, RunOptions};
 use super::verify::verify;
 use super::work::{Done, Fatal, HeldSlot, Job, Work, WorkerEvent};
-use crate::agent::{self, AgentEvent, AgentRun, ErrorClass, Launch, Limits, Stop};
+use crate::agent::{self, AgentEvent, AgentRun, ErrorClass, Launch, Stop};
 use crate::config::Config;
 use crate::iterlog::{IterLog, Outcome, RunDir, Timings};
 use crate::plan::PlannedTask;
@@ -334,11 +334,7 @@ impl TaskRunner {
             ],
             stdout_log: self.run_dir.agent_stdout(iter),
             stderr_log: self.run_dir.agent_stderr(iter),
-            limits: Limits {
-                timeout: agent.timeout.get(),
-                grace: agent.grace.get(),
-                slow_after: agent.slow_after.get(),
-            },
+            limits: agent.limits(),
         }
     }
 

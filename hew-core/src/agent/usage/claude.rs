@@ -27,9 +27,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::json::{amount, at, count, status, str_at};
+use super::with_tier;
 use super::{DEFAULT_MODEL_KEY, StreamReport, Tokens, Usage, UsageSource};
 use crate::agent::AgentFailure;
-use crate::prices::with_tier;
 
 /// Incremental reader of Claude Code's `stream-json` events.
 #[derive(Debug, Clone, Default)]

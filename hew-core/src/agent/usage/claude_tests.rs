@@ -1,7 +1,7 @@
 use super::*;
 use crate::agent::ErrorClass;
+use crate::agent::Runtime;
 use crate::agent::usage::UsageParser;
-use crate::config::Runtime;
 
 const INIT: &str = r#"{"type":"system","subtype":"init","session_id":"s1","model":"claude-sonnet-4-5-20250929","cwd":"/wt","tools":["Bash"]}"#;
 

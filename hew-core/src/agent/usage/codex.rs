@@ -31,9 +31,9 @@
 use serde_json::Value;
 
 use super::json::{at, count, status, str_at};
+use super::with_tier;
 use super::{DEFAULT_MODEL_KEY, StreamReport, Tokens, Usage, UsageSource};
 use crate::agent::AgentFailure;
-use crate::prices::with_tier;
 
 /// Incremental reader of Codex's `exec --json` events.
 #[derive(Debug, Clone, Default)]
@@ -240,8 +240,8 @@ fn codex_tokens(u: &Value) -> Option<Tokens> {
 mod tests {
     use super::*;
     use crate::agent::ErrorClass;
+    use crate::agent::Runtime;
     use crate::agent::usage::UsageParser;
-    use crate::config::Runtime;
 
     fn parse(lines: &[&str], model: Option<&str>, exited: bool) -> StreamReport {
         let mut p = UsageParser::new(Runtime::Codex, model);

@@ -15,8 +15,6 @@ mod codex;
 mod json;
 
 #[cfg(test)]
-mod captured_tests;
-#[cfg(test)]
 mod fuzz_tests;
 #[cfg(test)]
 mod property_tests;
@@ -27,9 +25,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::AgentFailure;
-use crate::config::Runtime;
+use crate::agent::Runtime;
 pub use claude::ClaudeStream;
 pub use codex::CodexStream;
+
+/// `model` with the tier `tier` its tokens were billed at recorded on it
+/// (`claude-opus-4-6[fast]`): the key usage is recorded under, which prices read back.
+pub fn with_tier(model: &str, tier: &str) -> String {
+    format!("{model}[{tier}]")
+}
 
 /// The per-model key used when no model is known (matches the summary's `(default)`).
 pub const DEFAULT_MODEL_KEY: &str = "(default)";

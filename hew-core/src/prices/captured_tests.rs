@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use super::{StreamReport, UsageParser, UsageSource};
-use crate::config::Runtime;
-use crate::prices::{ModelPrice, Prices};
+use super::{ModelPrice, Prices};
+use crate::agent::Runtime;
+use crate::agent::usage::{StreamReport, UsageParser, UsageSource};
 
 macro_rules! stream {
     ($name:literal) => {
-        include_str!(concat!("../../../../tests/fixtures/streams/", $name))
+        include_str!(concat!("../../../tests/fixtures/streams/", $name))
     };
 }
 
