@@ -118,7 +118,7 @@ const POSITIVE_U64: KeyKind = KeyKind::Integer {
 };
 const PRIORITY_NAMES: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
 
-static KEYS: [KeyDef; 27] = [
+static KEYS: [KeyDef; 28] = [
     key(
         "tracker.command",
         KeyKind::String,
@@ -245,6 +245,12 @@ static KEYS: [KeyDef; 27] = [
         KeyKind::Duration,
         "1m",
         "the wait before retrying a rate-limited task; doubles per attempt, with jitter",
+    ),
+    key(
+        "loop.retry.circuit_breaker",
+        U32,
+        "5",
+        "stop the run when this many different tasks in a row fail the same way; 0: never",
     ),
     optional(
         "loop.budget.tokens",

@@ -235,6 +235,9 @@ pub struct RetryConfig {
     pub max: u32,
     /// The wait before retrying a rate-limited task; doubles per attempt, with jitter.
     pub backoff: HumanDuration,
+    /// Stop the run when this many different tasks in a row fail the same way (same
+    /// outcome, class and message): that is the environment, not the tasks. 0: never.
+    pub circuit_breaker: u32,
 }
 
 impl Default for RetryConfig {
@@ -242,6 +245,7 @@ impl Default for RetryConfig {
         Self {
             max: 2,
             backoff: HumanDuration::from_secs(30),
+            circuit_breaker: 3,
         }
     }
 }

@@ -263,6 +263,9 @@ pub enum StopReason {
     BudgetUsd,
     /// `--budget-wall` (`loop.budget.wall`) crossed.
     BudgetWall,
+    /// Several different tasks in a row failed the same way (`loop.retry.circuit_breaker`):
+    /// the environment, not the tasks (see `error`).
+    RepeatedFailure,
 }
 
 impl StopReason {
@@ -278,6 +281,7 @@ impl StopReason {
             Self::BudgetTokens => "budget_tokens",
             Self::BudgetUsd => "budget_usd",
             Self::BudgetWall => "budget_wall",
+            Self::RepeatedFailure => "repeated_failure",
         }
     }
 }

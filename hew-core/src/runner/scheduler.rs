@@ -96,6 +96,9 @@ struct Asking {
 /// The tasks of the run.
 #[derive(Default)]
 struct Book {
+    /// The failures of the last iterations, if they all failed the same way: how, and
+    /// the different tasks that did (the circuit breaker's count).
+    same_failures: Option<(String, BTreeSet<String>)>,
     /// Tasks started and not yet ended (their slot may already be free).
     running: HashSet<String>,
     /// Tasks this run is done with: closed, exhausted, stopped, or unusable.
@@ -246,7 +249,15 @@ where
                 let crossed = self.control.budget.live(iter, &usage);
                 self.budget_check(crossed);
             }
-            WorkerEvent::SlotFree { slot, fatal } => self.slot_free(slot, fatal),
+            WorkerEvent::SlotFree {
+                slot,
+                task_id,
+                fatal,
+                failure,
+            } => {
+                self.count_failure(&task_id, failure);
+                self.slot_free(slot, fatal);
+            }
             WorkerEvent::Done(done) => self.finished(*done),
             WorkerEvent::Panicked(panic) => std::panic::resume_unwind(panic),
         }
@@ -472,13 +483,14 @@ where
             model: planned.model.clone(),
             rule: planned.rule,
         });
+        let held = HeldSlot::new(slot, planned.id.to_string(), self.inbox.clone());
         let job = Job {
             iter,
             planned,
             ready_ms,
             claim_ms,
             took_over,
-            held: HeldSlot::new(slot, self.inbox.clone()),
+            held,
         };
         let work = self.work.clone();
         spawn_reporting(self.inbox.clone(), async move {
@@ -525,6 +537,32 @@ where
         let crossed = self.control.budget.finished(&done.log);
         self.budget_check(crossed);
         self.progress.iters.push(done.log);
+    }
+
+    /// The circuit breaker: when `loop.retry.circuit_breaker` different tasks in a row
+    /// failed the same way (outcome, class and message), the environment is at fault, not
+    /// the tasks, and nothing more starts. Weighed as each slot is handed back, before it
+    /// can take another task.
+    fn count_failure(&mut self, task_id: &str, failure: Option<String>) {
+        let Some(how) = failure else {
+            self.book.same_failures = None;
+            return;
+        };
+        let (how, mut tasks) = match self.book.same_failures.take() {
+            Some((same, tasks)) if same == how => (same, tasks),
+            _ => (how, BTreeSet::new()),
+        };
+        tasks.insert(task_id.to_owned());
+        let limit = self.settings.config.retry.circuit_breaker as usize;
+        if limit > 0 && tasks.len() >= limit && !self.stopping() {
+            self.progress.record.error = Some(format!(
+                "{} different tasks in a row failed the same way ({how}): this is the \
+                 environment, not the tasks",
+                tasks.len()
+            ));
+            self.stop_with(StopReason::RepeatedFailure);
+        }
+        self.book.same_failures = Some((how, tasks));
     }
 
     fn tell(&self, event: RunEvent) {

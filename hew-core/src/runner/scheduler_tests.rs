@@ -35,6 +35,8 @@ struct Step {
     /// Tokens the agent reports halfway.
     tokens: u64,
     fatal: Option<Fatal>,
+    /// What the agent said when it failed.
+    error: Option<String>,
 }
 
 impl Step {
@@ -46,6 +48,7 @@ impl Step {
             retry: None,
             tokens: 0,
             fatal: None,
+            error: None,
         }
     }
 
@@ -131,6 +134,9 @@ impl Work for Scripted {
             if let Some(fatal) = step.fatal.clone() {
                 held.stop_run(fatal);
             }
+            if let Some(error) = &step.error {
+                held.failed(format!("agent_failed: {error}"));
+            }
             drop(held);
             let slot_free = Instant::now();
             tokio::time::sleep(step.landing).await;
@@ -154,6 +160,7 @@ impl Work for Scripted {
                 });
             let mut log = IterLog::started(iter, &id, &planned.task.title, slot, attempt);
             log.outcome = step.outcome;
+            log.error = step.error.clone();
             log.usage = usage;
             Done {
                 log,
@@ -536,4 +543,56 @@ async fn an_open_task_still_naming_a_run_that_is_gone_is_taken_over() {
     let calls = tracker.calls();
     let at = calls.iter().position(|c| c == "release t-1").unwrap();
     assert_eq!(calls[at + 1], "claim t-1", "{calls:?}");
+}
+
+fn fails_saying(message: &str) -> Step {
+    Step {
+        error: Some(message.into()),
+        ..Step::fails(Some(Duration::from_secs(60)))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn different_tasks_failing_the_same_way_in_a_row_stop_the_run() {
+    let tracker = tracker_with(6);
+    let mut work = Scripted::new(&tracker);
+    for i in 1..=6 {
+        work = work.script(&format!("t-{i}"), vec![fails_saying("Not logged in")]);
+    }
+    let work = Arc::new(work);
+    let (ended, _) = Setup::jobs(1).run(&tracker, &work, None).await;
+
+    assert_eq!(ended.record.stop_reason, Some(StopReason::RepeatedFailure));
+    assert_eq!(ended.record.status, RunStatus::Finished);
+    let ran: Vec<String> = work.ran().iter().map(|r| r.id.clone()).collect();
+    assert_eq!(ran, ["t-1", "t-2", "t-3"], "the fourth never started");
+    let error = ended.record.error.unwrap();
+    assert!(
+        error.contains("3 different tasks") && error.contains("Not logged in"),
+        "{error}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_that_differ_or_come_from_one_task_do_not_trip_the_breaker() {
+    let tracker = tracker_with(4);
+    let work = Arc::new(
+        Scripted::new(&tracker)
+            // One task failing the same way again and again is that task's failure.
+            .script(
+                "t-1",
+                vec![
+                    fails_saying("boom"),
+                    fails_saying("boom"),
+                    fails_saying("boom"),
+                    Step::closes(),
+                ],
+            )
+            .script("t-2", vec![fails_saying("boom"), Step::closes()])
+            .script("t-3", vec![fails_saying("something else"), Step::closes()]),
+    );
+    let (ended, _) = Setup::jobs(1).run(&tracker, &work, None).await;
+
+    assert_eq!(ended.record.stop_reason, Some(StopReason::ReadyEmpty));
+    assert_all_closed(&tracker, 4);
 }

@@ -202,6 +202,9 @@ impl TaskRunner {
         if let Some(f) = run.error.as_ref().filter(|f| f.class == ErrorClass::Auth) {
             held.stop_run(Fatal::Auth(f.message.clone()));
         }
+        if let Some(how) = failure_signature(&run, &self.config) {
+            held.failed(how);
+        }
         self.hand_back(wt.clone(), held, &mut log).await;
 
         let landed = self
@@ -694,6 +697,26 @@ impl TaskRunner {
             retry,
             tracker_changed_at,
         }
+    }
+}
+
+/// How the agent failed, for the circuit breaker: outcome, class and message. `None` when
+/// it did not fail (or was stopped by the run).
+fn failure_signature(run: &AgentRun, config: &Config) -> Option<String> {
+    match run.ended {
+        agent::EndReason::TimedOut => Some(format!(
+            "{}: stopped after loop.agent.timeout ({})",
+            Outcome::TimedOut,
+            config.looping.agent.timeout
+        )),
+        agent::EndReason::Cancelled => None,
+        agent::EndReason::Exited => run.error.as_ref().map(|f| {
+            let class = serde_json::to_value(f.class)
+                .ok()
+                .and_then(|c| c.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            format!("{}, {class}: {}", Outcome::AgentFailed, f.message)
+        }),
     }
 }
 

@@ -38,8 +38,12 @@ pub(crate) enum WorkerEvent {
     SlotFree {
         /// The slot.
         slot: usize,
+        /// The task that held it.
+        task_id: String,
         /// Set when the task's failure means every other task would fail the same way.
         fatal: Option<Fatal>,
+        /// How its agent failed (outcome, class and message), if it did.
+        failure: Option<String>,
     },
     /// A task ended and its record was written.
     Done(Box<Done>),
@@ -93,15 +97,19 @@ pub(crate) enum Fatal {
 /// take another task.
 pub(crate) struct HeldSlot {
     slot: usize,
+    task_id: String,
     fatal: Option<Fatal>,
+    failure: Option<String>,
     inbox: Inbox,
 }
 
 impl HeldSlot {
-    pub(crate) fn new(slot: usize, inbox: Inbox) -> Self {
+    pub(crate) fn new(slot: usize, task_id: String, inbox: Inbox) -> Self {
         Self {
             slot,
+            task_id,
             fatal: None,
+            failure: None,
             inbox,
         }
     }
@@ -120,13 +128,21 @@ impl HeldSlot {
     pub(crate) fn stop_run(&mut self, fatal: Fatal) {
         self.fatal = Some(fatal);
     }
+
+    /// The task's agent failed, `how` (outcome, class and message): the circuit breaker
+    /// weighs it before the slot can take another task.
+    pub(crate) fn failed(&mut self, how: String) {
+        self.failure = Some(how);
+    }
 }
 
 impl Drop for HeldSlot {
     fn drop(&mut self) {
         let _ = self.inbox.send(WorkerEvent::SlotFree {
             slot: self.slot,
+            task_id: std::mem::take(&mut self.task_id),
             fatal: self.fatal.take(),
+            failure: self.failure.take(),
         });
     }
 }
