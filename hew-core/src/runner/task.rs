@@ -199,7 +199,7 @@ impl TaskRunner {
             agent_closed: false,
         };
         self.verify(&wt, &mut observed, &mut log).await;
-        if let Some(f) = run.error.as_ref().filter(|f| f.class == ErrorClass::Auth) {
+        if let Some(f) = run.error.as_ref().filter(|f| is_environmental(f)) {
             held.stop_run(Fatal::Auth(f.message.clone()));
         }
         if let Some(how) = failure_signature(&run, &self.config) {
@@ -453,6 +453,12 @@ impl TaskRunner {
             // The agent closed the task with nothing to merge.
             landed.keep_branch = false;
             self.strip_retry_labels(planned, log).await;
+        } else if run.error.as_ref().is_some_and(is_environmental) {
+            // Not the task's failure: it is left as it was before the claim, with no label
+            // or comment, and the run stops (see `run_task`).
+            log.notes
+                .push("the environment failed, not the task: the task is left as it was".into());
+            self.release_task(planned, log).await;
         } else {
             landed.retry = self.settle_failure(planned, log).await;
         }
@@ -698,6 +704,12 @@ impl TaskRunner {
             tracker_changed_at,
         }
     }
+}
+
+/// Whether `failure` is the environment's (no login, say) rather than the task's: every
+/// other task would fail the same way.
+fn is_environmental(failure: &agent::AgentFailure) -> bool {
+    failure.class == ErrorClass::Auth
 }
 
 /// How the agent failed, for the circuit breaker: outcome, class and message. `None` when
