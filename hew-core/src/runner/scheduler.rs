@@ -235,15 +235,11 @@ where
     fn hear(&mut self, event: WorkerEvent) {
         match event {
             WorkerEvent::Claimed(claimed) => self.claimed(claimed),
-            WorkerEvent::Refilled(refilled) => {
+            WorkerEvent::Refilled(Ok(refilled)) => self.refilled(refilled),
+            WorkerEvent::Refilled(Err(e)) => {
                 self.asking.in_flight = None;
-                match refilled {
-                    Ok(refilled) => self.refilled(refilled),
-                    Err(e) => {
-                        self.stop_with(StopReason::Error);
-                        self.progress.failure = Some(e);
-                    }
-                }
+                self.stop_with(StopReason::Error);
+                self.progress.failure = Some(e);
             }
             WorkerEvent::Usage { iter, usage } => {
                 let crossed = self.control.budget.live(iter, &usage);
@@ -375,10 +371,9 @@ where
     fn refilled(&mut self, refilled: Refilled) {
         let asking = &mut self.asking;
         asking.excluded = refilled.excluded;
-        let (wanted, started) = asking
-            .in_flight
-            .take()
-            .unwrap_or((refilled.claimed, Instant::now()));
+        let Some((wanted, started)) = asking.in_flight.take() else {
+            return;
+        };
         let short = refilled.claimed < wanted;
         // A full page may hide more ready tasks behind those left out: ask again, with a
         // limit raised by how many were left out.

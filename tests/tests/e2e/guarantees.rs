@@ -11,7 +11,8 @@ use hew_tests::{NewTask, TestRepo, require_tracker, write_script};
 /// Configures a shell script as the agent (runtime `command`), run with `sh` in the task's
 /// worktree, `$HEW_TASK_ID` set.
 fn script_agent(repo: &TestRepo, name: &str, body: &str) -> PathBuf {
-    let path = repo.path().parent().unwrap().join(name);
+    // In the repository's git dir: the test's own, outside the working tree.
+    let path = repo.path().join(".git").join(name);
     write_script(&path, &format!("#!/bin/sh\nset -e\n{body}\n"));
     repo.write_project_config(&format!(
         "[loop.agent]\nruntime = \"command\"\ncommand = [\"{}\"]\ntimeout = \"2m\"\ngrace = \"2s\"\n",
@@ -91,7 +92,7 @@ fn working_in(dir: &Path) -> Vec<u32> {
 fn prune_after_a_killed_run_never_removes_the_worktree_of_a_live_agent() {
     require_tracker!();
     let repo = TestRepo::with_tracker();
-    let started = repo.path().parent().unwrap().join("started");
+    let started = repo.path().join(".git").join("started");
     script_agent(
         &repo,
         "agent.sh",

@@ -175,7 +175,7 @@ fn a_mixed_model_run_is_summed_by_requested_and_by_billed_model() {
     );
     assert!(md.contains("#### By model"), "{md}");
     assert!(
-        md.contains("| opus | 2 | 2 | 4,000 | 40,000 | 1,140 | 45,140 | $0.0902 |"),
+        md.contains("| opus | 2 | 2 | 4,000 | 34,000 | 6,000 | 1,140 | 45,140 | $0.0902 |"),
         "{md}"
     );
     assert!(
