@@ -6,8 +6,6 @@
 //! worktree's HEAD and its reflog, and kept on a branch of their own when no branch holds
 //! them.
 
-use std::time::SystemTime;
-
 use git2::{BranchType, Oid, Repository, Sort};
 
 use super::holders::changed_paths;
@@ -95,7 +93,7 @@ impl Slots {
 
 /// The commits made in worktree `wt` (of task worktree `task`, whose branch is at `tip`
 /// and started at `base`) that are on neither: from its HEAD and from the HEAD moves its
-/// reflog recorded since the checkout. Each is named by a local branch that holds it, or
+/// reflog recorded since hew's checkout. Each is named by a local branch that holds it, or
 /// kept on a new one, `<task branch>-off-N`.
 fn off_branch(
     repo: &Repository,
@@ -111,25 +109,9 @@ fn off_branch(
         .into_iter()
         .collect();
     if let Ok(reflog) = wt.reflog("HEAD") {
-        // Newest first. The task's own moves are those after hew's checkout of its branch:
-        // the oldest move to that branch since the checkout began (the agent may move
-        // there again).
-        let since = task.since - 1;
-        let recent: Vec<_> = reflog
-            .iter()
-            .take_while(|e| e.committer().when().seconds() >= since)
-            .collect();
-        let checkout = format!(" to {}", task.branch);
-        let mine = recent
-            .iter()
-            .rposition(|e| {
-                e.message()
-                    .ok()
-                    .flatten()
-                    .is_some_and(|m| m.ends_with(&checkout))
-            })
-            .unwrap_or(recent.len());
-        tips.extend(recent[..mine].iter().map(|e| e.id_new()));
+        // Newest first: the moves made since hew's checkout.
+        let mine = reflog.len().saturating_sub(task.reflog_len);
+        tips.extend(reflog.iter().take(mine).map(|e| e.id_new()));
     }
     let on_task = |c: Oid| -> Result<bool, git2::Error> {
         Ok(c == tip
@@ -207,11 +189,4 @@ fn keep(repo: &Repository, task_branch: &str, commit: Oid) -> Result<String, git
         }
     }
     Err(git2::Error::from_str("no free branch name to keep them on"))
-}
-
-/// Seconds since the Unix epoch, now.
-pub(crate) fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

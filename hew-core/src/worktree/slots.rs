@@ -59,9 +59,9 @@ pub struct TaskWorktree {
     pub branch: String,
     /// The commit the branch started at (hex).
     pub base: String,
-    /// When it was checked out (Unix seconds): HEAD moves its reflog records after that
-    /// are the task's.
-    pub since: i64,
+    /// How many HEAD moves the worktree's reflog held once it was checked out: the ones
+    /// after those are the agent's.
+    pub reflog_len: usize,
 }
 
 impl Slots {
@@ -139,7 +139,6 @@ impl Slots {
         task: &TaskId,
         base_branch: &str,
     ) -> Result<TaskWorktree, WorktreeError> {
-        let since = super::inspect::unix_now();
         let repo = open(&self.repo_root)?;
         let tip = branch_tip(&repo, base_branch)?;
         let (name, path) = self.place(slot)?;
@@ -158,12 +157,15 @@ impl Slots {
             let _ = delete_branch(&repo, &branch);
             return Err(err);
         }
+        let reflog_len = Repository::open(&path)
+            .and_then(|wt| wt.reflog("HEAD"))
+            .map_or(0, |log| log.len());
         Ok(TaskWorktree {
             slot,
             path,
             branch,
             base: tip.id().to_string(),
-            since,
+            reflog_len,
         })
     }
 

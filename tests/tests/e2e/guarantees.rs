@@ -21,7 +21,7 @@ fn script_agent(repo: &TestRepo, name: &str, body: &str) -> PathBuf {
     path
 }
 
-const COMMIT: &str = "echo work > \"work-$HEW_TASK_ID.txt\"\ngit add -A\ngit -c user.name=a -c user.email=a@example.invalid commit -q -m \"agent work\"";
+const COMMIT: &str = "echo work > \"work-$HEW_TASK_ID-$HEW_RUN_ID.txt\"\ngit add -A\ngit -c user.name=a -c user.email=a@example.invalid commit -q -m \"agent work\"";
 
 fn rev(repo: &TestRepo, rev: &str) -> Option<String> {
     repo.git()
@@ -76,7 +76,9 @@ fn a_commit_made_on_a_detached_head_is_kept_on_a_branch_and_named() {
 
 /// Live processes whose working directory is `dir` or below.
 fn working_in(dir: &Path) -> Vec<u32> {
-    let dir = std::fs::canonicalize(dir).unwrap();
+    let Ok(dir) = std::fs::canonicalize(dir) else {
+        return Vec::new();
+    };
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
@@ -89,7 +91,7 @@ fn working_in(dir: &Path) -> Vec<u32> {
 }
 
 #[test]
-fn prune_after_a_killed_run_never_removes_the_worktree_of_a_live_agent() {
+fn prune_after_a_killed_run_stops_its_agents_before_it_removes_their_worktrees() {
     require_tracker!();
     let repo = TestRepo::with_tracker();
     let started = repo.path().join(".git").join("started");
@@ -98,7 +100,7 @@ fn prune_after_a_killed_run_never_removes_the_worktree_of_a_live_agent() {
         "agent.sh",
         &format!("pwd > \"{}\"\nexec sleep 600", started.display()),
     );
-    repo.create_task(NewTask::new("a long job"));
+    let id = repo.create_task(NewTask::new("a long job"));
     let mut hew = repo
         .hew_std()
         .args(["loop", "-j", "1"])
@@ -114,8 +116,42 @@ fn prune_after_a_killed_run_never_removes_the_worktree_of_a_live_agent() {
     let worktree = PathBuf::from(std::fs::read_to_string(&started).unwrap().trim());
     hew.kill().unwrap();
     hew.wait().unwrap();
-    let agents = working_in(&worktree);
-    assert!(!agents.is_empty(), "the orphaned agent is still running");
+    assert!(
+        !working_in(&worktree).is_empty(),
+        "the orphaned agent is still running"
+    );
+
+    let out = repo
+        .hew()
+        .args(["loop", "prune", "--apply"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("stopped orphaned agent"), "{stdout}");
+    assert!(working_in(&worktree).is_empty(), "{stdout}");
+    let task = repo.show(&id);
+    assert_eq!(
+        (task["status"].as_str(), task["assignee"].as_str()),
+        (Some("open"), None)
+    );
+}
+
+#[test]
+fn prune_keeps_an_idle_worktree_a_process_works_in_and_names_it() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    script_agent(&repo, "agent.sh", COMMIT);
+    repo.create_task(NewTask::new("quick"));
+    repo.hew().args(["loop", "-j", "1"]).assert().success();
+    let idle = repo.idle_pool();
+    assert_eq!(idle.len(), 1, "{idle:?}");
+    // Someone's shell (or an agent hew no longer knows) works in it.
+    let mut user = std::process::Command::new("sleep")
+        .arg("600")
+        .current_dir(&idle[0])
+        .spawn()
+        .unwrap();
 
     let out = repo
         .hew()
@@ -124,21 +160,20 @@ fn prune_after_a_killed_run_never_removes_the_worktree_of_a_live_agent() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        worktree.join(".git").exists(),
-        "removed under a live agent:\n{stdout}"
+        idle[0].join(".git").exists(),
+        "removed under a live process:\n{stdout}"
     );
     assert!(
-        stdout.contains("works there") && stdout.contains("hew loop recover"),
+        stdout.contains(&format!("process {} works there", user.id())),
         "{stdout}"
     );
-
-    // Recovery stops the agent; prune may then remove what is idle.
-    repo.hew().args(["loop", "recover"]).assert().success();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !working_in(&worktree).is_empty() {
-        assert!(Instant::now() < deadline, "recover left the agent running");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    user.kill().unwrap();
+    user.wait().unwrap();
+    repo.hew()
+        .args(["loop", "prune", "--apply"])
+        .assert()
+        .success();
+    assert!(!idle[0].exists(), "removed once nobody works there");
 }
 
 #[test]
@@ -160,7 +195,7 @@ fn a_task_reopened_after_a_run_closed_it_runs_again() {
 
     repo.hew().args(["loop", "-j", "1"]).assert().success();
     assert_eq!(repo.show(&id)["status"], "closed");
-    let last = repo.iterations().pop().unwrap();
+    let last = repo.all_iterations().pop().unwrap();
     assert_eq!(last["outcome"], "closed", "{last}");
     let notes = last["notes"].to_string();
     assert!(

@@ -33,6 +33,15 @@ fn record_run(repo: &TestRepo, run: &str, pid: u32) {
     std::fs::write(dir.join("run.json"), record.to_string()).unwrap();
 }
 
+/// Holds run `run`'s lock, as its live hew does, until dropped.
+fn hold_lock(repo: &TestRepo, run: &str) -> nix::fcntl::Flock<std::fs::File> {
+    let path = repo.path().join(".hew/loop").join(run).join("lock");
+    let file = std::fs::File::create(path).unwrap();
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e)
+        .unwrap()
+}
+
 /// A task worktree of run `run`, slot 1, on a new branch `branch` at main's tip, where a
 /// run puts it.
 fn worktree(repo: &TestRepo, run: &str, branch: &str) -> PathBuf {
@@ -84,6 +93,7 @@ fn prune_lists_then_removes_only_what_is_safe() {
     let (dead, live) = ("20261122-050000-dead", "20261122-050000-live");
     record_run(&repo, dead, dead_pid());
     record_run(&repo, live, std::process::id());
+    let live_lock = hold_lock(&repo, live);
     let dead_wt = worktree(&repo, dead, "hew/demo-a");
     let live_wt = worktree(&repo, live, "hew/demo-b");
     unmerged_branch(&repo, "hew/demo-c");
@@ -94,7 +104,7 @@ fn prune_lists_then_removes_only_what_is_safe() {
     // Dry run: lists, changes nothing; branches wait while a run is going.
     let listed = prune(&repo, &[]);
     assert!(
-        listed.contains(&format!("would mark run {dead} as crashed")),
+        listed.contains(&format!("would recover run {dead}")),
         "{listed}"
     );
     assert!(
@@ -128,6 +138,7 @@ fn prune_lists_then_removes_only_what_is_safe() {
     assert_eq!(dead_record["status"], "crashed");
 
     // The live run ends: now its worktree and the merged branches go; unmerged work stays.
+    drop(live_lock);
     let live_file = repo.path().join(".hew/loop").join(live).join("run.json");
     let mut record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&live_file).unwrap()).unwrap();

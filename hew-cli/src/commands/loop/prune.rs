@@ -2,10 +2,13 @@
 //! behind: their worktrees (directories and git's entries for them), the worktrees kept
 //! between runs that no run holds, and `hew/*` branches whose commits are all on the
 //! integration branch. A dry run by default. A branch with a commit the integration branch
-//! lacks is never removed, and nothing of a run that may still be going is touched.
+//! lacks is never removed, nothing of a run that may still be going is touched, and runs
+//! that died are recovered first (their agents stopped, their tasks released), as
+//! `hew loop recover` does, so no worktree goes from under a live agent.
 
 use clap::Args;
 use hew_core::iterlog::{Liveness, RunDir, RunStatus, list_runs, liveness};
+use hew_core::recover::recover;
 use hew_core::repo::current_branch;
 use hew_core::worktree::{BranchFate, PruneOptions, find_leftovers, remove_leftovers};
 
@@ -13,6 +16,7 @@ use super::run_may_be_running;
 use crate::context::Context;
 use crate::error::CliError;
 use crate::exit::Exit;
+use crate::progress::recovery_lines;
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
@@ -46,6 +50,33 @@ pub fn prune(ctx: &Context, args: PruneArgs) -> Result<Exit, CliError> {
         .iter()
         .filter(|r| liveness(r) == Liveness::Stale)
         .collect();
+    if args.apply && !stale.is_empty() {
+        let tracker = ctx.tracker(&config, &root);
+        let host = hew_core::runner::host_name();
+        let dir = config.looping.worktree.dir.clone();
+        match crate::commands::block_on(recover(&root, &tracker, &host, dir))? {
+            Ok(report) => {
+                for line in recovery_lines(&report) {
+                    println!("{line}");
+                }
+            }
+            // Their agents were stopped first; their tasks wait for the next recovery.
+            Err(e) => eprintln!(
+                "warning: could not release the tasks of runs that died: {}",
+                e
+            ),
+        }
+    }
+    // Recovered runs are over now.
+    let (runs, _) = if args.apply && !stale.is_empty() {
+        list_runs(&root)
+    } else {
+        (runs, Vec::new())
+    };
+    let stale: Vec<_> = runs
+        .iter()
+        .filter(|r| liveness(r) == Liveness::Stale)
+        .collect();
     let live: Vec<String> = runs
         .iter()
         .filter(|r| liveness(r).may_be_running())
@@ -71,8 +102,13 @@ pub fn prune(ctx: &Context, args: PruneArgs) -> Result<Exit, CliError> {
     for run in &stale {
         any = true;
         println!(
-            "{} run {} as crashed (recorded running, pid {} is gone)",
-            if args.apply { "marking" } else { "would mark" },
+            "{} run {} (recorded running, pid {} is gone): stop its agents, release its tasks, \
+             mark it crashed",
+            if args.apply {
+                "recovering"
+            } else {
+                "would recover"
+            },
             run.run_id,
             run.pid
         );
@@ -144,6 +180,7 @@ pub fn prune(ctx: &Context, args: PruneArgs) -> Result<Exit, CliError> {
     }
 
     let mut failed = 0;
+    // What recovery could not put right stays stale: marked, so it is not tried forever.
     for run in stale {
         let mut record = run.clone();
         record.status = RunStatus::Crashed;
