@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 
 use crate::agent::usage::DEFAULT_MODEL_KEY;
 use crate::agent::{Tokens, UsageSource};
-use crate::iterlog::{IterLog, Outcome, RecordError, RunDir, RunRecord, RunStatus, StopReason};
+use crate::iterlog::{
+    IterLog, Outcome, RecordError, RunDir, RunKind, RunRecord, RunStatus, StopReason,
+};
 use crate::prices::{nanos_to_usd, usd_to_nanos};
 use crate::time::Timestamp;
 
@@ -80,6 +82,8 @@ pub struct TaskRow {
 pub struct Summary {
     /// The run's id.
     pub run_id: String,
+    /// Which hew recorded it.
+    pub kind: RunKind,
     /// When it started.
     pub started_at: Timestamp,
     /// How long it ran (so far, if it still runs).
@@ -288,6 +292,7 @@ impl SummaryBuilder {
         }
         Summary {
             run_id: run.run_id.clone(),
+            kind: run.kind(),
             started_at: run.started_at,
             duration: end.since(run.started_at),
             status: run.status,
@@ -355,7 +360,8 @@ impl Summary {
     /// The machine-readable form: `{"run_id", "started_at", "duration_s", "stop_reason",
     /// "outcomes", "totals", "per_model", "billed", "cost_disagreements"}`, and `"tasks"`
     /// when asked for.
-    /// Unknown costs are `null`; so is the stop reason of a run still going.
+    /// Unknown costs are `null`; so is the stop reason of a run still going. A run
+    /// recorded by earlier hew also has `"format": "earlier"`.
     pub fn to_json(&self, with_tasks: bool) -> Value {
         let tokens = |t: &Tokens| {
             json!({
@@ -409,6 +415,9 @@ impl Summary {
             "billed": billed,
             "cost_disagreements": self.cost_disagreements,
         });
+        if self.kind == RunKind::Earlier {
+            out["format"] = json!("earlier");
+        }
         if with_tasks {
             let tasks: Vec<Value> = self
                 .tasks

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use clap::Args;
 use hew_core::config::Config;
-use hew_core::iterlog::{Liveness, RunStatus, list_runs, liveness};
+use hew_core::iterlog::{Liveness, RunKind, RunStatus, list_runs, liveness};
 use hew_core::repo::current_branch;
 use hew_core::tracker::{ReadyQuery, Tracker, TrackerError};
 use hew_core::worktree::{PruneOptions, find_leftovers};
@@ -230,6 +230,13 @@ fn stale_runs_check(root: &Path) -> Check {
         0 => "none".to_owned(),
         n => format!("none ({n} running now)"),
     };
+    let earlier = runs.iter().filter(|r| r.kind() == RunKind::Earlier).count();
+    if earlier > 0 {
+        detail.push_str(&format!(
+            "; {earlier} finished run{} recorded by earlier hew",
+            if earlier == 1 { "" } else { "s" }
+        ));
+    }
     if !errors.is_empty() {
         detail.push_str(&format!("; {} unreadable run records", errors.len()));
     }

@@ -5,14 +5,20 @@
 //! added after the first schema has `#[serde(default)]`, unknown fields are ignored, and
 //! every write is a temp file renamed into place, so a crash at any instant leaves the last
 //! complete version readable. Readers report a corrupt file and move on.
+//!
+//! Earlier hew (0.9–0.12) wrote run directories in the same place in another format; they
+//! are read too, converted ([`RunKind::Earlier`], see `earlier.rs`), and never rewritten.
 
+mod earlier;
 mod liveness;
 mod record;
 mod store;
 
+pub use earlier::SCHEMA_EARLIER;
 pub use liveness::{Liveness, liveness, this_host};
 pub use record::{
-    IterLog, Outcome, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, Timings, VerifyResult,
+    IterLog, Outcome, RunKind, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, Timings,
+    VerifyResult,
 };
 pub use store::{RecordError, RunDir, RunLock, list_runs, loop_dir, new_run_id, write_json_atomic};
 

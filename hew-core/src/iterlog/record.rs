@@ -292,6 +292,17 @@ impl fmt::Display for StopReason {
     }
 }
 
+/// Which hew wrote a run's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// This hew, in its own schema (`run.json` with `schema_version`, `iters/<n>.json`).
+    Current,
+    /// Earlier hew (0.9–0.12): `run.json` without `schema_version` or a parallel run's
+    /// `manifest.json`, and `iter-NNN.json` files. Read converted, never rewritten, and
+    /// always a finished run: recovery and `doctor` have nothing to do with it.
+    Earlier,
+}
+
 /// `run.json`: one run of `hew loop`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -346,6 +357,18 @@ pub struct RunRecord {
     /// it could record them in an iteration).
     #[serde(default)]
     pub kept_branches: Vec<String>,
+}
+
+impl RunRecord {
+    /// Which hew wrote the record: [`RunKind::Earlier`] for one converted from earlier
+    /// hew's format (`schema_version` [`SCHEMA_EARLIER`](super::SCHEMA_EARLIER)).
+    pub fn kind(&self) -> RunKind {
+        if self.schema_version == super::SCHEMA_EARLIER {
+            RunKind::Earlier
+        } else {
+            RunKind::Current
+        }
+    }
 }
 
 impl IterLog {

@@ -10,7 +10,8 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::record::{IterLog, RunRecord};
+use super::earlier;
+use super::record::{IterLog, RunKind, RunRecord};
 use crate::time::Timestamp;
 
 /// A record that could not be written or read.
@@ -33,6 +34,12 @@ pub enum RecordError {
         path: PathBuf,
         /// What was wrong.
         reason: String,
+    },
+    /// A run directory of earlier hew, which this hew reads but never rewrites.
+    #[error("`{}` was written by earlier hew: hew reads it but does not change it", path.display())]
+    Earlier {
+        /// The run's directory.
+        path: PathBuf,
     },
 }
 
@@ -236,13 +243,39 @@ impl RunDir {
         self.path.join("iters").join(format!("{n}.prompt.md"))
     }
 
-    /// Writes `run.json`.
+    /// Whether the run has a record to read: its `run.json`, or the `manifest.json` of a
+    /// parallel run of earlier hew.
+    pub fn has_record(&self) -> bool {
+        self.run_file().is_file() || earlier::is_earlier_dir(&self.path)
+    }
+
+    /// Which hew wrote the run's records.
+    pub fn kind(&self) -> RunKind {
+        if earlier::is_earlier_dir(&self.path) {
+            RunKind::Earlier
+        } else {
+            RunKind::Current
+        }
+    }
+
+    /// Writes `run.json`; refused in a run directory of earlier hew, which stays as it was.
     pub fn write_run(&self, run: &RunRecord) -> Result<(), RecordError> {
+        if self.kind() == RunKind::Earlier {
+            return Err(RecordError::Earlier {
+                path: self.path.clone(),
+            });
+        }
         write_json_atomic(&self.run_file(), run)
     }
 
-    /// Reads `run.json`.
+    /// Reads `run.json`, or earlier hew's `run.json` or `manifest.json` converted (see
+    /// [`RunKind::Earlier`]).
     pub fn read_run(&self) -> Result<RunRecord, RecordError> {
+        if earlier::is_earlier_dir(&self.path)
+            && let Some(run) = earlier::read_run(&self.path, &self.run_id)?
+        {
+            return Ok(run);
+        }
         read_json(&self.run_file())
     }
 
@@ -261,6 +294,11 @@ impl RunDir {
     /// Reads the iteration records one at a time, by number, handing each to `f` (so a
     /// long run is read in constant memory). Returns the files that could not be read.
     pub fn for_each_iter(&self, mut f: impl FnMut(IterLog)) -> Vec<RecordError> {
+        if earlier::is_earlier_dir(&self.path) {
+            let (iters, errors) = earlier::read_iters(&self.path);
+            iters.into_iter().for_each(f);
+            return errors;
+        }
         let dir = self.path.join("iters");
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
@@ -308,9 +346,10 @@ pub fn list_runs(repo_root: &Path) -> (Vec<RunRecord>, Vec<RecordError>) {
     let mut errors = Vec::new();
     for entry in entries.flatten() {
         // A directory without run.json is a run in its first instant: not a record yet.
-        if entry.path().join("run.json").exists() {
-            let id = entry.file_name().to_string_lossy().into_owned();
-            match RunDir::open(repo_root, &id).read_run() {
+        let id = entry.file_name().to_string_lossy().into_owned();
+        let dir = RunDir::open(repo_root, &id);
+        if dir.has_record() {
+            match dir.read_run() {
                 Ok(r) => runs.push(r),
                 Err(e) => errors.push(e),
             }

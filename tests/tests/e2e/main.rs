@@ -3,6 +3,7 @@
 
 mod config;
 mod dry_run;
+mod earlier_hew;
 mod guarantees;
 mod hostile;
 mod logs;

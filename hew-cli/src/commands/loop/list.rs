@@ -2,7 +2,7 @@
 //! records (so a run still going shows what it has done so far).
 
 use clap::Args;
-use hew_core::iterlog::{Outcome, RunDir, RunStatus, list_runs};
+use hew_core::iterlog::{Outcome, RunDir, RunKind, RunStatus, list_runs};
 use hew_core::summary::read_summary;
 use hew_core::time::Timestamp;
 use serde_json::json;
@@ -44,7 +44,7 @@ pub fn list(ctx: &Context, args: ListArgs) -> Result<Exit, CliError> {
         let runs: Vec<_> = rows
             .iter()
             .map(|s| {
-                json!({
+                let mut run = json!({
                     "run_id": s.run_id,
                     "started_at": s.started_at.to_string(),
                     "duration_s": s.duration.as_secs_f64(),
@@ -53,7 +53,11 @@ pub fn list(ctx: &Context, args: ListArgs) -> Result<Exit, CliError> {
                     "cost_usd": s.totals.cost_usd,
                     "status": s.status,
                     "stop_reason": s.stop_reason.map(|r| r.as_str()),
-                })
+                });
+                if s.kind == RunKind::Earlier {
+                    run["format"] = json!("earlier");
+                }
+                run
             })
             .collect();
         println!("{:#}", json!(runs));
@@ -72,6 +76,10 @@ pub fn list(ctx: &Context, args: ListArgs) -> Result<Exit, CliError> {
             (RunStatus::Running, _) => "running".to_owned(),
             (_, Some(reason)) => reason.to_string(),
             (_, None) => "-".to_owned(),
+        };
+        let stop = match s.kind {
+            RunKind::Earlier => format!("{stop} (earlier hew)"),
+            RunKind::Current => stop,
         };
         table.row([
             s.run_id.clone(),

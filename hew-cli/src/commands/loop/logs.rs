@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Args;
-use hew_core::iterlog::{IterLog, RunDir, RunRecord, list_runs, liveness};
+use hew_core::iterlog::{IterLog, RunDir, RunKind, RunRecord, list_runs, liveness};
 
 use crate::agent_log::AgentLog;
 use crate::context::Context;
@@ -53,6 +53,19 @@ pub fn logs(ctx: &Context, args: LogsArgs) -> Result<Exit, CliError> {
         (None, true) => numbers.pop().into_iter().collect(),
         (None, false) => numbers,
     };
+    if wanted.is_empty() && run.kind() == RunKind::Earlier {
+        return Err(CliError::new(
+            Exit::Failure,
+            format!(
+                "run {} was recorded by earlier hew, which kept no agent output",
+                run.run_id
+            ),
+        )
+        .with_hint(format!(
+            "`hew loop summary --run-id {} --tasks` shows its iterations",
+            run.run_id
+        )));
+    }
     if wanted.is_empty() {
         return Err(CliError::new(
             Exit::Failure,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use hew_core::agent::Tokens;
-use hew_core::iterlog::{RunDir, RunStatus, list_runs};
+use hew_core::iterlog::{RunDir, RunKind, RunStatus, list_runs};
 use hew_core::summary::{Spend, Summary, read_summary};
 use hew_core::time::Timestamp;
 
@@ -54,7 +54,7 @@ pub fn summary(ctx: &Context, args: SummaryArgs) -> Result<Exit, CliError> {
         None => latest_run(&root)?,
     };
     let dir = RunDir::open(&root, &run_id);
-    if !dir.run_file().exists() {
+    if !dir.has_record() {
         return Err(
             CliError::new(Exit::Failure, format!("no run `{run_id}` in `.hew/loop`"))
                 .with_hint("`hew loop list` shows the runs"),
@@ -343,9 +343,13 @@ fn state(s: &Summary) -> String {
         RunStatus::Failed => "failed",
         RunStatus::Crashed => "crashed",
     };
-    match s.stop_reason {
+    let state = match s.stop_reason {
         Some(reason) => format!("{status} ({reason})"),
         None => format!("{status} (stop reason not recorded)"),
+    };
+    match s.kind {
+        RunKind::Earlier => format!("{state}, recorded by earlier hew"),
+        RunKind::Current => state,
     }
 }
 
