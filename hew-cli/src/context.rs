@@ -3,7 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use hew_core::config::{Config, ConfigPaths, LoadOptions, Loaded, Scope, load};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use hew_core::config::{
+    Config, ConfigPaths, EarlierKey, Effect, LoadOptions, Loaded, Origin, Scope, load,
+};
 use hew_core::repo::{RepoError, discover_root};
 use hew_core::tracker::CliTracker;
 
@@ -98,9 +103,12 @@ impl Context {
         .map_err(crate::commands::config_error)
     }
 
-    /// The configuration, with `overrides` (from flags) on top.
+    /// The configuration, with `overrides` (from flags) on top. Keys of earlier hew that
+    /// the files have and this hew ignores are warned about, once per process.
     pub fn load_config(&self, overrides: Vec<(String, String)>) -> Result<Config, CliError> {
-        Ok(self.load_config_values(overrides)?.into_config())
+        let loaded = self.load_config_values(overrides)?;
+        warn_earlier_keys(loaded.earlier());
+        Ok(loaded.into_config())
     }
 
     /// The tracker configured for the repository at `root`.
@@ -111,4 +119,32 @@ impl Context {
             config.tracker.timeout.get(),
         )
     }
+}
+
+/// One warning per config file naming the keys of earlier hew that this hew ignores, the
+/// first time a command loads the config; `hew config list` says why for each.
+fn warn_earlier_keys(keys: &[EarlierKey]) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    let mut by_file: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for k in keys {
+        if let (Effect::Ignored(_), Origin::File { path, .. }) = (&k.effect, &k.origin) {
+            by_file
+                .entry(path.display().to_string())
+                .or_default()
+                .push(&k.key);
+        }
+    }
+    if by_file.is_empty() || WARNED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    for (file, keys) in &by_file {
+        eprintln!(
+            "warning: `{file}` has keys of earlier hew that this hew ignores: {}",
+            keys.join(", ")
+        );
+    }
+    eprintln!(
+        "hint: `hew config list` says why for each; docs/CONFIG.md lists them under \"Keys of \
+         earlier hew\""
+    );
 }

@@ -3,7 +3,7 @@
 //! project's file inside a repository, the user's file outside one.
 
 use clap::{Args, Subcommand};
-use hew_core::config::{ConfigError, ConfigFile, Scope, key_listing, keys};
+use hew_core::config::{ConfigError, ConfigFile, EarlierKey, Effect, Scope, key_listing, keys};
 
 use crate::context::Context;
 use crate::error::CliError;
@@ -116,7 +116,7 @@ pub fn cmd_config(ctx: &Context, args: ConfigArgs) -> Result<Exit, CliError> {
             Ok(Exit::Success)
         }
         ConfigCommand::List { scope } => {
-            let pairs = match scope.get() {
+            let (pairs, earlier) = match scope.get() {
                 Some(scope) => {
                     let file = open(ctx, scope)?;
                     let mut pairs = Vec::new();
@@ -125,13 +125,17 @@ pub fn cmd_config(ctx: &Context, args: ConfigArgs) -> Result<Exit, CliError> {
                             pairs.push((def.path.to_owned(), v));
                         }
                     }
-                    pairs
+                    (pairs, file.earlier().map_err(config_error)?)
                 }
-                None => ctx.load_config_values(Vec::new())?.list(),
+                None => {
+                    let loaded = ctx.load_config_values(Vec::new())?;
+                    (loaded.list(), loaded.earlier().to_vec())
+                }
             };
             for (key, value) in pairs {
                 println!("{key} = {value}");
             }
+            print_earlier(&earlier);
             Ok(Exit::Success)
         }
         ConfigCommand::Keys => {
@@ -146,6 +150,26 @@ pub fn cmd_config(ctx: &Context, args: ConfigArgs) -> Result<Exit, CliError> {
             let scope = scope.get().unwrap_or_else(|| ctx.default_scope());
             println!("{}", ctx.config_path(scope)?.display());
             Ok(Exit::Success)
+        }
+    }
+}
+
+/// The keys of earlier hew, as TOML comments after the values: what became of each.
+fn print_earlier(keys: &[EarlierKey]) {
+    for k in keys {
+        match &k.effect {
+            Effect::ReadAs(target) => {
+                println!(
+                    "# read as {target}: {} (earlier hew's, in {})",
+                    k.key, k.origin
+                );
+            }
+            Effect::Ignored(why) => {
+                println!(
+                    "# ignored: {} (earlier hew's, in {}): {why}",
+                    k.key, k.origin
+                );
+            }
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use clap::Args;
-use hew_core::config::Config;
+use hew_core::config::{Config, Effect};
 use hew_core::iterlog::{Liveness, RunKind, RunStatus, list_runs, liveness};
 use hew_core::repo::current_branch;
 use hew_core::tracker::{ReadyQuery, Tracker, TrackerError};
@@ -90,11 +90,22 @@ pub fn cmd_doctor(ctx: &Context, _args: DoctorArgs) -> Result<Exit, CliError> {
                 .iter()
                 .map(|f| f.display().to_string())
                 .collect();
-            let detail = if files.is_empty() {
+            let mut detail = if files.is_empty() {
                 "built-in defaults (no config file)".to_owned()
             } else {
                 format!("valid: {}", files.join(", "))
             };
+            let ignored = loaded
+                .earlier()
+                .iter()
+                .filter(|k| matches!(k.effect, Effect::Ignored(_)))
+                .count();
+            if ignored > 0 {
+                detail.push_str(&format!(
+                    "; {ignored} key{} of earlier hew ignored (`hew config list` says why)",
+                    if ignored == 1 { "" } else { "s" }
+                ));
+            }
             checks.push(Check::pass("config", detail));
             Some(loaded.into_config())
         }

@@ -44,6 +44,13 @@ impl ConfigFile {
         Ok(Self { path, doc })
     }
 
+    /// The keys of earlier hew in the file, and what becomes of each (see
+    /// [`Loaded::earlier`](super::Loaded::earlier)). Fails as loading the file would.
+    pub fn earlier(&self) -> Result<Vec<super::EarlierKey>, ConfigError> {
+        let layer = Layer::from_toml(&self.doc.to_string(), &self.origin())?;
+        Ok(layer.earlier().to_vec())
+    }
+
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -261,7 +268,8 @@ fn put(table: &mut dyn TableLike, key: &str, mut item: Item) {
 }
 
 /// Removes the item at a dotted path; returns whether there was one.
-fn remove_at(root: &mut Table, path: &str) -> bool {
+/// Removes the item at a dotted path; whether there was one.
+pub(crate) fn remove_at(root: &mut Table, path: &str) -> bool {
     let Some(parts) = split_path(path) else {
         return false;
     };

@@ -6,6 +6,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use super::earlier;
 use super::keys::{KeyKind, MapKeys, close_keys, find_key};
 use super::value::from_text;
 
@@ -194,6 +195,9 @@ impl ConfigError {
                 "fix the TOML near line {line} of `{}`",
                 path.display()
             )),
+            Self::UnknownKey { key, .. } if earlier::hint_for(key).is_some() => {
+                earlier::hint_for(key)
+            }
             Self::UnknownKey { close, .. } if !close.is_empty() => {
                 let names: Vec<String> = close.iter().map(|k| format!("`{k}`")).collect();
                 Some(format!(

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 
 use toml_edit::{Document, DocumentMut, InlineTable, Item, TableLike, Value};
 
-use super::edit::insert_at;
+use super::earlier::{self, EarlierKey, Found};
+use super::edit::{insert_at, remove_at};
 use super::error::{ConfigError, Origin, Position};
 use super::keys::{KeyDef, KeyKind, KeyRef, find_key, is_section, keys};
 use super::schema::Config;
@@ -20,6 +21,8 @@ use super::value::{Site, check, describe, entry_from_text, from_text, price_from
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Layer {
     values: BTreeMap<&'static str, Value>,
+    /// Keys of earlier hew met in the files of this layer, and what became of them.
+    earlier: Vec<EarlierKey>,
 }
 
 impl Layer {
@@ -35,11 +38,34 @@ impl Layer {
             }
         })?;
         let mut layer = Self::default();
-        layer.walk(doc.as_table(), "", &Site { origin, text })?;
-        toml::from_str::<Config>(text).map_err(|err| ConfigError::Rejected {
-            origin: origin.at(text, err.span().map(|s| s.start)),
+        let site = Site { origin, text };
+        let mut found = Vec::new();
+        layer.walk(doc.as_table(), "", &site, &mut found)?;
+        if found.is_empty() {
+            toml::from_str::<Config>(text).map_err(|err| ConfigError::Rejected {
+                origin: origin.at(text, err.span().map(|s| s.start)),
+                message: err.message().to_owned(),
+            })?;
+            return Ok(layer);
+        }
+        // The final check, without earlier hew's keys (positions are of another text).
+        let mut clean: DocumentMut = text.parse().map_err(|_| ConfigError::Rejected {
+            origin: origin.clone(),
+            message: "the file no longer parses".into(),
+        })?;
+        for f in &found {
+            remove_at(clean.as_table_mut(), outermost_earlier(&f.key));
+        }
+        toml::from_str::<Config>(&clean.to_string()).map_err(|err| ConfigError::Rejected {
+            origin: origin.clone(),
             message: err.message().to_owned(),
         })?;
+        let (values, report) =
+            earlier::resolve(found, |key| layer.values.contains_key(key), &site)?;
+        for (def, value) in values {
+            layer.values.insert(def.path, value);
+        }
+        layer.earlier = report;
         Ok(layer)
     }
 
@@ -48,6 +74,7 @@ impl Layer {
         table: &dyn TableLike,
         prefix: &str,
         site: &Site<'_>,
+        found: &mut Vec<Found>,
     ) -> Result<(), ConfigError> {
         for (key, item) in table.iter() {
             let path = if prefix.is_empty() {
@@ -58,10 +85,16 @@ impl Layer {
             let key_at = || site.at(table.key(key).and_then(|k| k.span()));
             if let Some(def) = find_key(&path) {
                 self.values.insert(def.path, check(def, item, site)?);
-            } else if !is_section(&path) {
+            } else if earlier::is_earlier_key(&path) {
+                found.push(Found {
+                    key: path,
+                    item: item.clone(),
+                    origin: key_at(),
+                });
+            } else if !is_section(&path) && !earlier::is_earlier_section(&path) {
                 return Err(ConfigError::unknown_key(&path, key_at()));
             } else if let Some(section) = item.as_table_like() {
-                self.walk(section, &path, site)?;
+                self.walk(section, &path, site, found)?;
             } else {
                 return Err(ConfigError::InvalidValue {
                     key: path,
@@ -109,6 +142,7 @@ impl Layer {
 
     /// Lays `upper` over this layer: maps merge key by key, everything else is replaced.
     pub(crate) fn merge(&mut self, upper: Self) {
+        self.earlier.extend(upper.earlier);
         for (path, value) in upper.values {
             if let Some(def) = find_key(path) {
                 self.merge_value(def, value);
@@ -149,6 +183,11 @@ impl Layer {
             }
         }
         self
+    }
+
+    /// The keys of earlier hew met in this layer's files, and what became of them.
+    pub(crate) fn earlier(&self) -> &[EarlierKey] {
+        &self.earlier
     }
 
     /// The value of a key in this layer.
@@ -203,6 +242,20 @@ fn origin_path(origin: &Origin) -> PathBuf {
     match origin {
         Origin::File { path, .. } => path.clone(),
         _ => PathBuf::from("<built-in default-config.toml>"),
+    }
+}
+
+/// The outermost table of `key` (a key of earlier hew) that this hew does not have:
+/// `loop.planner` for `loop.planner.enabled`, `update_check` for itself.
+fn outermost_earlier(key: &str) -> &str {
+    let mut end = 0;
+    loop {
+        let next = key[end..].find('.').map_or(key.len(), |i| end + i);
+        let prefix = &key[..next];
+        if !is_section(prefix) || next == key.len() {
+            return prefix;
+        }
+        end = next + 1;
     }
 }
 

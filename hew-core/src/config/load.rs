@@ -10,6 +10,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::defaults::DEFAULT_CONFIG;
+use super::earlier::EarlierKey;
 use super::error::{ConfigError, Origin};
 use super::keys::{KeyRef, keys, resolve};
 use super::layer::Layer;
@@ -160,6 +161,12 @@ impl Loaded {
     /// The config files that existed and were read, lowest layer first.
     pub fn files(&self) -> &[PathBuf] {
         &self.files
+    }
+
+    /// The keys of earlier hew in those files, lowest layer first, and what became of
+    /// each: read as one of this hew's keys, or ignored (to be told to the user).
+    pub fn earlier(&self) -> &[EarlierKey] {
+        self.values.earlier()
     }
 
     /// The value in effect for `key` (a key or a map entry) after merging every layer,

@@ -3,6 +3,7 @@
 
 mod defaults;
 mod duration;
+mod earlier;
 mod edit;
 mod error;
 mod init;
@@ -14,6 +15,7 @@ mod value;
 
 pub use defaults::DEFAULT_CONFIG;
 pub use duration::{HumanDuration, InvalidDuration};
+pub use earlier::{EarlierKey, Effect};
 pub use edit::ConfigFile;
 pub use error::{ConfigError, Origin, Position};
 pub use init::{FileAction, init_project, project_config_text};

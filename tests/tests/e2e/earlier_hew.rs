@@ -1,9 +1,10 @@
 //! Upgrading from earlier hew (0.9–0.12): its run records in `.hew/loop` (fixtures in
-//! `tests/fixtures/earlier-hew/`) are listed, summed up and checked like this hew's own.
+//! `tests/fixtures/earlier-hew/`) are listed, summed up and checked like this hew's own,
+//! and a user config written for it works.
 
 use std::path::{Path, PathBuf};
 
-use hew_tests::TestRepo;
+use hew_tests::{NewTask, TestRepo, require_tracker};
 use serde_json::{Value, json};
 
 const SERIAL: &str = "loop-20260601T090000Z-5e1a1001";
@@ -267,4 +268,124 @@ fn earlier_records_are_left_as_they_were() {
     }
     assert_eq!(std::fs::read(dir.join("run.json")).unwrap(), before);
     assert!(!dir.join("iters").exists());
+}
+
+#[test]
+fn a_user_config_of_earlier_hew_routes_the_dry_run_and_warns_once() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    add_earlier_runs(&repo);
+    let config =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/earlier-hew/config/config.toml");
+    std::fs::copy(config, repo.user_config()).unwrap();
+    let urgent = repo.create_task(NewTask::new("urgent").priority(0));
+    let chore = repo.create_task(NewTask::new("tidy up").priority(3).issue_type("chore"));
+    let plain = repo.create_task(NewTask::new("plain").priority(2));
+
+    let out = repo
+        .hew()
+        .args(["loop", "--dry-run", "--json"])
+        .assert()
+        .success();
+    let stdout = text(&out.get_output().stdout);
+    let rows: Vec<Value> =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let mut routes: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_owned(),
+                r["model"].as_str().unwrap_or("-").to_owned(),
+                r["rule"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    routes.sort();
+    let mut want = vec![
+        (urgent, "opus".to_owned(), "priority".to_owned()),
+        (chore, "haiku".to_owned(), "type".to_owned()),
+        (plain, "sonnet".to_owned(), "default".to_owned()),
+    ];
+    want.sort();
+    assert_eq!(routes, want);
+
+    let stderr = text(&out.get_output().stderr);
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    let file = repo.user_config().display().to_string();
+    assert!(
+        warnings[0].starts_with(&format!(
+            "warning: `{file}` has keys of earlier hew that this hew ignores: update_check, \
+             default_scope, git_track,"
+        )),
+        "{stderr}"
+    );
+    for key in [
+        "loop.planner.enabled",
+        "loop.fallback_runtime",
+        "branching.strategy",
+    ] {
+        assert!(warnings[0].contains(key), "{key}: {stderr}");
+    }
+    assert!(
+        !warnings[0].contains("default_runtime"),
+        "read, not ignored: {stderr}"
+    );
+    assert!(
+        !stderr.contains("unreadable") && !stderr.contains("skipped"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_key_no_hew_knows_is_still_an_error_naming_key_and_file() {
+    let repo = TestRepo::new();
+    std::fs::write(
+        repo.user_config(),
+        "update_check = true\nupdate_chekc = false\n",
+    )
+    .unwrap();
+    let out = repo.hew().args(["config", "list"]).assert().code(3);
+    let stderr = text(&out.get_output().stderr);
+    assert!(
+        stderr.contains(&format!(
+            "unknown key `update_chekc` in `{}` at line 2",
+            repo.user_config().display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn config_list_says_what_became_of_each_key_of_earlier_hew() {
+    let repo = TestRepo::new();
+    std::fs::write(
+        repo.user_config(),
+        "update_check = true\ndefault_runtime = \"codex\"\n[loop.model.by_priority]\nP0 = \"opus\"\n",
+    )
+    .unwrap();
+    let stdout = quiet_success(&repo, &["config", "list"]);
+    let file = repo.user_config().display().to_string();
+    assert!(
+        stdout.contains("loop.model.by_priority = P0=opus\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("loop.agent.runtime = codex\n"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "# ignored: update_check (earlier hew's, in `{file}` at line 1, column 1): this hew \
+             does not check for updates\n"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "# read as loop.agent.runtime: default_runtime (earlier hew's, in `{file}` at line 2, \
+             column 1)\n"
+        )),
+        "{stdout}"
+    );
 }
