@@ -389,3 +389,42 @@ fn config_list_says_what_became_of_each_key_of_earlier_hew() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_run_beside_earlier_runs_recovers_nothing_and_warns_of_nothing() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    add_earlier_runs(&repo);
+    repo.use_agent("claude", crate::fake_agent(), "");
+    let id = repo.create_task(NewTask::new("write the file"));
+
+    let recover = repo.hew().args(["loop", "recover"]).assert().success();
+    let stderr = text(&recover.get_output().stderr);
+    assert!(!stderr.contains("readable"), "{stderr}");
+
+    let out = repo.hew().arg("loop").assert().success();
+    let stderr = text(&out.get_output().stderr);
+    assert!(
+        !stderr.contains("readable") && !stderr.contains("loop-2026"),
+        "{stderr}"
+    );
+    assert_eq!(repo.show(&id)["status"], "closed");
+
+    let runs = json_of(&repo, &["loop", "list", "--json"]);
+    let listed: Vec<(&str, Option<&str>, u64)> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["run_id"].as_str().unwrap(),
+                r["format"].as_str(),
+                r["closed"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(listed.len(), 3, "{runs:#}");
+    assert_eq!(listed[0], (PARALLEL, Some("earlier"), 4));
+    assert_eq!(listed[1], (SERIAL, Some("earlier"), 3));
+    assert_eq!((listed[2].1, listed[2].2), (None, 1), "this hew's own run");
+}
