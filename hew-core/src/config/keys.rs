@@ -27,6 +27,9 @@ pub enum KeyKind {
     Bool,
     /// A duration written like `45m` (see [`HumanDuration`](super::HumanDuration)).
     Duration,
+    /// A duration above zero: zero (or less than a millisecond) cannot work for this key,
+    /// for the reason given (it is part of the error message).
+    NonZeroDuration(&'static str),
     /// One of a fixed set of words.
     Enum(&'static [&'static str]),
     /// A list of strings.
@@ -127,7 +130,7 @@ static KEYS: [KeyDef; 28] = [
     ),
     key(
         "tracker.timeout",
-        KeyKind::Duration,
+        KeyKind::NonZeroDuration("every tracker call would time out at once"),
         "1m",
         "how long one tracker call may take before it is killed",
     ),
@@ -188,7 +191,7 @@ static KEYS: [KeyDef; 28] = [
     ),
     key(
         "loop.agent.timeout",
-        KeyKind::Duration,
+        KeyKind::NonZeroDuration("every agent would be stopped as soon as it starts"),
         "45m",
         "longest an agent may run before it is stopped",
     ),
@@ -266,7 +269,7 @@ static KEYS: [KeyDef; 28] = [
     ),
     optional(
         "loop.budget.wall",
-        KeyKind::Duration,
+        KeyKind::NonZeroDuration("the run would stop before its first task"),
         "2h",
         "stop starting tasks once the run has gone on this long",
     ),
@@ -326,6 +329,10 @@ impl KeyKind {
             Self::Integer { min, max } => format!("a whole number from {min} to {max}"),
             Self::Bool => "`true` or `false`".into(),
             Self::Duration => "a duration like `45m` or `1h30m` (units ms, s, m, h, d)".into(),
+            Self::NonZeroDuration(why) => format!(
+                "a duration above zero like `45m` or `1h30m` (units ms, s, m, h, d); \
+                 zero cannot work: {why}"
+            ),
             Self::Enum(values) => format!("one of {}", quoted_list(values)),
             Self::List => "a list of strings: `a,b` or a TOML array like `[\"a\", \"b\"]`".into(),
             Self::Map(MapKeys::Priority) => {
@@ -353,6 +360,7 @@ impl fmt::Display for KeyKind {
             Self::Integer { min, .. } => write!(f, "integer >= {min}"),
             Self::Bool => f.write_str("bool"),
             Self::Duration => f.write_str("duration"),
+            Self::NonZeroDuration(_) => f.write_str("duration > 0"),
             Self::Enum(values) => f.write_str(&values.join("|")),
             Self::List => f.write_str("list of strings"),
             Self::Map(MapKeys::Priority) => f.write_str("map P0..P4 = string"),

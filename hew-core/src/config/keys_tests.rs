@@ -323,7 +323,10 @@ fn table_leaves() -> BTreeMap<String, String> {
         .iter()
         .map(|def| {
             let shape = match def.kind {
-                KeyKind::String | KeyKind::Path | KeyKind::Duration => "string".to_owned(),
+                KeyKind::String
+                | KeyKind::Path
+                | KeyKind::Duration
+                | KeyKind::NonZeroDuration(_) => "string".to_owned(),
                 KeyKind::Integer { .. } => "integer".to_owned(),
                 KeyKind::Bool => "bool".to_owned(),
                 KeyKind::Enum(values) => format!("enum {}", values.join("|")),

@@ -87,9 +87,9 @@ pub(crate) fn from_text(
             "false" => Value::from(false),
             _ => return Err(invalid()),
         },
-        KeyKind::Duration => match trimmed.parse::<HumanDuration>() {
-            Ok(_) => Value::from(trimmed),
-            Err(_) => return Err(invalid()),
+        KeyKind::Duration | KeyKind::NonZeroDuration(_) => match trimmed.parse() {
+            Ok(d) if duration_fits(&def.kind, d) => Value::from(trimmed),
+            _ => return Err(invalid()),
         },
         KeyKind::Enum(values) if values.contains(&trimmed) => Value::from(trimmed),
         KeyKind::Enum(_) => return Err(invalid()),
@@ -218,7 +218,9 @@ pub(crate) fn check(def: &KeyDef, item: &Item, site: &Site<'_>) -> Result<Value,
             Value::from(*n.value())
         }
         (KeyKind::Bool, Value::Boolean(b)) => Value::from(*b.value()),
-        (KeyKind::Duration, Value::String(s)) if s.value().parse::<HumanDuration>().is_ok() => {
+        (KeyKind::Duration | KeyKind::NonZeroDuration(_), Value::String(s))
+            if s.value().parse().is_ok_and(|d| duration_fits(&def.kind, d)) =>
+        {
             Value::from(s.value().as_str())
         }
         (KeyKind::Enum(values), Value::String(s)) if values.contains(&s.value().as_str()) => {
@@ -398,6 +400,15 @@ pub(crate) fn describe(item: &Item) -> String {
         Item::Value(Value::InlineTable(_)) | Item::Table(_) => "a table".into(),
         Item::ArrayOfTables(_) => "an array of tables".into(),
         Item::None => "nothing".into(),
+    }
+}
+
+/// Whether a well-formed duration is one `kind` accepts: a key that cannot work with zero
+/// refuses it (and anything under a millisecond, which timers round to zero).
+fn duration_fits(kind: &KeyKind, d: HumanDuration) -> bool {
+    match kind {
+        KeyKind::NonZeroDuration(_) => d.get() >= std::time::Duration::from_millis(1),
+        _ => true,
     }
 }
 

@@ -233,3 +233,36 @@ fn a_flag_overrides_every_layer() {
     assert!(run(&["loop", "--dry-run"]).contains("1 task would run, 5 at a time"));
     assert!(run(&["loop", "--dry-run", "-j", "7"]).contains("1 task would run, 7 at a time"));
 }
+
+/// A zero timeout used to be taken as given: every agent was killed at once and every task
+/// used up its retries. It is refused, from every layer, before anything is claimed.
+#[test]
+fn durations_that_cannot_work_are_refused_from_every_layer() {
+    hew_tests::require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", crate::fake_agent(), "");
+    let task = repo.create_task(hew_tests::NewTask::new("must not be touched"));
+    let refused = |mut cmd: assert_cmd::Command, args: &[&str], key: &str, layer: &str| {
+        let err = stderr(&cmd.arg("loop").args(args).assert().code(3));
+        assert!(err.contains(key), "names the key: {err}");
+        assert!(err.contains(layer), "names where it came from: {err}");
+        assert!(err.contains("zero cannot work"), "says why: {err}");
+    };
+    refused(
+        repo.hew(),
+        &["--timeout", "0s"],
+        "loop.agent.timeout",
+        "command line",
+    );
+    let mut env = repo.hew();
+    env.env("HEW_TRACKER_TIMEOUT", "0ms");
+    refused(env, &[], "tracker.timeout", "HEW_TRACKER_TIMEOUT");
+    let config = std::fs::read_to_string(repo.path().join(".hew/config.toml")).unwrap();
+    repo.write_project_config(&format!("{config}\n[loop.budget]\nwall = \"0s\"\n"));
+    refused(repo.hew(), &[], "loop.budget.wall", ".hew/config.toml");
+
+    let t = repo.show(&task);
+    assert_eq!(t["status"], "open", "{t:#}");
+    assert!(t["labels"].as_array().is_none_or(|l| l.is_empty()), "{t:#}");
+    assert!(repo.all_iterations().is_empty(), "nothing ran");
+}
