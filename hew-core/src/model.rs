@@ -10,6 +10,16 @@
 //! 4. `loop.model.by_type.<issue_type>` (an empty type skips this step);
 //! 5. `loop.model.default`;
 //! 6. none: the agent's own default.
+//!
+//! Model names come from the tracker (tags and labels anyone with write access can set,
+//! an agent creating tasks included) and end up in an agent's command line, so a name is
+//! checked before any rule may choose it: ASCII letters and digits and `.` `_` `-` `:` `/`
+//! `@` `[` `]` `+`, starting with a letter or a digit, at most [`MODEL_NAME_MAX`] long.
+//! That covers every provider's naming (`claude-opus-4-1-20250805`, `sonnet[1m]`,
+//! `us.anthropic.claude-sonnet-4-5-20250929-v1:0`, `claude-3-5-sonnet@20240620`,
+//! `openai/gpt-5`) and can never read as a flag. A refused name is not an error: it is
+//! recorded as [`Rejected`] and the next rule applies, so one hostile label cannot stop a
+//! run nor choose the model.
 
 use std::fmt;
 
@@ -71,36 +81,128 @@ impl fmt::Display for Rule {
     }
 }
 
+/// The longest model name accepted.
+pub const MODEL_NAME_MAX: usize = 200;
+
+/// A model name a rule gave that was refused, so the next rule applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    /// The name as written (possibly hostile: render it escaped).
+    pub model: String,
+    /// The rule that gave it.
+    pub rule: Rule,
+    /// Why it was refused.
+    pub reason: InvalidModel,
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "model `{}` from rule {} refused ({}); the next rule applied",
+            self.model, self.rule, self.reason
+        )
+    }
+}
+
+/// Why a model name is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum InvalidModel {
+    /// It starts with something other than a letter or a digit (`-` would read as a flag).
+    #[error("a model name starts with a letter or a digit")]
+    BadStart,
+    /// It holds a character outside the allowed set.
+    #[error("a model name holds only ASCII letters, digits and . _ - : / @ [ ] +")]
+    BadChar,
+    /// It is longer than [`MODEL_NAME_MAX`].
+    #[error("a model name is at most 200 characters long")]
+    TooLong,
+}
+
+/// Checks `name` (already trimmed, not empty) against the model name rules of the module
+/// docs.
+pub fn check_model_name(name: &str) -> Result<(), InvalidModel> {
+    if name.len() > MODEL_NAME_MAX {
+        return Err(InvalidModel::TooLong);
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(InvalidModel::BadStart);
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._-:/@[]+".contains(c);
+    if !name.chars().all(allowed) {
+        return Err(InvalidModel::BadChar);
+    }
+    Ok(())
+}
+
+/// How a task's model was routed: the winner, and the names refused on the way to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routing {
+    /// The model chosen; `None` is the agent's default.
+    pub resolved: Option<Resolved>,
+    /// Names that rules before the winner gave and that were refused, in rule order.
+    pub rejected: Vec<Rejected>,
+}
+
 /// Picks the model for `task` from `cfg`, first match wins (see the module docs).
 /// `None` means no rule matched and the agent uses its own default.
 pub fn resolve_model(task: &Task, cfg: &LoopModelConfig) -> Option<Resolved> {
-    let found = |model: &str, rule| {
+    route_model(task, cfg).resolved
+}
+
+/// [`resolve_model`], with the names refused before the winner.
+pub fn route_model(task: &Task, cfg: &LoopModelConfig) -> Routing {
+    let mut routing = Routing::default();
+    for (rule, model) in candidates(task, cfg) {
         let model = model.trim();
-        (!model.is_empty()).then(|| Resolved {
-            model: model.to_owned(),
-            rule,
-        })
-    };
-    description_tag(&task.description)
-        .and_then(|m| found(m, Rule::Tag))
-        .or_else(|| {
-            task.labels()
-                .iter()
-                .filter_map(|l| l.strip_prefix("model:"))
-                .find_map(|m| found(m, Rule::Label))
-        })
-        .or_else(|| {
-            let p = task.priority.and_then(Priority::from_number)?;
-            found(cfg.by_priority.get(&p)?, Rule::Priority)
-        })
-        .or_else(|| {
-            let t = task.issue_type.trim();
-            if t.is_empty() {
-                return None;
+        if model.is_empty() {
+            continue;
+        }
+        match check_model_name(model) {
+            Ok(()) => {
+                routing.resolved = Some(Resolved {
+                    model: model.to_owned(),
+                    rule,
+                });
+                break;
             }
-            found(cfg.by_type.get(t)?, Rule::Type)
-        })
-        .or_else(|| found(cfg.default.as_deref()?, Rule::Default))
+            Err(reason) => routing.rejected.push(Rejected {
+                model: model.to_owned(),
+                rule,
+                reason,
+            }),
+        }
+    }
+    routing
+}
+
+/// Every name a rule offers for `task`, in the order the rules are tried.
+fn candidates<'a>(
+    task: &'a Task,
+    cfg: &'a LoopModelConfig,
+) -> impl Iterator<Item = (Rule, &'a str)> + 'a {
+    let tag = description_tag(&task.description).map(|m| (Rule::Tag, m));
+    let labels = task
+        .labels()
+        .iter()
+        .filter_map(|l| l.strip_prefix("model:"))
+        .map(|m| (Rule::Label, m));
+    let priority = task
+        .priority
+        .and_then(Priority::from_number)
+        .and_then(|p| cfg.by_priority.get(&p))
+        .map(|m| (Rule::Priority, m.as_str()));
+    let issue_type = Some(task.issue_type.trim())
+        .filter(|t| !t.is_empty())
+        .and_then(|t| cfg.by_type.get(t))
+        .map(|m| (Rule::Type, m.as_str()));
+    let default = cfg.default.as_deref().map(|m| (Rule::Default, m));
+    tag.into_iter()
+        .chain(labels)
+        .chain(priority)
+        .chain(issue_type)
+        .chain(default)
 }
 
 /// The model named by the first well-formed `<!-- hew:model=NAME -->` tag in `text`.
@@ -285,6 +387,62 @@ mod tests {
         assert_eq!(
             pick(&task("", &[], Some(3), "  "), &c),
             some("haiku", Rule::Default)
+        );
+    }
+
+    #[test]
+    fn names_that_could_read_as_a_flag_are_refused_and_the_next_rule_applies() {
+        let t = task(
+            "<!-- hew:model=--dangerously-skip-permissions -->",
+            &["model:-x", "model:ok[1m]"],
+            Some(3),
+            "task",
+        );
+        let r = route_model(&t, &cfg());
+        assert_eq!(
+            r.resolved.map(|r| (r.model, r.rule)),
+            some("ok[1m]", Rule::Label)
+        );
+        let refused: Vec<_> = r
+            .rejected
+            .iter()
+            .map(|r| (r.model.as_str(), r.rule))
+            .collect();
+        assert_eq!(
+            refused,
+            [
+                ("--dangerously-skip-permissions", Rule::Tag),
+                ("-x", Rule::Label)
+            ]
+        );
+        assert!(r.rejected[0].to_string().contains("next rule"));
+        let t = task("", &["model:a b", "model:\x1b]52;c;x"], Some(3), "task");
+        let r = route_model(&t, &cfg());
+        assert_eq!(r.rejected.len(), 2);
+        assert_eq!(r.resolved.unwrap().rule, Rule::Default);
+    }
+
+    #[test]
+    fn real_model_names_pass_the_check() {
+        for name in [
+            "opus",
+            "claude-opus-4-1-20250805",
+            "sonnet[1m]",
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "claude-3-5-sonnet@20240620",
+            "openai/gpt-5",
+            "gpt-5.1-codex",
+            "4o",
+        ] {
+            assert_eq!(check_model_name(name), Ok(()), "{name}");
+        }
+        assert_eq!(check_model_name("-m"), Err(InvalidModel::BadStart));
+        assert_eq!(check_model_name(".x"), Err(InvalidModel::BadStart));
+        assert_eq!(check_model_name("a;b"), Err(InvalidModel::BadChar));
+        assert_eq!(check_model_name("é"), Err(InvalidModel::BadStart));
+        assert_eq!(
+            check_model_name(&"a".repeat(MODEL_NAME_MAX + 1)),
+            Err(InvalidModel::TooLong)
         );
     }
 

@@ -4,6 +4,11 @@
 //! The prompt always goes on stdin, never as an argument: Claude's list flags
 //! (`--allowedTools`, `--mcp-config`) swallow a trailing positional argument, and a prompt
 //! in argv is visible to every user on the machine.
+//!
+//! The model goes as one argument, `--model=NAME`, never as `--model NAME`: both CLIs
+//! (commander.js for Claude, clap for Codex) take the text after `=` as the value whatever
+//! it looks like, so no name can be read as a flag even if it got past the checks of
+//! [`crate::model`].
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -20,7 +25,7 @@ pub fn command_line(launch: &Launch) -> Result<(PathBuf, Vec<String>), AgentErro
                 .map(String::from)
                 .into();
             if let Some(model) = model {
-                args.extend(["--model".into(), model.into()]);
+                args.push(format!("--model={model}"));
             }
             if !launch.allowed_tools.is_empty() {
                 args.push("--allowedTools".into());
@@ -38,7 +43,7 @@ pub fn command_line(launch: &Launch) -> Result<(PathBuf, Vec<String>), AgentErro
         Runtime::Codex => {
             let mut args: Vec<String> = vec!["exec".into(), "--json".into()];
             if let Some(model) = model {
-                args.extend(["-m".into(), model.into()]);
+                args.push(format!("--model={model}"));
             }
             args.extend([
                 "-C".into(),
@@ -205,8 +210,7 @@ mod tests {
                 "--output-format",
                 "stream-json",
                 "--verbose",
-                "--model",
-                "opus",
+                "--model=opus",
                 "--allowedTools",
                 "Bash(git commit:*)",
                 "Edit",
@@ -240,10 +244,27 @@ mod tests {
         let (_, args) = argv(&l);
         assert_eq!(
             args,
-            [&["exec", "--json", "-m", "gpt-5"][..], &tail].concat()
+            [&["exec", "--json", "--model=gpt-5"][..], &tail].concat()
         );
         // No ANTHROPIC_MODEL for codex.
         assert_eq!(environment(&l).len(), 1);
+    }
+
+    #[test]
+    fn a_model_that_looks_like_a_flag_stays_a_value() {
+        for runtime in [Runtime::Claude, Runtime::Codex] {
+            let mut l = launch(runtime);
+            l.model = Some("--dangerously-skip-permissions".into());
+            let (_, args) = argv(&l);
+            assert!(
+                args.contains(&"--model=--dangerously-skip-permissions".to_owned()),
+                "{args:?}"
+            );
+            assert!(
+                !args.contains(&"--dangerously-skip-permissions".to_owned()),
+                "{args:?}"
+            );
+        }
     }
 
     #[test]

@@ -237,11 +237,8 @@ fn each_routing_rule_reaches_the_agent_as_flag_and_environment() {
             .iter()
             .map(|a| a.as_str().unwrap())
             .collect();
-        let at = argv
-            .iter()
-            .position(|a| *a == "--model")
-            .expect("--model passed");
-        assert_eq!(argv[at + 1], *model, "{id}: {argv:?}");
+        let wanted = format!("--model={model}");
+        assert!(argv.contains(&wanted.as_str()), "{id}: {argv:?}");
         assert_eq!(r["env"]["ANTHROPIC_MODEL"], *model);
         assert_eq!(r["env"]["HEW_ATTEMPT"], "1");
         assert!(
@@ -452,8 +449,7 @@ fn the_codex_runtime_runs_a_task_end_to_end() {
     for part in [
         "exec",
         "--json",
-        "-m",
-        "gpt-5",
+        "--model=gpt-5",
         "-C",
         "--sandbox",
         "workspace-write",

@@ -172,6 +172,19 @@ fn task_filter(run: &RunArgs) -> Result<TaskFilter, CliError> {
         .map(TaskId::parse)
         .transpose()
         .map_err(|e| usage(&e))?;
+    if let Some(m) = run
+        .model
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+    {
+        hew_core::model::check_model_name(m).map_err(|e| {
+            usage(&format!(
+                "invalid model `{}` for --model: {e}",
+                m.escape_default()
+            ))
+        })?;
+    }
     Ok(TaskFilter {
         labels: run.labels.clone(),
         issue_type: run.issue_type.clone(),
