@@ -25,6 +25,9 @@ impl AgentLog {
 
     /// The lines to show for one line of the agent's output (without its newline).
     pub fn line(&mut self, raw: &[u8]) -> Vec<String> {
+        if is_binary(raw) {
+            return vec![format!("  (binary output, {} bytes, not shown)", raw.len())];
+        }
         let text = String::from_utf8_lossy(raw);
         let trimmed = text.trim();
         if trimmed.is_empty() {
@@ -56,6 +59,12 @@ impl AgentLog {
             _ => Vec::new(),
         }
     }
+}
+
+/// Output that is not text: a NUL byte, or bytes that are not UTF-8. Shown as a note, not
+/// as bytes the terminal would try to interpret.
+fn is_binary(raw: &[u8]) -> bool {
+    raw.contains(&0) || std::str::from_utf8(raw).is_err()
 }
 
 fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
@@ -300,6 +309,20 @@ fn cut(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_output_is_a_note_not_bytes() {
+        let mut log = AgentLog::new();
+        assert_eq!(
+            log.line(b"\x7fELF\x02\x01\x00\x00\xff\xfe"),
+            ["  (binary output, 10 bytes, not shown)"]
+        );
+        assert_eq!(
+            log.line(b"\xc3\x28 text"),
+            ["  (binary output, 7 bytes, not shown)"]
+        );
+        assert_eq!(log.line("café".as_bytes()), ["  café"]);
+    }
 
     fn render(lines: &[&str]) -> Vec<String> {
         let mut log = AgentLog::new();

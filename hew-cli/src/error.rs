@@ -39,9 +39,10 @@ impl CliError {
 
     /// Prints the error to stderr.
     pub fn report(&self) {
-        eprintln!("error: {}", self.message);
+        // Messages quote the tracker and agents: escaped, but kept on their lines.
+        eprintln!("error: {}", crate::escape::escape_text(&self.message));
         for h in &self.hints {
-            eprintln!("hint: {h}");
+            eprintln!("hint: {}", crate::escape::escape_text(h));
         }
     }
 }

@@ -5,6 +5,7 @@ mod agent_log;
 mod commands;
 mod context;
 mod error;
+mod escape;
 mod exit;
 mod hints;
 mod program;

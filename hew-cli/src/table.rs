@@ -23,8 +23,10 @@ impl Table {
         self
     }
 
+    /// Adds a row. Cells are escaped (see `crate::escape`): tables show tracker text.
     pub fn row<const N: usize>(&mut self, cells: [String; N]) {
-        self.rows.push(cells.into());
+        self.rows
+            .push(cells.map(|c| crate::escape::escape(&c).into_owned()).into());
     }
 }
 

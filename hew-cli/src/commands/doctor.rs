@@ -52,9 +52,13 @@ impl Check {
     /// `✓ tracker     br 0.7.6`, and `      fix: ...` under a failure.
     pub fn print(&self) {
         let mark = if self.passed { "✓" } else { "✗" };
-        println!("{mark} {:<18} {}", self.name, self.detail);
+        println!(
+            "{mark} {:<18} {}",
+            self.name,
+            crate::escape::escape_text(&self.detail)
+        );
         if let Some(fix) = &self.fix {
-            println!("  {:<18} fix: {fix}", "");
+            println!("  {:<18} fix: {}", "", crate::escape::escape_text(fix));
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use hew_core::iterlog::{IterLog, Outcome};
 
 use super::state::{AgentState, Progress, Worker};
+use crate::escape::escape;
 
 /// The longest title shown on a finished line.
 const FINISHED_TITLE: usize = 32;
@@ -168,9 +169,9 @@ pub fn finished_line(log: &IterLog, style: &Style) -> String {
         style.paint(color, mark),
         pad(&format!("#{}", log.number), 3),
         style.paint(color, &pad(log.outcome.as_str(), 9)),
-        log.task_id,
-        cut(&log.title, FINISHED_TITLE),
-        model_name(log.model.as_deref()),
+        escape(&log.task_id),
+        cut(&escape(&log.title), FINISHED_TITLE),
+        escape(model_name(log.model.as_deref())),
         tokens(log.usage.total.total()),
     );
     if let Some(c) = log.reported_cost_usd {
@@ -184,11 +185,11 @@ pub fn finished_line(log: &IterLog, style: &Style) -> String {
         line.push_str(&format!("  merged {}", &c[..c.len().min(8)]));
     }
     if let Some(b) = &log.kept_branch {
-        line.push_str(&format!("  work kept on {b}"));
+        line.push_str(&format!("  work kept on {}", escape(b)));
     }
     if let Some(e) = &log.error {
         let first = e.lines().next().unwrap_or_default();
-        line.push_str(&format!("  ({})", cut(first, 100)));
+        line.push_str(&format!("  ({})", cut(&escape(first), 100)));
     }
     line
 }

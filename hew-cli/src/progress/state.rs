@@ -12,6 +12,7 @@ use hew_core::iterlog::Outcome;
 use hew_core::runner::RunEvent;
 
 use super::format::{self, Style};
+use crate::escape::escape;
 
 /// Which stream a printed line belongs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +135,10 @@ impl Progress {
                     "hew run {run_id}: {agents}, merging into {into}"
                 ))]
             }
-            RunEvent::Recovered(r) => format::recovery_lines(r).into_iter().map(out).collect(),
+            RunEvent::Recovered(r) => format::recovery_lines(r)
+                .into_iter()
+                .map(|l| out(escape(&l).into_owned()))
+                .collect(),
             RunEvent::BudgetCrossed {
                 message,
                 stopping_agents,
@@ -146,16 +150,23 @@ impl Progress {
                     "running agents finish"
                 };
                 vec![out(format!(
-                    "budget crossed: {message}; no new tasks, {then}"
+                    "budget crossed: {}; no new tasks, {then}",
+                    escape(message)
                 ))]
             }
             RunEvent::Diverted { branch, reason } => {
                 vec![out(format!(
-                    "note: {reason}; merging into {branch} instead"
+                    "note: {}; merging into {} instead",
+                    escape(reason),
+                    escape(branch)
                 ))]
             }
             RunEvent::TaskSkipped { id, reason } => {
-                vec![err(format!("warning: skipping `{id}`: {reason}"))]
+                vec![err(format!(
+                    "warning: skipping `{}`: {}",
+                    escape(id),
+                    escape(reason)
+                ))]
             }
             RunEvent::TaskClaimed {
                 iter,
@@ -170,9 +181,9 @@ impl Progress {
                     Worker {
                         iter: *iter,
                         slot: *slot,
-                        task_id: task_id.clone(),
-                        title: title.clone(),
-                        model: model.clone(),
+                        task_id: escape(task_id).into_owned(),
+                        title: escape(title).into_owned(),
+                        model: model.as_deref().map(|m| escape(m).into_owned()),
                         since: at,
                         tokens: 0,
                         state: AgentState::Starting,
@@ -225,7 +236,9 @@ impl Progress {
                 }
                 vec![out(format::finished_line(log, style))]
             }
-            RunEvent::Warning { message } => vec![err(format!("warning: {message}"))],
+            RunEvent::Warning { message } => {
+                vec![err(format!("warning: {}", escape(message)))]
+            }
             RunEvent::RunFinished(_) => {
                 self.finished = true;
                 self.workers.clear();

@@ -6,6 +6,7 @@ mod dry_run;
 mod earlier_hew;
 mod guarantees;
 mod hostile;
+mod injection;
 mod logs;
 mod prune;
 mod retries;

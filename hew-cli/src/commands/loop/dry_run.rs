@@ -1,7 +1,10 @@
 //! `hew loop --dry-run`: what the loop would run right now, in order, with the model each
-//! task would get and the rule that chose it. Changes nothing.
+//! task would get and the rule that chose it, and the model names the rules gave that were
+//! refused (see `hew_core::model`). Changes nothing.
 
-use hew_core::plan::{Plan, SkipReason, plan};
+use hew_core::config::LoopModelConfig;
+use hew_core::model::{Rejected, route_model};
+use hew_core::plan::{Plan, PlannedTask, SkipReason, plan};
 use serde::Serialize;
 
 use super::{RunArgs, overrides, task_filter};
@@ -23,6 +26,13 @@ struct DryRunRow<'a> {
     labels: &'a [String],
     model: Option<&'a str>,
     rule: &'a str,
+    /// Model names refused on the way to `model`; the next rule applied.
+    rejected_models: Vec<Rejected>,
+}
+
+/// The model names the routing rules gave `p` and refused.
+fn rejected(p: &PlannedTask, cfg: &LoopModelConfig) -> Vec<Rejected> {
+    route_model(&p.task, cfg).rejected
 }
 
 pub fn dry_run(ctx: &Context, run: RunArgs) -> Result<Exit, CliError> {
@@ -34,7 +44,10 @@ pub fn dry_run(ctx: &Context, run: RunArgs) -> Result<Exit, CliError> {
 
     for s in &plan.skipped {
         if let SkipReason::InvalidId(e) = &s.reason {
-            eprintln!("warning: skipping a ready task: {e}");
+            eprintln!(
+                "warning: skipping a ready task: {}",
+                crate::escape::escape(&e.to_string())
+            );
         }
     }
     if run.json {
@@ -49,6 +62,7 @@ pub fn dry_run(ctx: &Context, run: RunArgs) -> Result<Exit, CliError> {
                 labels: p.task.labels(),
                 model: p.model.as_deref(),
                 rule: p.rule.as_str(),
+                rejected_models: rejected(p, &config.looping.model),
             })
             .collect();
         let json = serde_json::to_string_pretty(&rows)
@@ -56,6 +70,15 @@ pub fn dry_run(ctx: &Context, run: RunArgs) -> Result<Exit, CliError> {
         println!("{json}");
     } else {
         print_plan(&plan, config.looping.jobs.get());
+        for p in &plan.tasks {
+            for r in rejected(p, &config.looping.model) {
+                println!(
+                    "Refused for {}: {}",
+                    p.id,
+                    crate::escape::escape(&r.to_string())
+                );
+            }
+        }
     }
     Ok(Exit::Success)
 }
@@ -91,7 +114,10 @@ fn print_plan(plan: &Plan, jobs: u32) {
         })
         .collect();
     if !skipped_types.is_empty() {
-        println!("\nSkipped by loop.skip_types: {}", skipped_types.join(", "));
+        println!(
+            "\nSkipped by loop.skip_types: {}",
+            crate::escape::escape(&skipped_types.join(", "))
+        );
     }
     let exhausted: Vec<&str> = plan
         .skipped
@@ -102,7 +128,7 @@ fn print_plan(plan: &Plan, jobs: u32) {
     if !exhausted.is_empty() {
         println!(
             "Skipped, retries used up (remove the label hew:exhausted to retry): {}",
-            exhausted.join(", ")
+            crate::escape::escape(&exhausted.join(", "))
         );
     }
 }

@@ -1,6 +1,8 @@
 //! `hew loop logs`: what an agent did, read from its raw output
 //! (`.hew/loop/<run-id>/iters/<n>.agent.jsonl`) and rendered by `crate::agent_log`, or
-//! printed as it is with `--raw`. `--follow` tails an iteration still running until its
+//! printed as it is with `--raw`. Rendered output is escaped (`crate::escape`): an agent
+//! that prints control sequences does not reach the terminal with them; `--raw` does, by
+//! its name. `--follow` tails an iteration still running until its
 //! record is written.
 
 use std::fs::File;
@@ -80,7 +82,7 @@ pub fn logs(ctx: &Context, args: LogsArgs) -> Result<Exit, CliError> {
             if i > 0 {
                 println!();
             }
-            println!("{}", header(*n, log));
+            println!("{}", crate::escape::escape(&header(*n, log)));
         }
         let path = dir.agent_stdout(*n);
         if args.follow {
@@ -184,7 +186,7 @@ fn emit(out: &mut impl Write, line: &[u8], raw: bool, log: &mut AgentLog) -> std
         let body = line.strip_suffix(b"\n").unwrap_or(line);
         log.line(body)
             .iter()
-            .try_for_each(|l| writeln!(out, "{l}"))
+            .try_for_each(|l| writeln!(out, "{}", crate::escape::escape_text(l)))
             .and_then(|()| out.flush())
     };
     match written {

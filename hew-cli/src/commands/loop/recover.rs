@@ -24,7 +24,7 @@ pub fn recover_cmd(ctx: &Context, _args: RecoverArgs) -> Result<Exit, CliError> 
         println!("nothing to recover: no run died with work in flight");
     }
     for line in recovery_lines(&report) {
-        println!("{line}");
+        println!("{}", crate::escape::escape(&line));
     }
     Ok(Exit::Success)
 }

@@ -126,7 +126,7 @@ fn render_table(s: &Summary, tasks: bool) -> String {
         plural(s.iterations)
     ));
     if let Some(e) = &s.error {
-        out.push_str(&format!("error: {e}\n"));
+        out.push_str(&format!("error: {}\n", crate::escape::escape(e)));
     }
     if let Some(outcomes) = outcomes(s) {
         out.push_str(&format!("outcomes: {outcomes}\n"));
@@ -239,7 +239,10 @@ fn render_markdown(s: &Summary, tasks: bool) -> String {
         plural(s.iterations)
     ));
     if let Some(e) = &s.error {
-        out.push_str(&format!("\n**Error:** {}\n", cell(e)));
+        out.push_str(&format!(
+            "\n**Error:** {}\n",
+            cell(&crate::escape::escape(e))
+        ));
     }
     if let Some(outcomes) = outcomes(s) {
         out.push_str(&format!("\n**Outcomes:** {outcomes}\n"));
@@ -301,7 +304,7 @@ fn render_markdown(s: &Summary, tasks: bool) -> String {
             out.push_str(&format!(
                 "| {} | `{}` | {} | {} | {} | {} | {} | {} |\n",
                 t.number,
-                t.task_id,
+                cell(&t.task_id),
                 cell(&t.title),
                 cell(t.model.as_deref().unwrap_or("(default)")),
                 t.outcome,
@@ -483,7 +486,7 @@ pub fn duration(d: Duration) -> String {
 
 /// Text safe in a markdown table cell.
 fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    crate::escape::escape(&text.replace('\n', " ")).replace('|', "\\|")
 }
 
 #[cfg(test)]
