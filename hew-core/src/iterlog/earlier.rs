@@ -365,6 +365,9 @@ fn convert(
         output: it.cost.output,
         cache_read: it.cost.cache_read,
         cache_create: it.cost.cache_create,
+        // Earlier hew never knew how long its cache writes were kept.
+        cache_create_unsplit: it.cost.cache_create,
+        ..Tokens::default()
     };
     let model = it.model.filter(|m| !m.is_empty());
     let mut per_model = BTreeMap::new();

@@ -46,6 +46,8 @@ fn tokens(input: u64, output: u64, cache_read: u64, cache_create: u64) -> Tokens
         output,
         cache_read,
         cache_create,
+        cache_create_unsplit: cache_create,
+        ..Tokens::default()
     }
 }
 

@@ -66,6 +66,8 @@ pub struct RunReport {
     pub record: RunRecord,
     /// Every iteration, in order.
     pub iters: Vec<IterLog>,
+    /// The tracker failed and stopped the run (the error is in the record).
+    pub tracker_failed: bool,
 }
 
 /// Runs the loop until nothing is ready, a limit is reached, or `stop` says so. Events go
@@ -193,6 +195,7 @@ async fn run(
         iters,
         failure,
     } = scheduler.run().await;
+    let tracker_failed = failure.is_some();
     if let Some(e) = failure {
         record.status = RunStatus::Failed;
         record.stop_reason = Some(StopReason::Error);
@@ -205,7 +208,11 @@ async fn run(
     record.ended_at = Some(Timestamp::now());
     run_dir.write_run(&record)?;
     let _ = events.send(RunEvent::RunFinished(Box::new(record.clone())));
-    Ok(RunReport { record, iters })
+    Ok(RunReport {
+        record,
+        iters,
+        tracker_failed,
+    })
 }
 
 /// Passes the caller's stop requests on to the agents' channel; never lowers a stop a

@@ -59,6 +59,23 @@ fn an_agent_that_prints_nothing_has_unknown_usage_not_zero() {
     let it = &repo.iterations()[0];
     assert_eq!(it["outcome"], "closed");
     assert_eq!(it["usage"]["source"], "unknown", "{it:#}");
+    // No tokens at all: the reason is the missing usage, not a missing price.
+    for said in [
+        String::from_utf8_lossy(&out.get_output().stdout).into_owned(),
+        String::from_utf8_lossy(
+            &repo
+                .hew()
+                .args(["loop", "summary"])
+                .assert()
+                .success()
+                .get_output()
+                .stdout,
+        )
+        .into_owned(),
+    ] {
+        assert!(said.contains("printed no usage"), "{said}");
+        assert!(!said.contains("without a price"), "{said}");
+    }
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! A tracker that is missing or misbehaves gets one clear error naming the problem and the
-//! fix: exit code 4 before a run starts, 1 for a run it stops. Faults the real tracker
+//! fix, and exit code 4, whether before a run starts or during one. Faults the real tracker
 //! cannot produce use a stub script or a script in front of it.
 
 use hew_tests::{LoggedTracker, NewTask, TestRepo, require_tracker, stub_tracker};
@@ -105,7 +105,7 @@ fn a_tracker_that_hangs_on_a_claim_stops_the_run_after_one_wait() {
         .env("HEW_TRACKER_TIMEOUT", "1s")
         .args(["loop", "-j", "2"])
         .assert()
-        .code(1);
+        .code(4);
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.get_output().stdout),

@@ -73,6 +73,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
     }
     Ok(match report.record.stop_reason {
         Some(StopReason::Interrupted) => Exit::Interrupted,
+        Some(StopReason::Error) if report.tracker_failed => Exit::Tracker,
         Some(StopReason::Auth | StopReason::Error | StopReason::RepeatedFailure) => Exit::Failure,
         _ => Exit::Success,
     })

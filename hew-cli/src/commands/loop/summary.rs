@@ -438,12 +438,18 @@ fn notes(s: &Summary) -> Vec<String> {
             plural(s.unknown_usage)
         ));
     }
+    // Blame prices only when there are tokens to price: with none, the usage note above
+    // (or old records) is the reason.
     if s.totals.cost_usd.is_none() && s.iterations > 0 {
-        notes.push(
-            "cost unknown: a model without a price (set one with \
-             `hew config set prices.<model>.input ...`), or records without costs"
-                .to_owned(),
-        );
+        if s.totals.tokens.total() > 0 {
+            notes.push(
+                "cost unknown: a model without a price (set one with \
+                 `hew config set prices.<model>.input ...`), or records without costs"
+                    .to_owned(),
+            );
+        } else if s.unknown_usage == 0 {
+            notes.push("cost unknown: the records carry no cost".to_owned());
+        }
     }
     notes
 }
