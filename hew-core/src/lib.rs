@@ -12,6 +12,7 @@
 
 pub mod agent;
 pub mod config;
+pub mod diverted;
 #[cfg(test)]
 mod fuzz;
 pub mod iterlog;

@@ -130,6 +130,7 @@ pub fn cmd_doctor(ctx: &Context, _args: DoctorArgs) -> Result<Exit, CliError> {
     if let Some(root) = &root {
         checks.push(stale_runs_check(root));
         checks.push(leftovers_check(root, &config));
+        checks.push(unlanded_check(root));
     }
 
     for c in &checks {
@@ -256,6 +257,29 @@ fn stale_runs_check(root: &Path) -> Check {
         detail.push_str(&format!("; {} unreadable run records", errors.len()));
     }
     Check::pass("stale runs", detail)
+}
+
+/// Run branches (`hew/run/*`) holding work their target lacks: tasks closed, work not
+/// where the user expects it.
+fn unlanded_check(root: &Path) -> Check {
+    let here = current_branch(root).ok().flatten();
+    let found = hew_core::diverted::unlanded_run_branches(root, here.as_deref());
+    if found.is_empty() {
+        return Check::pass("unlanded work", "none");
+    }
+    let what: Vec<String> = found
+        .iter()
+        .map(|u| format!("{} ({} commits not on {})", u.branch, u.commits, u.into))
+        .collect();
+    let fixes: Vec<String> = found
+        .iter()
+        .map(|u| format!("`{}`", u.land_command()))
+        .collect();
+    Check::fail(
+        "unlanded work",
+        format!("merges diverted from a dirty checkout: {}", what.join(", ")),
+        Some(format!("land it with {}", fixes.join("; then "))),
+    )
 }
 
 /// Worktrees of runs that are over.

@@ -2,6 +2,7 @@
 //! test binary so it links once.
 
 mod config;
+mod diverted;
 mod dry_run;
 mod earlier_hew;
 mod guarantees;

@@ -2,12 +2,13 @@
 //! records (so a run still going shows what it has done so far).
 
 use clap::Args;
+use hew_core::diverted::unlanded_work;
 use hew_core::iterlog::{Outcome, RunDir, RunKind, RunStatus, list_runs};
 use hew_core::summary::read_summary;
 use hew_core::time::Timestamp;
 use serde_json::json;
 
-use super::summary::{cost, duration};
+use super::summary::{cost, duration, unlanded_json, unlanded_lines};
 use crate::context::Context;
 use crate::error::CliError;
 use crate::exit::Exit;
@@ -28,6 +29,7 @@ pub fn list(ctx: &Context, args: ListArgs) -> Result<Exit, CliError> {
     }
     let now = Timestamp::now();
     let mut rows = Vec::new();
+    let mut unlanded = Vec::new();
     for run in runs {
         let dir = RunDir::open(&root, &run.run_id);
         match read_summary(&dir, now) {
@@ -36,6 +38,7 @@ pub fn list(ctx: &Context, args: ListArgs) -> Result<Exit, CliError> {
                     eprintln!("warning: skipped {e}");
                 }
                 rows.push(summary);
+                unlanded.push(unlanded_work(&root, &run));
             }
             Err(e) => eprintln!("warning: skipped {e}"),
         }
@@ -43,7 +46,8 @@ pub fn list(ctx: &Context, args: ListArgs) -> Result<Exit, CliError> {
     if args.json {
         let runs: Vec<_> = rows
             .iter()
-            .map(|s| {
+            .zip(&unlanded)
+            .map(|(s, u)| {
                 let mut run = json!({
                     "run_id": s.run_id,
                     "started_at": s.started_at.to_string(),
@@ -53,6 +57,7 @@ pub fn list(ctx: &Context, args: ListArgs) -> Result<Exit, CliError> {
                     "cost_usd": s.totals.cost_usd,
                     "status": s.status,
                     "stop_reason": s.stop_reason.map(|r| r.as_str()),
+                    "unlanded": u.as_ref().map(unlanded_json),
                 });
                 if s.kind == RunKind::Earlier {
                     run["format"] = json!("earlier");
@@ -96,5 +101,13 @@ pub fn list(ctx: &Context, args: ListArgs) -> Result<Exit, CliError> {
         ]);
     }
     print!("{table}");
+    for (s, u) in rows.iter().zip(&unlanded) {
+        if let Some(u) = u {
+            println!("\nnote: run {}:", s.run_id);
+            for line in unlanded_lines(u) {
+                println!("  {line}");
+            }
+        }
+    }
     Ok(Exit::Success)
 }

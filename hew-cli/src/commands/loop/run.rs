@@ -24,7 +24,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
     let filter = task_filter(&args)?;
     let config = ctx.load_config(overrides(&args))?;
     let opts = RunOptions {
-        repo_root: root,
+        repo_root: root.clone(),
         config,
         filter,
         into: args.into.clone(),
@@ -69,7 +69,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
     } else {
         println!();
         print!("{}", render(&summary, Format::Table, false));
-        print_footer(&report);
+        print_footer(&root, &report);
     }
     Ok(match report.record.stop_reason {
         Some(StopReason::Interrupted) => Exit::Interrupted,
@@ -111,11 +111,19 @@ async fn forward_signals(stop: watch::Sender<Stop>, announce: bool) {
     }
 }
 
-fn print_footer(report: &RunReport) {
+fn print_footer(root: &std::path::Path, report: &RunReport) {
     let r = &report.record;
     println!();
-    if let Some(d) = &r.diverted {
-        println!("note: work was merged into hew/run/{} ({d})", r.run_id);
+    if let Some(u) = hew_core::diverted::unlanded_work(root, r) {
+        for line in super::summary::unlanded_lines(&u) {
+            println!("note: {line}");
+        }
+    } else if let Some(d) = &r.diverted {
+        println!(
+            "note: work was merged into hew/run/{} ({})",
+            r.run_id,
+            crate::escape::escape(d)
+        );
     }
     println!("records: .hew/loop/{}/", r.run_id);
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use hew_core::agent::Tokens;
+use hew_core::diverted::{Unlanded, unlanded_work};
 use hew_core::iterlog::{RunDir, RunKind, RunStatus, list_runs};
 use hew_core::summary::{Spend, Summary, read_summary};
 use hew_core::time::Timestamp;
@@ -65,12 +66,56 @@ pub fn summary(ctx: &Context, args: SummaryArgs) -> Result<Exit, CliError> {
     for e in &skipped {
         eprintln!("warning: skipped {e}");
     }
+    let unlanded = dir.read_run().ok().and_then(|r| unlanded_work(&root, &r));
     if args.json {
-        println!("{:#}", summary.to_json(args.tasks));
+        let mut json = summary.to_json(args.tasks);
+        json["unlanded"] = unlanded
+            .as_ref()
+            .map_or(serde_json::Value::Null, unlanded_json);
+        println!("{json:#}");
     } else {
         print!("{}", render(&summary, args.format, args.tasks));
+        let bullet = match args.format {
+            Format::Table => "note: ",
+            Format::Markdown => "- ",
+        };
+        for line in unlanded.iter().flat_map(unlanded_lines) {
+            println!("{bullet}{line}");
+        }
     }
     Ok(Exit::Success)
+}
+
+/// What to tell the user about work that waits on a run branch: where it is, why, and the
+/// command that lands it.
+pub fn unlanded_lines(u: &Unlanded) -> Vec<String> {
+    let why = u
+        .reason
+        .as_deref()
+        .map(|r| format!(" ({})", crate::escape::escape(r)))
+        .unwrap_or_default();
+    vec![
+        format!(
+            "{} commit{} of this run {} on {}, not on {}{why}",
+            u.commits,
+            if u.commits == 1 { "" } else { "s" },
+            if u.commits == 1 { "is" } else { "are" },
+            u.branch,
+            u.into
+        ),
+        format!("land them with `{}`", u.land_command()),
+    ]
+}
+
+/// The same for `--json`.
+pub fn unlanded_json(u: &Unlanded) -> serde_json::Value {
+    serde_json::json!({
+        "branch": u.branch,
+        "into": u.into,
+        "commits": u.commits,
+        "reason": u.reason,
+        "land": u.land_command(),
+    })
 }
 
 /// Refuses an id that could reach outside `.hew/loop`.
