@@ -8,7 +8,7 @@
 //! The model goes as one argument, `--model=NAME`, never as `--model NAME`: both CLIs
 //! (commander.js for Claude, clap for Codex) take the text after `=` as the value whatever
 //! it looks like, so no name can be read as a flag even if it got past the checks of
-//! [`crate::model`].
+//! `model::route_model`.
 
 use std::io;
 use std::path::{Path, PathBuf};
