@@ -6,6 +6,7 @@ mod doctor;
 mod init;
 mod r#loop;
 mod man;
+mod prices;
 mod skills;
 
 pub use config::config_error;
@@ -45,6 +46,8 @@ enum Command {
     Config(config::ConfigArgs),
     /// Check everything a run needs, and what earlier runs left behind.
     Doctor(doctor::DoctorArgs),
+    /// Print the prices hew charges tokens at, with their date and your overrides.
+    Prices(prices::PricesArgs),
     /// Install the skills hew ships (planning, decomposing, working a task) for Claude
     /// Code.
     Skills(skills::SkillsArgs),
@@ -62,6 +65,7 @@ pub fn run(cli: Cli) -> Result<Exit, CliError> {
         Command::Loop(args) => r#loop::cmd_loop(&ctx, args),
         Command::Config(args) => config::cmd_config(&ctx, args),
         Command::Doctor(args) => doctor::cmd_doctor(&ctx, args),
+        Command::Prices(args) => prices::cmd_prices(&ctx, args),
         Command::Skills(args) => skills::cmd_skills(&ctx, args),
         Command::Completions(args) => completions::cmd_completions(&ctx, args),
         Command::Man(args) => man::cmd_man(&ctx, args),

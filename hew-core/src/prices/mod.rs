@@ -15,6 +15,7 @@
 //! per request (`web_search`, USD per 1,000). The tier is recorded on the model name
 //! (`claude-opus-4-6[fast]`, see [`with_tier`]), so its tokens are priced apart.
 
+mod listing;
 mod names;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::agent::usage::with_tier;
 use crate::agent::{Tokens, Usage, UsageSource};
+pub use listing::{PriceOrigin, PriceRow};
 use names::{ModelName, parse};
 pub use names::{TIERS, canonical_name};
 

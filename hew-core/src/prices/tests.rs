@@ -228,3 +228,55 @@ fn sums_in_nanos_are_exact() {
     assert_eq!(nanos, 627_700_001);
     assert_eq!(nanos_to_usd(nanos), 0.627700001);
 }
+
+#[test]
+fn rows_show_the_table_under_overrides_and_mark_where_prices_come_from() {
+    let overrides: BTreeMap<String, ModelPrice> = [
+        (
+            "sonnet".to_owned(),
+            ModelPrice {
+                cache_read: Some(0.5),
+                ..ModelPrice::default()
+            },
+        ),
+        (
+            "my-proxy-model".to_owned(),
+            ModelPrice {
+                input: Some(1.0),
+                output: Some(2.0),
+                ..ModelPrice::default()
+            },
+        ),
+    ]
+    .into();
+    let rows = Prices::new(&overrides).rows();
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("no row {name}"))
+    };
+
+    let haiku = row("claude-haiku-4-5");
+    assert_eq!(haiku.origin, PriceOrigin::BuiltIn);
+    assert_eq!((haiku.input, haiku.cache_write), (Some(1.0), Some(1.25)));
+    assert_eq!(haiku.cache_write_1h, Some(2.0));
+
+    // The alias's override lands on the model it stands for, field by field.
+    let sonnet = rows
+        .iter()
+        .find(|r| r.aliases.iter().any(|a| a == "sonnet"))
+        .unwrap();
+    assert_eq!(sonnet.origin, PriceOrigin::BuiltInOverridden);
+    assert_eq!(sonnet.cache_read, Some(0.5));
+    assert!(sonnet.input.is_some());
+
+    let proxy = row("my-proxy-model");
+    assert_eq!(proxy.origin, PriceOrigin::Override);
+    assert_eq!((proxy.input, proxy.cache_read), (Some(1.0), None));
+    // The 1-hour write price a row leaves out is the 2x input hew charges.
+    assert_eq!(proxy.cache_write_1h, Some(2.0));
+
+    // A model listed without prices shows none, and says why.
+    let unpriced = rows.iter().find(|r| r.unpriced.is_some()).unwrap();
+    assert_eq!((unpriced.input, unpriced.output), (None, None));
+}

@@ -9,6 +9,7 @@ mod guarantees;
 mod hostile;
 mod injection;
 mod logs;
+mod prices;
 mod prune;
 mod retries;
 mod run_loop;
