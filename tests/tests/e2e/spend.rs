@@ -374,3 +374,56 @@ fn summary_and_list_before_any_run() {
     assert!(list.contains("no runs yet"), "{list}");
     assert_eq!(hew_ok(&repo, &["loop", "list", "--json"]).trim(), "[]");
 }
+
+/// A Claude session as a subscription login runs it on Opus 4.6: every cache write a
+/// 1-hour one, fast mode on, three web searches. Main loop: 1200 input, 3000 1-hour writes,
+/// 15000 reads, 450 output at Opus 4.6's prices x6 (fast) = $0.3285, plus 3 searches at
+/// $10 per 1,000 = $0.3585; the haiku 4.5 subagent $0.0016. Were the writes priced at the
+/// 5-minute rate the run would read $0.3151; were fast mode or the searches missed, less.
+#[test]
+fn one_hour_writes_fast_mode_and_web_searches_are_priced_and_summed() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent(
+        "claude",
+        fake_agent(),
+        "[loop.model]\ndefault = \"claude-opus-4-6\"\n",
+    );
+    repo.scenario(&json!({"default": {"cache_1h": true, "fast": true, "web_searches": 3}}));
+    repo.create_task(NewTask::new("search and fix"));
+    let run_out = hew_ok(&repo, &["loop"]);
+
+    let iters = repo.iterations();
+    assert_eq!(iters.len(), 1);
+    let it = &iters[0];
+    assert_eq!(it["outcome"], "closed", "{it:#}");
+    assert_eq!(it["usage"]["source"], "result", "{it:#}");
+    let fast = "claude-opus-4-6[fast]";
+    let main = &it["usage"]["per_model"][fast];
+    assert_eq!(main["cache_create"], 3000, "{it:#}");
+    assert_eq!(main["cache_create_1h"], 3000, "{it:#}");
+    assert_eq!(main["web_search_requests"], 3, "{it:#}");
+    assert!(close(usd(&it["cost_per_model"][fast]), 0.3585), "{it:#}");
+    assert!(close(usd(&it["cost_per_model"][HAIKU]), 0.0016), "{it:#}");
+    assert!(close(usd(&it["cost_usd"]), 0.3601), "{it:#}");
+    // The agent's own estimate agrees, so no cost check is noted.
+    assert!(close(usd(&it["reported_cost_usd"]), 0.3601), "{it:#}");
+    let notes = it["notes"].as_array().map(Vec::len).unwrap_or(0);
+    assert_eq!(notes, 0, "{it:#}");
+
+    let table = hew_ok(&repo, &["loop", "summary"]);
+    assert!(
+        table.contains("cache writes: 0 for 5 minutes, 3,000 for 1 hour; web searches: 3"),
+        "{table}"
+    );
+    assert!(table.contains("$0.3601"), "{table}");
+    assert!(run_out.contains("3,000 for 1 hour"), "{run_out}");
+    assert!(
+        block(&table, "billed").contains(fast),
+        "fast-mode tokens are billed apart:\n{table}"
+    );
+
+    let s = summary_json(&repo, &[]);
+    assert_eq!(s["totals"]["cache_create_1h"], 3000, "{s:#}");
+    assert_eq!(s["totals"]["web_search_requests"], 3, "{s:#}");
+}

@@ -43,6 +43,9 @@
 //! | `succeed_on_attempt` | none | N: attempts below N do no work and exit 1 |
 //! | `models` | the model asked for, then haiku | one or two models for `modelUsage` |
 //! | `usage` | see below | `{"main": T, "second": T, "codex_turns": [C, ...]}` |
+//! | `cache_1h` | `false` | claude: cache writes are 1-hour writes (`usage.cache_creation.ephemeral_1h_input_tokens`, on the messages and the result), as for a subscription login |
+//! | `fast` | `false` | claude: the main model in fast mode (`usage.speed: "fast"` on its messages and the result) |
+//! | `web_searches` | `0` | claude: the main model's server-side web searches (`server_tool_use.web_search_requests`, `modelUsage[..].webSearchRequests`) |
 //!
 //! Models: with no `models`, the main model is `--model` (claude), else `ANTHROPIC_MODEL`,
 //! else `claude-sonnet-4-5-20250929` (aliases `opus`, `sonnet`, `haiku` resolved to full
@@ -58,7 +61,9 @@
 //! Claude's two assistant messages carry usage that sums (deduplicated by message id) to the
 //! main input and cache numbers, with a placeholder `output_tokens` of 1 each. Costs use
 //! list prices per model (opus 5/25/6.25/0.50, sonnet 3/15/3.75/0.30, haiku 1/5/1.25/0.10
-//! USD per million, unknown names priced as sonnet); defaults: $0.0261 + $0.0016 = $0.0277.
+//! USD per million, unknown names priced as sonnet; 1-hour writes at 2x input, fast mode
+//! at 6x on Opus 4.6 and 2x on other models, $10 per 1,000 web searches); defaults:
+//! $0.0261 + $0.0016 = $0.0277.
 //!
 //! # Record
 //!

@@ -45,6 +45,9 @@ struct Behaviour {
     succeed_on_attempt: Option<u32>,
     models: Option<Vec<String>>,
     usage: Option<UsageSpec>,
+    cache_1h: Option<bool>,
+    fast: Option<bool>,
+    web_searches: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -147,6 +150,13 @@ pub struct Plan {
     pub main: Tokens,
     pub second: Tokens,
     pub codex_turns: Vec<CodexTurn>,
+    /// Cache writes are 1-hour writes (`ephemeral_1h_input_tokens`), as Claude Code makes
+    /// them for subscription logins; otherwise 5-minute ones.
+    pub cache_1h: bool,
+    /// The main model runs in fast mode (`usage.speed: "fast"`).
+    pub fast: bool,
+    /// Server-side web searches of the main model (`server_tool_use.web_search_requests`).
+    pub web_searches: u64,
 }
 
 /// Full model name for the aliases Claude Code accepts.
@@ -224,6 +234,9 @@ impl Plan {
             no_result: b.no_result.unwrap_or(false),
             hook_event: b.hook_event.unwrap_or(true),
             models,
+            cache_1h: b.cache_1h.unwrap_or(false),
+            fast: b.fast.unwrap_or(false),
+            web_searches: b.web_searches.unwrap_or(0),
             main: usage.main.unwrap_or(Tokens {
                 input_tokens: 1200,
                 cache_creation_input_tokens: 3000,
@@ -306,6 +319,9 @@ impl Behaviour {
             succeed_on_attempt: self.succeed_on_attempt.or(base.succeed_on_attempt),
             models: self.models.or(base.models),
             usage,
+            cache_1h: self.cache_1h.or(base.cache_1h),
+            fast: self.fast.or(base.fast),
+            web_searches: self.web_searches.or(base.web_searches),
         }
     }
 }
@@ -321,14 +337,32 @@ fn prices(model: &str) -> [f64; 4] {
     }
 }
 
-/// What `t` costs on `model`, rounded to a billionth of a dollar.
-pub fn cost(model: &str, t: &Tokens) -> f64 {
+/// How `t` was spent beyond its counts: write duration, speed, web searches.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Billing {
+    pub cache_1h: bool,
+    pub fast: bool,
+    pub web_searches: u64,
+}
+
+/// What `t` costs on `model`, rounded to a billionth of a dollar, as Claude Code's own
+/// estimate prices it: 1-hour writes at 2x input, fast mode at 6x on Opus 4.6 (2x on later
+/// Opus models), $10 per 1,000 web searches.
+pub fn cost(model: &str, t: &Tokens, billing: Billing) -> f64 {
     let [i, o, w, r] = prices(model);
+    let write = if billing.cache_1h { 2.0 * i } else { w };
+    let speed = match (billing.fast, model.contains("opus-4-6")) {
+        (false, _) => 1.0,
+        (true, true) => 6.0,
+        (true, false) => 2.0,
+    };
     #[allow(clippy::cast_precision_loss)]
-    let micro = t.input_tokens as f64 * i
+    let micro = (t.input_tokens as f64 * i
         + t.output_tokens as f64 * o
-        + t.cache_creation_input_tokens as f64 * w
-        + t.cache_read_input_tokens as f64 * r;
+        + t.cache_creation_input_tokens as f64 * write
+        + t.cache_read_input_tokens as f64 * r)
+        * speed
+        + billing.web_searches as f64 * 10_000.0;
     round(micro / 1e6)
 }
 

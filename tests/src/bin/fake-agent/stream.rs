@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::Done;
-use crate::scenario::{ApiError, Plan, Tokens, cost, round};
+use crate::scenario::{ApiError, Billing, Plan, Tokens, cost, round};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -221,15 +221,30 @@ impl<'a> Stream<'a> {
         } else {
             self.model()
         };
+        let mut usage = json!({"input_tokens": half(t.input_tokens),
+            "cache_creation_input_tokens": cache_write,
+            "cache_read_input_tokens": half(t.cache_read_input_tokens),
+            "cache_creation": self.cache_creation(cache_write),
+            "output_tokens": placeholder, "service_tier": "standard"});
+        if self.plan.fast && placeholder > 0 {
+            usage["speed"] = json!("fast");
+        }
+        if n == 2 && placeholder > 0 && self.plan.web_searches > 0 {
+            usage["server_tool_use"] = json!({"web_search_requests": self.plan.web_searches});
+        }
         json!({"id": format!("msg_fake{:016x}_{n}", hash(&self.session)), "type": "message",
             "role": "assistant", "model": model, "content": [block],
-            "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": half(t.input_tokens),
-                "cache_creation_input_tokens": cache_write,
-                "cache_read_input_tokens": half(t.cache_read_input_tokens),
-                "cache_creation": {"ephemeral_5m_input_tokens": cache_write,
-                    "ephemeral_1h_input_tokens": 0},
-                "output_tokens": placeholder, "service_tier": "standard"}})
+            "stop_reason": null, "stop_sequence": null, "usage": usage})
+    }
+
+    /// `usage.cache_creation`: `writes` split by duration, all of one kind.
+    fn cache_creation(&self, writes: u64) -> Value {
+        let (m5, h1) = if self.plan.cache_1h {
+            (0, writes)
+        } else {
+            (writes, 0)
+        };
+        json!({"ephemeral_5m_input_tokens": m5, "ephemeral_1h_input_tokens": h1})
     }
 
     fn tool_id(&self) -> String {
@@ -400,8 +415,23 @@ impl<'a> Stream<'a> {
         let mut model_usage = serde_json::Map::new();
         let mut total = 0.0;
         if with_models {
-            for (model, t) in self.plan.models.iter().zip([main, &self.plan.second]) {
-                let usd = cost(model, t);
+            let plan = self.plan;
+            // Fast mode and web searches are the main loop's; a subagent's writes take the
+            // session's cache duration too.
+            let billings = [
+                Billing {
+                    cache_1h: plan.cache_1h,
+                    fast: plan.fast,
+                    web_searches: plan.web_searches,
+                },
+                Billing {
+                    cache_1h: plan.cache_1h,
+                    ..Billing::default()
+                },
+            ];
+            for ((model, t), billing) in plan.models.iter().zip([main, &plan.second]).zip(billings)
+            {
+                let usd = cost(model, t, billing);
                 total += usd;
                 model_usage.insert(
                     model.clone(),
@@ -409,19 +439,27 @@ impl<'a> Stream<'a> {
                     "outputTokens": t.output_tokens,
                     "cacheReadInputTokens": t.cache_read_input_tokens,
                     "cacheCreationInputTokens": t.cache_creation_input_tokens,
-                    "webSearchRequests": 0, "costUSD": usd, "contextWindow": 200_000}),
+                    "webSearchRequests": billing.web_searches, "costUSD": usd,
+                    "contextWindow": 200_000}),
                 );
             }
         }
         let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let mut usage = json!({"input_tokens": main.input_tokens,
+            "cache_creation_input_tokens": main.cache_creation_input_tokens,
+            "cache_read_input_tokens": main.cache_read_input_tokens,
+            "output_tokens": main.output_tokens,
+            "server_tool_use": {"web_search_requests": self.plan.web_searches},
+            "service_tier": "standard"});
+        if self.plan.cache_1h {
+            usage["cache_creation"] = self.cache_creation(main.cache_creation_input_tokens);
+        }
+        if self.plan.fast {
+            usage["speed"] = json!("fast");
+        }
         json!({"type": "result", "subtype": "success", "is_error": false,
             "duration_ms": ms, "duration_api_ms": ms / 2, "num_turns": 2, "result": "",
-            "total_cost_usd": round(total),
-            "usage": {"input_tokens": main.input_tokens,
-                "cache_creation_input_tokens": main.cache_creation_input_tokens,
-                "cache_read_input_tokens": main.cache_read_input_tokens,
-                "output_tokens": main.output_tokens,
-                "server_tool_use": {"web_search_requests": 0}, "service_tier": "standard"},
+            "total_cost_usd": round(total), "usage": usage,
             "modelUsage": model_usage, "permission_denials": []})
     }
 }
