@@ -280,3 +280,67 @@ fn rows_show_the_table_under_overrides_and_mark_where_prices_come_from() {
     let unpriced = rows.iter().find(|r| r.unpriced.is_some()).unwrap();
     assert_eq!((unpriced.input, unpriced.output), (None, None));
 }
+
+/// Every model the pinned CLIs offer (Claude Code 2.1.328's catalog and aliases, Codex
+/// 0.169.0's model list) is in the table: priced, or listed with the reason it is not.
+#[test]
+fn every_model_the_pinned_clis_offer_is_listed() {
+    let table = PriceTable::builtin();
+    let claude = [
+        "fable",
+        "opus",
+        "sonnet",
+        "haiku",
+        "claude-fable-5-2",
+        "claude-fable-5-1",
+        "claude-fable-5",
+        "claude-mythos-5-2",
+        "claude-mythos-5-1",
+        "claude-mythos-5",
+        "claude-opus-5-5",
+        "claude-opus-5",
+        "claude-opus-4-8",
+        "claude-opus-4-7",
+        "claude-opus-4-6",
+        "claude-opus-4-5",
+        "claude-opus-4-1",
+        "claude-opus-4-0",
+        "claude-sonnet-5-5",
+        "claude-sonnet-5",
+        "claude-sonnet-4-6",
+        "claude-sonnet-4-5",
+        "claude-sonnet-4-0",
+        "claude-3-7-sonnet",
+        "claude-3-5-sonnet",
+        "claude-haiku-5-5",
+        "claude-haiku-4-5",
+        "claude-3-5-haiku",
+    ];
+    let codex = [
+        "gpt-6-astra",
+        "gpt-6.1-sol",
+        "gpt-6.1-terra",
+        "gpt-6-sol",
+        "gpt-6-luna",
+        "gpt-5.6-sol",
+        "gpt-5.6-terra",
+        "gpt-5.6-luna",
+        "gpt-5.5",
+    ];
+    for name in claude.iter().chain(&codex) {
+        assert!(table.find(name).is_some(), "{name} is not in the table");
+    }
+
+    let prices = Prices::default();
+    // `fable` is Fable 5.2, whose fast mode costs twice the standard rate.
+    let fable = prices.price("fable").unwrap();
+    assert_eq!((fable.input, fable.cache_read), (Some(8.0), Some(0.2)));
+    let fast = prices.price("claude-fable-5-2[fast]").unwrap();
+    assert_eq!((fast.input, fast.cache_write_1h), (Some(16.0), Some(32.0)));
+    // Opus 4.8's fast mode is gone: no price rather than a guess.
+    assert_eq!(prices.price("claude-opus-4-8[fast]"), None);
+    // A Codex model whose default window passes the long-context line has no price.
+    assert_eq!(prices.price("gpt-6.1-terra"), None);
+    let sol = prices.price("gpt-6.1-sol[priority]").unwrap();
+    assert_eq!((sol.input, sol.cache_write), (Some(4.0), Some(5.0)));
+}
