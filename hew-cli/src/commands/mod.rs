@@ -47,6 +47,16 @@ enum Command {
     /// Check everything a run needs, and what earlier runs left behind.
     Doctor(doctor::DoctorArgs),
     /// Print the prices hew charges tokens at, with their date and your overrides.
+    ///
+    /// The dated built-in table (Anthropic's and OpenAI's list prices, with the day they
+    /// were read) under any `prices.*` overrides of your config, each row marked
+    /// `built-in`, `override` or `built-in + override`: hold it against the provider's page
+    /// and your bill.
+    ///
+    /// Prices are USD per million tokens; web searches USD per 1,000. `WRITE 5M` is a
+    /// 5-minute cache write (also charged for writes of no reported duration), `WRITE 1H` a
+    /// 1-hour one (2x input when the table gives none), `FAST` fast mode's multiple of
+    /// every token price. `-`: no price; tokens of that kind cost unknown, never $0.
     Prices(prices::PricesArgs),
     /// Install the skills hew ships (planning, decomposing, working a task) for Claude
     /// Code.

@@ -10,18 +10,10 @@ use crate::error::CliError;
 use crate::exit::Exit;
 use crate::table::Table;
 
-/// Print the prices hew charges tokens at: its dated built-in table (Anthropic's and
-/// OpenAI's list prices, with the day they were read) under any `prices.*` overrides of
-/// your config, each row marked `built-in`, `override` or both.
-///
-/// Prices are USD per million tokens; web searches are USD per 1,000. `WRITE 5M` is a
-/// 5-minute cache write (also charged for writes of no reported duration), `WRITE 1H` a
-/// 1-hour one (2x input when the table gives none), `FAST` fast mode's multiple of every
-/// token price. `-`: no price; tokens of that kind cost unknown, never $0.
 #[derive(Debug, Args)]
 pub struct PricesArgs {
-    /// Print machine-readable JSON: `{"as_of", "sources", "service_tiers", "models": [{"name",
-    /// "aliases", "origin", "input", "output", "cache_read", "cache_write",
+    /// Print machine-readable JSON: `{"as_of", "sources", "unit", "service_tiers", "models":
+    /// [{"name", "aliases", "origin", "input", "output", "cache_read", "cache_write",
     /// "cache_write_1h", "web_search", "fast_multiplier", "unpriced",
     /// "long_context_tiered"}]}`, `null` for a missing price.
     #[arg(long)]
