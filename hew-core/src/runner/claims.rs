@@ -131,7 +131,7 @@ pub(crate) async fn refill<T: Tracker>(
             claim_ms: Timings::ms_since(clock),
             took_over,
         };
-        if let Err(e) = inbox.send(WorkerEvent::Claimed(claimed)) {
+        if let Err(e) = inbox.send(WorkerEvent::Claimed(Box::new(claimed))) {
             // The scheduler is gone: nobody will start it.
             if let WorkerEvent::Claimed(claimed) = e.0 {
                 let _ = tracker.release(&claimed.planned.id).await;

@@ -234,7 +234,7 @@ where
 
     fn hear(&mut self, event: WorkerEvent) {
         match event {
-            WorkerEvent::Claimed(claimed) => self.claimed(claimed),
+            WorkerEvent::Claimed(claimed) => self.claimed(*claimed),
             WorkerEvent::Refilled(Ok(refilled)) => self.refilled(refilled),
             WorkerEvent::Refilled(Err(e)) => {
                 self.asking.in_flight = None;

@@ -107,8 +107,8 @@ impl Scripted {
 }
 
 impl Work for Scripted {
-    fn run(self: Arc<Self>, job: Job) -> impl Future<Output = Done> + Send + 'static {
-        async move {
+    async fn run(self: Arc<Self>, job: Job) -> Done {
+        {
             let Job {
                 iter,
                 planned,
@@ -172,12 +172,13 @@ impl Work for Scripted {
 }
 
 fn usage(tokens: u64) -> Usage {
-    let mut usage = Usage::default();
-    usage.total = Tokens {
-        input: tokens,
-        ..Tokens::default()
-    };
-    usage
+    Usage {
+        total: Tokens {
+            input: tokens,
+            ..Tokens::default()
+        },
+        ..Usage::default()
+    }
 }
 
 /// A run's setup for one test.
@@ -189,8 +190,10 @@ struct Setup {
 
 impl Setup {
     fn jobs(jobs: u32) -> Self {
-        let mut config = LoopConfig::default();
-        config.jobs = std::num::NonZeroU32::new(jobs).unwrap();
+        let config = LoopConfig {
+            jobs: std::num::NonZeroU32::new(jobs).unwrap(),
+            ..LoopConfig::default()
+        };
         Self {
             config,
             budget: BudgetConfig::default(),

@@ -60,8 +60,8 @@ pub(crate) struct TaskRunner {
 }
 
 impl Work for TaskRunner {
-    fn run(self: Arc<Self>, job: Job) -> impl Future<Output = Done> + Send + 'static {
-        async move { self.run_task(job).await }
+    async fn run(self: Arc<Self>, job: Job) -> Done {
+        self.run_task(job).await
     }
 }
 

@@ -24,7 +24,7 @@ pub(crate) type Inbox = mpsc::UnboundedSender<WorkerEvent>;
 /// What the scheduler hears from the refills and tasks it started.
 pub(crate) enum WorkerEvent {
     /// A refill claimed a task for a slot.
-    Claimed(Claimed),
+    Claimed(Box<Claimed>),
     /// A refill ended: what it saw, or how the tracker failed it.
     Refilled(Result<Refilled, TrackerError>),
     /// A running agent's usage so far (a running total for its iteration).
