@@ -63,13 +63,13 @@ fn list_shows_earlier_runs_with_exact_totals() {
                 "run_id": PARALLEL, "format": "earlier", "status": "finished",
                 "started_at": "2026-05-30T12:00:00.000Z", "duration_s": 300.0,
                 "iterations": 5, "closed": 4, "cost_usd": 0.108775,
-                "stop_reason": "ready_empty",
+                "stop_reason": "ready_empty", "unlanded": null,
             },
             {
                 "run_id": SERIAL, "format": "earlier", "status": "finished",
                 "started_at": "2026-06-01T09:00:00.000Z", "duration_s": 2460.0,
                 "iterations": 6, "closed": 3, "cost_usd": null,
-                "stop_reason": "ready_empty",
+                "stop_reason": "ready_empty", "unlanded": null,
             },
         ])
     );
@@ -106,8 +106,9 @@ fn summary_json_of_a_serial_run_has_every_total_and_per_model_row() {
     assert_eq!(s["stop_reason"], "ready_empty");
     assert_eq!(
         s["totals"],
-        json!({"input": 4600, "cache_read": 60000, "cache_create": 6000, "output": 2550,
-               "total": 73150, "cost_usd": null})
+        json!({"input": 4600, "cache_read": 60000, "cache_create": 6000,
+               "cache_create_1h": 0, "cache_create_unsplit": 6000, "web_search_requests": 0,
+               "output": 2550, "total": 73150, "cost_usd": null})
     );
     assert_eq!(
         s["outcomes"],
@@ -183,9 +184,9 @@ fn summary_of_a_parallel_run_in_table_and_markdown() {
         .collect();
     for expected in [
         "tokens: input 9,000, cache read 9,000, cache write 3,000, output 3,900, total 24,900 (43% of input cached)",
-        "claude-sonnet-4-5 2 2 3,500 6,000 1,700 11,200 $0.0413",
-        "gpt-5.1-codex 1 1 1,500 2,000 500 4,000 $0.0071",
-        "opus 2 1 4,000 4,000 1,700 9,700 $0.0604",
+        "claude-sonnet-4-5 2 2 3,500 5,000 1,000 1,700 11,200 $0.0413",
+        "gpt-5.1-codex 1 1 1,500 2,000 0 500 4,000 $0.0071",
+        "opus 2 1 4,000 2,000 2,000 1,700 9,700 $0.0604",
         "1 web-a1 claude-sonnet-4-5 closed 1m00s 4,000 $0.0248",
         "2 web-b1 opus closed 1m30s 6,200 $0.0460",
         "5 web-a3 opus no_change 1m00s 3,500 $0.0144",
@@ -206,7 +207,7 @@ fn summary_of_a_parallel_run_in_table_and_markdown() {
         "{md}"
     );
     assert!(
-        md.contains("| opus | 2 | 1 | 4,000 | 4,000 | 1,700 | 9,700 | $0.0604 |"),
+        md.contains("| opus | 2 | 1 | 4,000 | 2,000 | 2,000 | 1,700 | 9,700 | $0.0604 |"),
         "{md}"
     );
     assert!(
