@@ -8,7 +8,9 @@
 #
 # Other knobs: BENCH_ONLY="reference overhead graph summary" (a subset, in any order),
 # BENCH_KEEP=1 (keep the temp dir), BENCH_DIR=DIR (work there instead of a new temp dir),
-# BENCH_OUT=FILE (also write the table there). Needs br, git, jq, flock, xargs and
+# BENCH_OUT=FILE (also write the table there), BENCH_SET="key=value ..." (hew config for
+# every hew run, e.g. loop.claim_ahead=false), BENCH_GRAPH_SLEEP and BENCH_GRAPH_TASKS
+# (the graph's agent time in seconds, 0 by default, and its size). Needs br, git, jq, flock, xargs and
 # GNU time (/usr/bin/time) for peak memory. Exits 1 if a contender left work undone or
 # (full run only) a target was missed.
 set -euo pipefail
@@ -29,6 +31,10 @@ if [ "$quick" = 1 ]; then
 else
   ref_files=5000 ref_tasks=40 ref_sleep=2 ovh_tasks=40 graph_tasks=500 summary_records=10000
 fi
+# The graph's agent: instant by default; BENCH_GRAPH_SLEEP=2 for a real-length one, and
+# BENCH_GRAPH_TASKS to size it.
+graph_sleep=${BENCH_GRAPH_SLEEP:-0}
+graph_tasks=${BENCH_GRAPH_TASKS:-$graph_tasks}
 jobs=4
 only=" ${BENCH_ONLY:-reference overhead graph summary} "
 seed=7
@@ -156,6 +162,10 @@ hew_setup() {
     "$hew" config set tracker.command br >/dev/null
     "$hew" config set loop.agent.runtime command >/dev/null
     "$hew" config set loop.agent.command "[\"sh\", \"$bench/agent.sh\", \"$2\", \"{task_id}\"]" >/dev/null
+    local kv
+    for kv in ${BENCH_SET:-}; do
+      "$hew" config set "${kv%%=*}" "${kv#*=}" >/dev/null
+    done
   )
 }
 
@@ -334,8 +344,10 @@ graph() {
   gen_tracker "$dir" "$graph_tasks" 1
   local edges
   edges=$(wc -l <"$dir.deps")
-  echo "bench: graph: hew loop --jobs $jobs, instant agent..."
-  hew_setup "$dir" 0
+  local agent="instant agent"
+  [ "$graph_sleep" = 0 ] || agent="${graph_sleep}s agent"
+  echo "bench: graph: hew loop --jobs $jobs, $agent..."
+  hew_setup "$dir" "$graph_sleep"
   timed graph-hew "$dir" "$hew" loop --jobs "$jobs"
   local wall=$elapsed
   verify "hew (graph)" "$dir" "$graph_tasks"
@@ -352,7 +364,7 @@ graph() {
     | [$deps[0][] | select(($started[.[0]] // 0) <= (($closed[.[1]] // "9999-01-01T00:00:00Z") | ms))]
     | length' "$rd"/iters/[0-9]*.json)
   runs=$(jq -s '[.[] | .task_id] | unique | length' "$rd"/iters/[0-9]*.json)
-  row graph "scenario" "$graph_tasks tasks, $edges dependencies (seed $seed), instant agent, --jobs $jobs"
+  row graph "scenario" "$graph_tasks tasks, $edges dependencies (seed $seed), $agent, --jobs $jobs"
   row graph "hew loop --jobs $jobs: wall" "$(secs "$wall") s" "finishes" "$ok"
   row graph "tasks run" "$runs" "$graph_tasks" "$([ "$runs" = "$graph_tasks" ] && echo ok || echo FAILED)"
   row graph "tasks claimed before a blocker closed" "$early" "0" "$([ "$early" = 0 ] && echo ok || echo FAILED)"
