@@ -6,7 +6,7 @@
 //! the route. `hew loop --dry-run` prints this; the scheduler uses the same selection.
 
 use crate::config::LoopConfig;
-use crate::model::{Resolved, Rule, resolve_model};
+use crate::model::{Rejected, Resolved, Rule, resolve_model, route_model};
 use crate::retry::{attempt_of, is_exhausted};
 use crate::tracker::{InvalidId, ReadyQuery, Task, TaskId, Tracker, TrackerError};
 
@@ -36,6 +36,8 @@ pub struct PlannedTask {
     pub rule: Rule,
     /// The attempt it would be: one more than its `hew:retry-N` labels.
     pub attempt: u32,
+    /// Model names the routing rules offered and refused on the way to `model`.
+    pub rejected: Vec<Rejected>,
 }
 
 /// A ready task the loop would not run, and why.
@@ -112,7 +114,12 @@ pub async fn plan<T: Tracker>(
         }
         let attempt = attempt_of(task.labels());
         let (model, rule) = choose_model(&task, cfg, filter.model.as_deref(), attempt);
+        let rejected = match filter.model {
+            Some(_) => Vec::new(),
+            None => route_model(&task, &cfg.model).rejected,
+        };
         plan.tasks.push(PlannedTask {
+            rejected,
             id,
             task,
             model,

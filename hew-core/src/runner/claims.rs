@@ -210,6 +210,7 @@ mod tests {
                 model: None,
                 rule: Rule::None,
                 attempt: 1,
+                rejected: Vec::new(),
             },
             ready_ms: 0,
             claim_ms: 0,

@@ -159,9 +159,8 @@ impl TaskRunner {
         );
         log.model = planned.model.clone();
         log.rule = planned.rule;
-        let routing = crate::model::route_model(&planned.task, &self.config.looping.model);
         log.notes
-            .extend(routing.rejected.iter().map(ToString::to_string));
+            .extend(planned.rejected.iter().map(ToString::to_string));
         log.runtime = self.config.looping.agent.runtime;
         log.timings.ready_ms = ready_ms;
         log.timings.claim_ms = claim_ms;

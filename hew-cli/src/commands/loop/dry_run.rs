@@ -2,9 +2,8 @@
 //! task would get and the rule that chose it, and the model names the rules gave that were
 //! refused (see `hew_core::model`). Changes nothing.
 
-use hew_core::config::LoopModelConfig;
-use hew_core::model::{Rejected, route_model};
-use hew_core::plan::{Plan, PlannedTask, SkipReason, plan};
+use hew_core::model::Rejected;
+use hew_core::plan::{Plan, SkipReason, plan};
 use serde::Serialize;
 
 use super::{RunArgs, overrides, task_filter};
@@ -31,10 +30,6 @@ struct DryRunRow<'a> {
 }
 
 /// The model names the routing rules gave `p` and refused.
-fn rejected(p: &PlannedTask, cfg: &LoopModelConfig) -> Vec<Rejected> {
-    route_model(&p.task, cfg).rejected
-}
-
 pub fn dry_run(ctx: &Context, run: RunArgs) -> Result<Exit, CliError> {
     let root = ctx.repo_root()?;
     let filter = task_filter(&run)?;
@@ -62,7 +57,7 @@ pub fn dry_run(ctx: &Context, run: RunArgs) -> Result<Exit, CliError> {
                 labels: p.task.labels(),
                 model: p.model.as_deref(),
                 rule: p.rule.as_str(),
-                rejected_models: rejected(p, &config.looping.model),
+                rejected_models: p.rejected.clone(),
             })
             .collect();
         let json = serde_json::to_string_pretty(&rows)
@@ -71,7 +66,7 @@ pub fn dry_run(ctx: &Context, run: RunArgs) -> Result<Exit, CliError> {
     } else {
         print_plan(&plan, config.looping.jobs.get());
         for p in &plan.tasks {
-            for r in rejected(p, &config.looping.model) {
+            for r in &p.rejected {
                 println!(
                     "Refused for {}: {}",
                     p.id,
