@@ -40,6 +40,8 @@ impl Agent {
             runtime: Runtime::Command,
             program: None,
             template: vec!["sh".into(), script.display().to_string()],
+            permission_mode: None,
+            max_budget_usd: None,
             allowed_tools: Vec::new(),
             mcp_config: None,
             model: None,
@@ -58,6 +60,7 @@ impl Agent {
                 timeout: LONG,
                 grace: Duration::from_secs(2),
                 slow_after: LONG,
+                connect_timeout: LONG,
             },
         };
         Self { dir, launch }
@@ -254,6 +257,7 @@ async fn a_hang_is_reported_slow_then_timed_out_and_leaves_no_process() {
         timeout: Duration::from_secs(1),
         grace: Duration::from_secs(1),
         slow_after: Duration::from_millis(200),
+        connect_timeout: LONG,
     };
     let (run, events) = agent.run().await;
     assert_eq!(run.ended, EndReason::TimedOut);
@@ -286,6 +290,7 @@ async fn a_timeout_interrupts_first_and_the_result_reported_on_sigint_is_exact()
         timeout: Duration::from_secs(1),
         grace: Duration::from_secs(30),
         slow_after: LONG,
+        connect_timeout: LONG,
     };
     let (run, events) = agent.run().await;
     assert_eq!(run.ended, EndReason::TimedOut);
@@ -304,6 +309,7 @@ async fn an_agent_ignoring_sigterm_is_killed_after_the_grace_period() {
         timeout: Duration::from_secs(2),
         grace: Duration::from_secs(1),
         slow_after: LONG,
+        connect_timeout: LONG,
     };
     let (run, events) = agent.run().await;
     assert_eq!(run.ended, EndReason::TimedOut);
@@ -471,4 +477,98 @@ async fn a_dropped_stop_sender_lets_the_agent_finish() {
     let run = agent::run(&agent.launch, stop_rx, tx).await.unwrap();
     assert_eq!(run.ended, EndReason::Exited);
     assert_eq!(agent.stdout(), b"done\n");
+}
+
+/// The lines of a captured stream, for a script to print.
+fn captured(name: &str, keep: impl Fn(&str) -> bool) -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/streams/");
+    let text = std::fs::read_to_string(format!("{path}{name}")).unwrap();
+    text.lines()
+        .filter(|l| keep(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// Codex's real output with no network: it never exits by itself, but its "waiting for
+/// network" says it gave up; the agent is stopped then, not at its timeout.
+#[tokio::test]
+async fn an_agent_that_waits_for_the_network_is_stopped_as_unreachable() {
+    let mut agent = Agent::new("cat \"$HEW_DIR/out.jsonl\"\nwhile :; do sleep 1; done");
+    std::fs::write(
+        agent.path("out.jsonl"),
+        captured("codex-0.169-logged-out.jsonl", |_| true),
+    )
+    .unwrap();
+    // The command runtime reads the stream in whichever format it recognises.
+    let (run, events) = agent.run().await;
+    assert_eq!(run.ended, EndReason::Unreachable, "{run:?}");
+    let failure = run.error.expect("a failure");
+    assert_eq!(
+        failure.environment,
+        Some(hew_core::agent::Environment::Network)
+    );
+    assert!(
+        failure.message.contains("it stopped retrying"),
+        "{}",
+        failure.message
+    );
+    let retries: Vec<(u32, Option<u32>)> = events
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::ApiRetry(r) => Some((r.attempt, r.max)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        retries,
+        [(2, Some(5)), (3, Some(5)), (4, Some(5)), (5, Some(5))]
+    );
+    assert!(events.contains(&AgentEvent::Terminating {
+        why: EndReason::Unreachable
+    }));
+    assert_group_gone(pid_of(&events)).await;
+}
+
+/// Claude's real `api_retry` lines, then silence: stopped after `connect_timeout`.
+#[tokio::test]
+async fn an_agent_showing_only_api_retries_is_stopped_after_the_connect_timeout() {
+    let mut agent = Agent::new("cat \"$HEW_DIR/out.jsonl\"\nwhile :; do sleep 1; done");
+    std::fs::write(
+        agent.path("out.jsonl"),
+        captured("claude-2.1.328-no-network.jsonl", |l| {
+            l.contains("\"init\"") || l.contains("\"attempt\":1,") || l.contains("\"attempt\":2,")
+        }),
+    )
+    .unwrap();
+    agent.launch.limits.connect_timeout = Duration::from_secs(1);
+    let (run, events) = agent.run().await;
+    assert_eq!(run.ended, EndReason::Unreachable, "{run:?}");
+    let failure = run.error.expect("a failure");
+    assert_eq!(
+        failure.environment,
+        Some(hew_core::agent::Environment::Network)
+    );
+    assert!(
+        failure.message.contains("2 connection errors"),
+        "{}",
+        failure.message
+    );
+    assert_group_gone(pid_of(&events)).await;
+}
+
+/// A reply from the model means the API was reachable: a later connection error does not
+/// arm the connection timer, and the agent is left to its own timeout.
+#[tokio::test]
+async fn an_agent_that_reached_its_api_is_not_stopped_for_a_retry() {
+    let mut agent = Agent::new(
+        r#"echo '{"type":"assistant","message":{"id":"m1","model":"claude-sonnet-4-5","content":[],"usage":{"input_tokens":5,"output_tokens":1}}}'
+echo '{"type":"system","subtype":"api_retry","attempt":1,"max_retries":10,"error_status":null,"error":"unknown"}'
+sleep 2
+echo '{"type":"result","subtype":"success","is_error":false,"usage":{"input_tokens":5,"output_tokens":1}}'"#,
+    );
+    agent.launch.limits.connect_timeout = Duration::from_millis(200);
+    let (run, _) = agent.run().await;
+    assert_eq!(run.ended, EndReason::Exited, "{run:?}");
+    assert_eq!(run.error, None);
 }

@@ -27,6 +27,12 @@ pub fn command_line(launch: &Launch) -> Result<(PathBuf, Vec<String>), AgentErro
             if let Some(model) = model {
                 args.push(format!("--model={model}"));
             }
+            if let Some(mode) = launch.permission_mode.as_deref().filter(|m| !m.is_empty()) {
+                args.extend(["--permission-mode".into(), mode.into()]);
+            }
+            if let Some(usd) = launch.max_budget_usd.filter(|u| u.is_finite() && *u > 0.0) {
+                args.extend(["--max-budget-usd".into(), usd.to_string()]);
+            }
             if !launch.allowed_tools.is_empty() {
                 args.push("--allowedTools".into());
                 args.extend(launch.allowed_tools.iter().cloned());
@@ -162,6 +168,8 @@ mod tests {
             runtime,
             program: None,
             template: Vec::new(),
+            permission_mode: None,
+            max_budget_usd: None,
             allowed_tools: Vec::new(),
             mcp_config: None,
             model: None,
@@ -176,6 +184,7 @@ mod tests {
                 timeout: Duration::from_secs(60),
                 grace: Duration::from_secs(1),
                 slow_after: Duration::from_secs(30),
+                connect_timeout: Duration::from_secs(120),
             },
         }
     }
@@ -198,6 +207,8 @@ mod tests {
     fn claude_with_model_tools_and_mcp_sets_the_model_variable_too() {
         let mut l = launch(Runtime::Claude);
         l.model = Some("opus".into());
+        l.permission_mode = Some("acceptEdits".into());
+        l.max_budget_usd = Some(2.5);
         l.allowed_tools = vec!["Bash(git commit:*)".into(), "Edit".into()];
         l.mcp_config = Some("/cfg/mcp.json".into());
         l.program = Some("/opt/claude".into());
@@ -211,6 +222,10 @@ mod tests {
                 "stream-json",
                 "--verbose",
                 "--model=opus",
+                "--permission-mode",
+                "acceptEdits",
+                "--max-budget-usd",
+                "2.5",
                 "--allowedTools",
                 "Bash(git commit:*)",
                 "Edit",

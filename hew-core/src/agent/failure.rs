@@ -1,9 +1,19 @@
-//! Agent failures sorted into the classes retries care about.
+//! Agent failures sorted into the classes retries care about, and into the task's fault
+//! or the environment's.
 //!
 //! Whether a failed task is worth retrying depends on why it failed: a bad key or an
 //! unknown model fails the same way every time, a rate limit or a server error may not.
 //! Agents report failures as free text (`API Error: 401 {...}`), so the class is read from
 //! HTTP statuses and well-known phrases in that text.
+//!
+//! Some failures say nothing about the task at all: the agent is not logged in, the
+//! network is down, the plan's usage limit is reached, the model name is wrong, the CLI
+//! refused its arguments or died before printing a line. Every task would fail the same
+//! way, so such a failure carries an [`Environment`]: the caller leaves the task as it was
+//! and stops, instead of spending the task's retries. The phrases below are the ones the
+//! pinned CLIs print (`tests/fixtures/streams/`); runtime-specific signals (Claude's
+//! `error` field, an exit before any event) are read by the stream parsers and the runner
+//! of the process, which set the field directly.
 
 use serde::{Deserialize, Serialize};
 
@@ -33,24 +43,155 @@ impl ErrorClass {
     }
 }
 
-/// An agent's failure: its class and what it said.
+/// A failure that is the environment's, not the task's: any task would fail the same way
+/// until someone fixes it. What the user should do about each is said by the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Environment {
+    /// Not logged in, an invalid or expired key or login (HTTP 401/403).
+    Login,
+    /// The model API cannot be reached: the stream showed only connection errors.
+    Network,
+    /// The account's usage limit, quota or credit is used up.
+    UsageLimit {
+        /// When the limit resets, in seconds since the Unix epoch, if the agent said.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resets_at: Option<u64>,
+    },
+    /// The model named does not exist or is not available to this account.
+    Model,
+    /// The CLI refused its command line (an unknown flag or value): a usage error.
+    Flag,
+    /// The agent program is missing, cannot be executed, or died before printing anything
+    /// it was expected to print.
+    Start,
+}
+
+impl Environment {
+    /// A short name for messages and records: `login`, `network`, `usage_limit`, `model`,
+    /// `flag`, `start`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::Network => "network",
+            Self::UsageLimit { .. } => "usage_limit",
+            Self::Model => "model",
+            Self::Flag => "flag",
+            Self::Start => "start",
+        }
+    }
+}
+
+/// An agent's failure: its class, whose fault it is, and what it said.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentFailure {
     /// The class, for retry decisions.
     pub class: ErrorClass,
     /// The agent's message (bounded).
     pub message: String,
+    /// Set when the failure is the environment's, not the task's (see [`Environment`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
 }
 
 impl AgentFailure {
     /// A failure classified from its message and, when the event carried one, an HTTP
     /// status.
     pub(crate) fn classified(message: &str, status: Option<u64>) -> Self {
+        let class = classify(message, status);
         Self {
-            class: classify(message, status),
+            class,
             message: bounded(message.trim()),
+            environment: environment_of(message, class),
         }
     }
+
+    /// A failure of the task's, with no class of its own (`other`).
+    pub(crate) fn other(message: String) -> Self {
+        Self {
+            class: ErrorClass::Other,
+            message,
+            environment: None,
+        }
+    }
+
+    /// True when the failure is the environment's: retrying any task cannot help.
+    pub fn is_environment(&self) -> bool {
+        self.environment.is_some()
+    }
+}
+
+/// Whose fault a failure is, read from its text and class: `None` for the task's.
+pub(crate) fn environment_of(message: &str, class: ErrorClass) -> Option<Environment> {
+    let text = message.to_ascii_lowercase();
+    let any = |words: &[&str]| words.iter().any(|w| text.contains(w));
+    if any(&[
+        "usage limit",
+        "hit your limit",
+        "insufficient_quota",
+        "exceeded your current quota",
+        "credit balance is too low",
+    ]) {
+        return Some(Environment::UsageLimit {
+            resets_at: reset_time(message),
+        });
+    }
+    if class == ErrorClass::Auth {
+        return Some(Environment::Login);
+    }
+    if any(&[
+        "unrecognized_model",
+        "model not found",
+        "model_not_found",
+        "unknown model",
+        "unsupported model",
+        "invalid model",
+        "issue with the selected model",
+    ]) || (text.contains("model") && any(&["does not exist", "not_found_error"]))
+    {
+        return Some(Environment::Model);
+    }
+    if is_connection_error(&text) {
+        return Some(Environment::Network);
+    }
+    None
+}
+
+/// True for the messages agents print while they cannot reach their API (lower case).
+pub(crate) fn is_connection_error(text: &str) -> bool {
+    [
+        "reconnecting...",
+        "waiting for network",
+        "stream disconnected",
+        "error sending request",
+        "failed to lookup address",
+        "name does not resolve",
+        "connection error",
+        "can't reach the api server",
+        "connection refused",
+        "connection reset",
+        "connection failed",
+        "network is unreachable",
+        "unable to connect",
+        "econnrefused",
+        "enotfound",
+        "etimedout",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
+}
+
+/// The reset time a usage-limit message names, in Unix seconds: Claude's
+/// `usage limit reached|1760000000`.
+fn reset_time(message: &str) -> Option<u64> {
+    let (_, after) = message.rsplit_once('|')?;
+    let digits: String = after
+        .trim()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    // Ten digits: a time in seconds this century, not some other number.
+    (digits.len() == 10).then(|| digits.parse().ok()).flatten()
 }
 
 /// The class of a failure message; an explicit status wins over the text.

@@ -21,6 +21,9 @@ mod runtime;
 mod stream;
 pub mod usage;
 
+#[cfg(test)]
+mod captured_tests;
+
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -30,10 +33,10 @@ use crate::tracker::TaskId;
 
 pub use command::command_line;
 pub use error::AgentError;
-pub use failure::{AgentFailure, ErrorClass};
+pub use failure::{AgentFailure, Environment, ErrorClass};
 pub use run::run;
 pub use runtime::Runtime;
-pub use usage::{Tokens, Usage, UsageSource};
+pub use usage::{ApiRetry, Link, Tokens, Usage, UsageSource};
 
 /// Everything needed to start one agent on one task.
 #[derive(Debug, Clone)]
@@ -46,6 +49,10 @@ pub struct Launch {
     /// The `command` runtime's argv template (`loop.agent.command`), with `{prompt_file}`,
     /// `{model}`, `{task_id}` and `{worktree}` substituted inside each element. No shell.
     pub template: Vec<String>,
+    /// Claude: `--permission-mode`, what the agent may do without asking.
+    pub permission_mode: Option<String>,
+    /// Claude: `--max-budget-usd`, what the agent may spend on the task.
+    pub max_budget_usd: Option<f64>,
     /// Claude: tools auto-approved with `--allowedTools`.
     pub allowed_tools: Vec<String>,
     /// Claude: `--mcp-config FILE --strict-mcp-config`.
@@ -79,6 +86,9 @@ pub struct Limits {
     pub grace: Duration,
     /// After this long [`AgentEvent::Slow`] is sent once; nothing is killed.
     pub slow_after: Duration,
+    /// An agent whose output has shown only connection errors for this long is stopped
+    /// ([`EndReason::Unreachable`]); one that says it gave up retrying is stopped at once.
+    pub connect_timeout: Duration,
 }
 
 /// What the caller wants a running agent to do; sent through a `watch` channel.
@@ -108,9 +118,12 @@ pub enum AgentEvent {
     Slow,
     /// hew began stopping the agent.
     Terminating {
-        /// Why: [`EndReason::TimedOut`] or [`EndReason::Cancelled`].
+        /// Why: [`EndReason::TimedOut`], [`EndReason::Unreachable`] or
+        /// [`EndReason::Cancelled`].
         why: EndReason,
     },
+    /// The agent is retrying its API call ("retrying the API, attempt 4/10").
+    ApiRetry(ApiRetry),
 }
 
 /// How an agent's run ended.
@@ -121,6 +134,9 @@ pub enum EndReason {
     Exited,
     /// It ran past its timeout and was stopped.
     TimedOut,
+    /// Its output showed only connection errors for `loop.agent.connect_timeout`, or it
+    /// said it gave up retrying: it was stopped, with a [`Environment::Network`] failure.
+    Unreachable,
     /// The caller stopped it ([`Stop::Graceful`] or [`Stop::Now`]).
     Cancelled,
 }

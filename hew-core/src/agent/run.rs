@@ -8,6 +8,17 @@
 //! both escalate SIGINT → [`INTERRUPT_WAIT`] (at most the grace period) → SIGTERM →
 //! `loop.agent.grace` → SIGKILL, and a timed-out agent that reported its result is priced
 //! from it.
+//!
+//! An agent that cannot reach its API is not left to its timeout: Claude backs off for
+//! minutes, Codex waits for the network forever. While its output has shown only
+//! connection errors, a second timer runs (`loop.agent.connect_timeout`); when it fires,
+//! or when the agent says it gave up retrying, the agent is stopped the same polite way
+//! and its run ends [`EndReason::Unreachable`] with an [`Environment::Network`] failure.
+//! Any sign that the API answered disarms the timer for good.
+//!
+//! An agent that exits non-zero before printing a single event of its format never got
+//! to the task: a usage error on stderr (`unknown option`, `unexpected argument`) is
+//! [`Environment::Flag`], anything else [`Environment::Start`].
 
 use std::fs::File;
 use std::io;
@@ -26,10 +37,10 @@ use tokio::time::Instant;
 use super::command::environment;
 use super::group::AbortOnDrop;
 use super::stream::{Pumped, StderrTail, StdoutSink, pump};
-use super::usage::{StreamReport, UsageParser};
+use super::usage::{Link, StreamReport, UsageParser};
 use super::{
-    AgentError, AgentEvent, AgentFailure, AgentRun, EndReason, ErrorClass, Launch, Limits, Stop,
-    command_line,
+    AgentError, AgentEvent, AgentFailure, AgentRun, EndReason, Environment, ErrorClass, Launch,
+    Limits, Runtime, Stop, command_line,
 };
 use crate::process::ProcessGroup;
 
@@ -95,6 +106,7 @@ pub async fn run(
     let _stdin = feed_stdin(&mut child, launch.prompt.clone());
     let (abandon, abandoned) = watch::channel(false);
     let parser = UsageParser::new(launch.runtime, launch.model.as_deref());
+    let (link_tx, mut link) = watch::channel(Link::default());
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Err(AgentError::Spawn {
             program,
@@ -106,7 +118,7 @@ pub async fn run(
             stdout,
             stdout_log,
             launch.stdout_log.clone(),
-            StdoutSink::new(parser, events.clone()),
+            StdoutSink::new(parser, events.clone(), link_tx),
             abandoned.clone(),
         ))),
         err: AbortOnDrop(tokio::spawn(pump(
@@ -128,7 +140,15 @@ pub async fn run(
         term_at: None,
         kill_at: None,
     };
-    let waited = wait_for_exit(&mut child, &mut escalation, launch.limits, start, &mut stop).await;
+    let waited = wait_for_exit(
+        &mut child,
+        &mut escalation,
+        launch.limits,
+        start,
+        &mut stop,
+        &mut link,
+    )
+    .await;
     let mut ending = escalation.ending;
     // A failed wait leaves an agent that may have spent tokens: it is killed and reaped,
     // and its output read as far as it got (partial or unknown), never taken for nothing.
@@ -171,13 +191,23 @@ pub async fn run(
         Some(Ok(Pumped { sink, log_error })) => (sink.text(), log_error),
         _ => (String::new(), None),
     };
-    let error = wait_error
-        .map(|e| AgentFailure {
-            class: ErrorClass::Other,
-            message: format!("hew could not wait for the agent ({program:?}): {e}"),
-        })
-        .or(report.failure)
-        .or_else(|| (exited && !status.success()).then(|| exit_failure(status, &stderr_tail)));
+    let error = match wait_error {
+        Some(e) => Some(AgentFailure::other(format!(
+            "hew could not wait for the agent ({program:?}): {e}"
+        ))),
+        None if ending == Some(EndReason::Unreachable) => {
+            Some(unreachable_failure(&report.link, launch.limits))
+        }
+        None => report.failure.clone().or_else(|| {
+            (exited && !status.success()).then(|| {
+                let mut failure = exit_failure(status, &stderr_tail);
+                if launch.runtime != Runtime::Command && !report.saw_event {
+                    failure.environment = Some(start_failure_kind(&stderr_tail));
+                }
+                failure
+            })
+        }),
+    };
     Ok(AgentRun {
         ended: ending.unwrap_or(EndReason::Exited),
         exit_code: status.code(),
@@ -249,19 +279,24 @@ impl Escalation<'_> {
     }
 }
 
-/// Waits for the child to exit, sending `Slow` and escalating on timeout or stop.
+/// Waits for the child to exit, sending `Slow` and escalating on timeout, stop, or an API
+/// it cannot reach.
 async fn wait_for_exit(
     child: &mut Child,
     escalation: &mut Escalation<'_>,
     limits: Limits,
     start: Instant,
     stop: &mut watch::Receiver<Stop>,
+    link: &mut watch::Receiver<Link>,
 ) -> io::Result<ExitStatus> {
     let slow_at = start.checked_add(limits.slow_after);
     let timeout_at = start.checked_add(limits.timeout);
     let mut slow_sent = false;
     // A dropped sender means no more requests, not a stop.
     let mut stop_open = true;
+    let mut link_open = true;
+    // Armed at the first connection error, disarmed for good once the API answers.
+    let mut connect_at: Option<Instant> = None;
     escalation.on_stop(*stop.borrow_and_update());
     loop {
         let term_at = escalation.term_at;
@@ -275,6 +310,22 @@ async fn wait_for_exit(
                 Ok(()) => escalation.on_stop(*stop.borrow_and_update()),
                 Err(_) => stop_open = false,
             },
+            changed = link.changed(), if link_open && running => match changed {
+                Ok(()) => {
+                    let now = link.borrow_and_update().clone();
+                    if !now.only_connection_errors() {
+                        connect_at = None;
+                    } else if now.gave_up {
+                        escalation.interrupt(EndReason::Unreachable);
+                    } else if connect_at.is_none() {
+                        connect_at = Instant::now().checked_add(limits.connect_timeout);
+                    }
+                }
+                Err(_) => link_open = false,
+            },
+            () = sleep_until(connect_at), if running && connect_at.is_some() => {
+                escalation.interrupt(EndReason::Unreachable);
+            }
             () = sleep_until(slow_at), if running && !slow_sent => {
                 slow_sent = true;
                 let _ = escalation.events.send(AgentEvent::Slow);
@@ -360,6 +411,52 @@ fn spawn_error(launch: &Launch, program: &Path, source: io::Error) -> AgentError
     }
 }
 
+/// The failure of an agent stopped because its output showed only connection errors.
+fn unreachable_failure(link: &Link, limits: Limits) -> AgentFailure {
+    let why = if link.gave_up {
+        "it stopped retrying".to_owned()
+    } else {
+        format!(
+            "only connection errors for loop.agent.connect_timeout ({}s)",
+            limits.connect_timeout.as_secs()
+        )
+    };
+    let last = link.last_error.as_deref().unwrap_or("no answer");
+    AgentFailure {
+        class: ErrorClass::Other,
+        message: format!(
+            "the agent could not reach its API ({} connection errors, {why}): {last}",
+            link.connection_errors
+        ),
+        environment: Some(Environment::Network),
+    }
+}
+
+/// Why an agent that printed no event of its format exited non-zero: the CLI refused its
+/// command line (a usage error on stderr), or it could not start.
+pub(crate) fn start_failure_kind(stderr_tail: &str) -> Environment {
+    let text = stderr_tail.to_ascii_lowercase();
+    let usage_error = [
+        "unknown option",
+        "unexpected argument",
+        "unrecognized option",
+        "unrecognized argument",
+        "invalid value",
+        "is invalid. allowed choices",
+        "argument missing",
+        "usage:",
+        // Claude refuses bypassPermissions to root before it starts.
+        "cannot be used with root",
+    ]
+    .iter()
+    .any(|w| text.contains(w));
+    if usage_error {
+        Environment::Flag
+    } else {
+        Environment::Start
+    }
+}
+
 /// A failure for a non-zero exit with no error in the output: the end of stderr says why.
 fn exit_failure(status: ExitStatus, stderr_tail: &str) -> AgentFailure {
     let what = match (status.code(), status.signal()) {
@@ -373,14 +470,11 @@ fn exit_failure(status: ExitStatus, stderr_tail: &str) -> AgentFailure {
         start += 1;
     }
     let tail = &tail[start..];
-    AgentFailure {
-        class: ErrorClass::Other,
-        message: if tail.is_empty() {
-            what
-        } else {
-            format!("{what}: {tail}")
-        },
-    }
+    AgentFailure::other(if tail.is_empty() {
+        what
+    } else {
+        format!("{what}: {tail}")
+    })
 }
 
 fn ensure_parent(path: &Path) -> Result<(), AgentError> {

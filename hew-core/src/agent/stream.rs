@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{mpsc, watch};
 
 use super::AgentEvent;
-use super::usage::{Usage, UsageParser};
+use super::usage::{Link, Usage, UsageParser};
 
 /// Longest line kept in memory to parse; longer lines are only written to the log.
 pub(crate) const MAX_PARSED_LINE: usize = 16 * 1024 * 1024;
@@ -137,7 +137,9 @@ impl Lines {
     }
 }
 
-/// Stdout: lines to the usage parser, usage snapshots to the caller when they change.
+/// Stdout: lines to the usage parser, usage snapshots and API retries to the caller when
+/// they change, and the state of the agent's link to its API to whoever watches it (the
+/// process runner, which stops an agent that cannot reach its API).
 ///
 /// Snapshots are taken per line, not per chunk, so the events depend only on what the
 /// agent printed, not on how the pipe happened to split it.
@@ -150,6 +152,7 @@ struct LiveUsage {
     parser: UsageParser,
     events: mpsc::UnboundedSender<AgentEvent>,
     last_sent: Option<Usage>,
+    link: watch::Sender<Link>,
 }
 
 impl LiveUsage {
@@ -157,23 +160,37 @@ impl LiveUsage {
         if !self.parser.feed(line) {
             return;
         }
-        let usage = self.parser.report(false).usage;
-        if self.last_sent.as_ref() != Some(&usage) {
+        let report = self.parser.report(false);
+        if self.last_sent.as_ref() != Some(&report.usage) {
             // A caller that stopped listening is not an error.
-            let _ = self.events.send(AgentEvent::Usage(usage.clone()));
-            self.last_sent = Some(usage);
+            let _ = self.events.send(AgentEvent::Usage(report.usage.clone()));
+            self.last_sent = Some(report.usage);
+        }
+        let link = report.link;
+        if *self.link.borrow() != link {
+            if let Some(retry) = &link.retry
+                && self.link.borrow().retry.as_ref() != Some(retry)
+            {
+                let _ = self.events.send(AgentEvent::ApiRetry(retry.clone()));
+            }
+            self.link.send_replace(link);
         }
     }
 }
 
 impl StdoutSink {
-    pub(crate) fn new(parser: UsageParser, events: mpsc::UnboundedSender<AgentEvent>) -> Self {
+    pub(crate) fn new(
+        parser: UsageParser,
+        events: mpsc::UnboundedSender<AgentEvent>,
+        link: watch::Sender<Link>,
+    ) -> Self {
         Self {
             lines: Lines::new(MAX_PARSED_LINE),
             usage: LiveUsage {
                 parser,
                 events,
                 last_sent: None,
+                link,
             },
         }
     }

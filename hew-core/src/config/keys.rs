@@ -121,7 +121,7 @@ const POSITIVE_U64: KeyKind = KeyKind::Integer {
 };
 const PRIORITY_NAMES: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
 
-static KEYS: [KeyDef; 28] = [
+static KEYS: [KeyDef; 31] = [
     key(
         "tracker.command",
         KeyKind::String,
@@ -208,6 +208,19 @@ static KEYS: [KeyDef; 28] = [
         "after this long an agent is reported slow (nothing is killed)",
     ),
     key(
+        "loop.agent.connect_timeout",
+        KeyKind::Duration,
+        "2m",
+        "stop an agent whose output has shown only connection errors for this long",
+    ),
+    key(
+        "loop.agent.permission_mode",
+        KeyKind::String,
+        "bypassPermissions",
+        "Claude's --permission-mode (acceptEdits, auto, bypassPermissions, manual, dontAsk, \
+         plan); empty: the CLI's own default",
+    ),
+    key(
         "loop.agent.allowed_tools",
         KeyKind::List,
         "Edit,Bash(git commit:*)",
@@ -266,6 +279,12 @@ static KEYS: [KeyDef; 28] = [
         KeyKind::Float,
         "5",
         "stop starting tasks once the run has cost this many US dollars (hew's prices)",
+    ),
+    optional(
+        "loop.budget.task_usd",
+        KeyKind::Float,
+        "2",
+        "US dollars one Claude agent may spend on one task (--max-budget-usd)",
     ),
     optional(
         "loop.budget.wall",

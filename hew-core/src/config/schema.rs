@@ -167,6 +167,12 @@ pub struct AgentConfig {
     pub grace: HumanDuration,
     /// After this long an agent is reported slow (nothing is killed).
     pub slow_after: HumanDuration,
+    /// An agent whose output has shown only connection errors for this long is stopped,
+    /// as an environment failure (network).
+    pub connect_timeout: HumanDuration,
+    /// Claude's `--permission-mode`: what the agent may do without asking (in print mode
+    /// nobody answers, so whatever would ask is denied). Empty: the CLI's own default.
+    pub permission_mode: String,
     /// Tools auto-approved for Claude (`--allowedTools`), e.g. `Bash(git commit:*)`.
     pub allowed_tools: Vec<String>,
     /// An MCP config file for Claude (`--mcp-config F --strict-mcp-config`).
@@ -180,7 +186,15 @@ impl AgentConfig {
             timeout: self.timeout.get(),
             grace: self.grace.get(),
             slow_after: self.slow_after.get(),
+            connect_timeout: self.connect_timeout.get(),
         }
+    }
+
+    /// The permission mode to pass, if any (empty means none).
+    pub fn permission_mode(&self) -> Option<String> {
+        Some(self.permission_mode.trim())
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned)
     }
 }
 
@@ -193,7 +207,9 @@ impl Default for AgentConfig {
             timeout: HumanDuration::from_secs(45 * 60),
             grace: HumanDuration::from_secs(10),
             slow_after: HumanDuration::from_secs(15 * 60),
-            allowed_tools: Vec::new(),
+            connect_timeout: HumanDuration::from_secs(2 * 60),
+            permission_mode: "acceptEdits".into(),
+            allowed_tools: vec!["Bash".into()],
             mcp_config: None,
         }
     }
@@ -259,6 +275,9 @@ pub struct BudgetConfig {
     pub tokens: Option<u64>,
     /// US dollars over the whole run, at hew's prices.
     pub usd: Option<f64>,
+    /// US dollars one Claude agent may spend on one task (`--max-budget-usd`, the CLI's
+    /// own count).
+    pub task_usd: Option<f64>,
     /// Time since the run started.
     pub wall: Option<HumanDuration>,
     /// Stop running agents too when a budget is crossed.

@@ -44,7 +44,8 @@ impl Observed<'_> {
         match self.ended {
             EndReason::Cancelled => return Finish(Outcome::Cancelled),
             EndReason::TimedOut => return Finish(Outcome::TimedOut),
-            EndReason::Exited => {}
+            // Stopped with a network failure: decided as a failure below.
+            EndReason::Exited | EndReason::Unreachable => {}
         }
         if self.failure.is_some() {
             return Finish(Outcome::AgentFailed);
@@ -114,6 +115,7 @@ mod tests {
         let failure = AgentFailure {
             class: ErrorClass::Server,
             message: "500".into(),
+            environment: None,
         };
         let o = Observed {
             failure: Some(&failure),

@@ -279,6 +279,8 @@ impl TaskRunner {
                     }
                     AgentEvent::Slow => RunEvent::AgentSlow { iter },
                     AgentEvent::Terminating { .. } => RunEvent::AgentTerminating { iter },
+                    // Not shown yet: the live view has no event for it.
+                    AgentEvent::ApiRetry(_) => continue,
                 };
                 let _ = events.send(ev);
             }
@@ -320,6 +322,8 @@ impl TaskRunner {
             runtime: agent.runtime,
             program: agent.binary.clone(),
             template: agent.command.clone(),
+            permission_mode: agent.permission_mode(),
+            max_budget_usd: self.config.looping.budget.task_usd,
             allowed_tools: agent.allowed_tools.clone(),
             mcp_config: agent.mcp_config.as_ref().map(|p| self.repo_root.join(p)),
             model: planned.model.clone(),

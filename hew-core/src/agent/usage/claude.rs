@@ -21,6 +21,15 @@
 //!
 //! A result with `usage` but no `modelUsage` covers the main loop only (subagents and
 //! background calls are missing): its figure is partial, like the assistant sums.
+//!
+//! Failures of the API itself are told apart from the task's: Claude shows them as an
+//! assistant message of the model `<synthetic>` with an `error` field
+//! (`authentication_failed`, `billing_error`, `rate_limit`, `invalid_request`,
+//! `server_error`, `unknown`), then an error result with `terminal_reason: "api_error"`.
+//! While the API cannot be reached it prints `api_retry` system events (`attempt`,
+//! `max_retries`, `error_status` null for a connection error) and backs off for minutes.
+//! Only such API failures can be the environment's; an error result after real work is
+//! the task's, whatever its text says.
 
 use std::collections::BTreeMap;
 
@@ -28,8 +37,9 @@ use serde_json::Value;
 
 use super::json::{amount, at, count, status, str_at};
 use super::with_tier;
-use super::{DEFAULT_MODEL_KEY, StreamReport, Tokens, Usage, UsageSource};
-use crate::agent::AgentFailure;
+use super::{ApiRetry, DEFAULT_MODEL_KEY, Link, StreamReport, Tokens, Usage, UsageSource};
+use crate::agent::failure::{environment_of, is_connection_error};
+use crate::agent::{AgentFailure, Environment};
 
 /// Incremental reader of Claude Code's `stream-json` events.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +54,10 @@ pub struct ClaudeStream {
     /// summed per model and speed.
     anonymous: BTreeMap<(Option<String>, bool), Tokens>,
     result: Option<ResultEvent>,
+    /// The `error` field of the latest synthetic API-error message, and its text.
+    api_error: Option<(String, String)>,
+    link: Link,
+    saw_event: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -74,7 +88,15 @@ impl ClaudeStream {
 
     /// Reads one event. Returns true if it may have changed the report.
     pub fn feed(&mut self, event: &Value) -> bool {
-        match str_at(event, &["type"]) {
+        let kind = str_at(event, &["type"]);
+        if matches!(kind, Some("system" | "assistant" | "user" | "result")) {
+            self.saw_event = true;
+        }
+        match kind {
+            Some("system") if str_at(event, &["subtype"]) == Some("api_retry") => {
+                self.api_retry(event);
+                true
+            }
             Some("system") if str_at(event, &["subtype"]) == Some("init") => {
                 let model = str_at(event, &["model"]).filter(|m| real_model(m));
                 let changed = model.is_some() && self.init_model.as_deref() != model;
@@ -85,10 +107,61 @@ impl ClaudeStream {
             }
             Some("assistant") => self.assistant(event),
             Some("result") => {
-                self.result = Some(result_event(event));
+                let mut result = result_event(event);
+                if let Some(failure) = result.failure.as_mut() {
+                    failure.environment = self.environment_of(event, failure);
+                }
+                self.result = Some(result);
                 true
             }
+            Some("user") => {
+                // A tool result: the model asked for a tool, so the API answered.
+                self.link.reached = true;
+                false
+            }
             _ => false,
+        }
+    }
+
+    /// `{"type":"system","subtype":"api_retry","attempt":n,"max_retries":m,
+    /// "error_status":null,"error":"unknown"}`.
+    fn api_retry(&mut self, event: &Value) {
+        let status = count(event.get("error_status")).filter(|s| (100..600).contains(s));
+        let error = str_at(event, &["error"]).unwrap_or("unknown").to_owned();
+        let attempt = count(event.get("attempt")).unwrap_or(0);
+        let retry = ApiRetry {
+            attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+            max: count(event.get("max_retries")).and_then(|m| u32::try_from(m).ok()),
+            status,
+            error,
+        };
+        // No status: the request never got an answer.
+        if status.is_none() {
+            let text = format!("API retry {}: {}", retry.attempt, retry.error);
+            self.link.connection_error(&text);
+        }
+        self.link.retry = Some(retry);
+    }
+
+    /// Whose fault an error result is: only an API error can be the environment's.
+    fn environment_of(&self, event: &Value, failure: &AgentFailure) -> Option<Environment> {
+        let api_error = str_at(event, &["terminal_reason"]) == Some("api_error")
+            || status(event).is_some()
+            || self.api_error.is_some();
+        if !api_error {
+            return None;
+        }
+        let kind = self.api_error.as_ref().map(|(kind, _)| kind.as_str());
+        let from_text = environment_of(&failure.message, failure.class);
+        match kind {
+            Some("authentication_failed") => Some(Environment::Login),
+            Some("billing_error") => {
+                Some(from_text.unwrap_or(Environment::UsageLimit { resets_at: None }))
+            }
+            _ if from_text.is_some() => from_text,
+            // Given up after retries that never got an answer.
+            _ if self.link.only_connection_errors() => Some(Environment::Network),
+            _ => None,
         }
     }
 
@@ -96,7 +169,24 @@ impl ClaudeStream {
         let Some(message) = event.get("message") else {
             return false;
         };
+        if let Some(kind) = str_at(event, &["error"]) {
+            let text = message
+                .get("content")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| str_at(c, &["text"]))
+                .collect::<Vec<_>>()
+                .join(" ");
+            if is_connection_error(&text.to_ascii_lowercase()) {
+                self.link.connection_error(&text);
+            }
+            self.api_error = Some((kind.to_owned(), text));
+        }
         let model = str_at(message, &["model"]).map(str::to_owned);
+        if model.as_deref().is_some_and(real_model) {
+            self.link.reached = true;
+        }
         if self.assistant_model.is_none()
             && let Some(m) = model.as_deref().filter(|m| real_model(m))
         {
@@ -124,6 +214,8 @@ impl ClaudeStream {
             failure: self.result.as_ref().and_then(|r| r.failure.clone()),
             reported_cost_usd: self.result.as_ref().and_then(|r| r.cost),
             model_seen: self.model_seen().map(str::to_owned),
+            link: self.link.clone(),
+            saw_event: self.saw_event,
         }
     }
 

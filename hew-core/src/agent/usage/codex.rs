@@ -23,6 +23,14 @@
 //! events. An `error` event followed by a completed turn was recovered from (Codex
 //! retries dropped streams) and is forgotten; a failed turn is not.
 //!
+//! With no network, 0.169 prints `Reconnecting... 2/5 (stream disconnected before
+//! completion: ...)` error events up to `5/5`, then `Reconnecting... waiting for network
+//! (...)` again and again, forever, and never fails the turn: each is a connection error,
+//! the `n/5` ones are API retries, and the first "waiting for network" means it has given
+//! up retrying. Warnings come as `item.completed` items of type `error` ("Model metadata
+//! for `X` not found", "Falling back from WebSockets to HTTPS transport"): neither
+//! failures nor signs that the API answered.
+//!
 //! Older versions printed `{"id":..,"msg":{"type":"token_count",...}}`: either flat
 //! per-request counts (summed), or `info.total_token_usage` (a running total for the
 //! session, taken as is) with `info.last_token_usage` (per request, summed when no total
@@ -32,8 +40,9 @@ use serde_json::Value;
 
 use super::json::{at, count, status, str_at};
 use super::with_tier;
-use super::{DEFAULT_MODEL_KEY, StreamReport, Tokens, Usage, UsageSource};
+use super::{ApiRetry, DEFAULT_MODEL_KEY, Link, StreamReport, Tokens, Usage, UsageSource};
 use crate::agent::AgentFailure;
+use crate::agent::failure::is_connection_error;
 
 /// Incremental reader of Codex's `exec --json` events.
 #[derive(Debug, Clone, Default)]
@@ -55,6 +64,8 @@ pub struct CodexStream {
     turn_failure: Option<AgentFailure>,
     error_event: Option<AgentFailure>,
     model_seen: Option<String>,
+    link: Link,
+    saw_event: bool,
 }
 
 impl CodexStream {
@@ -68,6 +79,7 @@ impl CodexStream {
 
     /// Reads one event. Returns true if it may have changed the report.
     pub fn feed(&mut self, event: &Value) -> bool {
+        self.saw_event = true;
         if let Some(msg) = event.get("msg").filter(|m| m.is_object()) {
             return self.legacy(msg);
         }
@@ -76,6 +88,13 @@ impl CodexStream {
             self.note_model_and_tier(event);
         }
         match kind {
+            Some("item.started" | "item.updated" | "item.completed") => {
+                // Any item but a warning is the model's doing: the API answered.
+                if str_at(event, &["item", "type"]).is_some_and(|t| t != "error") {
+                    self.link.reached = true;
+                }
+                false
+            }
             Some("turn.started") => {
                 self.turn_open = true;
                 false
@@ -83,6 +102,7 @@ impl CodexStream {
             Some("turn.completed") => {
                 self.turn_open = false;
                 self.error_event = None;
+                self.link.reached = true;
                 if let Some(tokens) = event.get("usage").and_then(codex_tokens) {
                     // A running total for the thread: the latest replaces, never adds.
                     self.turns = tokens;
@@ -102,10 +122,39 @@ impl CodexStream {
             }
             Some("error") => {
                 let message = str_at(event, &["message"]).unwrap_or("error");
+                self.note_connection(message);
                 self.error_event = Some(AgentFailure::classified(message, status(event)));
                 true
             }
             _ => false,
+        }
+    }
+
+    /// `Reconnecting... 3/5 (stream disconnected ...)` is an API retry and a connection
+    /// error; `Reconnecting... waiting for network (...)` is Codex giving up on retries.
+    fn note_connection(&mut self, message: &str) {
+        let text = message.to_ascii_lowercase();
+        if !is_connection_error(&text) {
+            return;
+        }
+        self.link.connection_error(message);
+        if text.contains("waiting for network") {
+            self.link.gave_up = true;
+        }
+        if let Some(rest) = message.trim().strip_prefix("Reconnecting... ")
+            && let Some((n, m)) = rest
+                .split_whitespace()
+                .next()
+                .and_then(|f| f.split_once('/'))
+            && let (Ok(attempt), Ok(max)) = (n.parse(), m.parse())
+        {
+            let detail = rest.split_once(' ').map_or("", |(_, d)| d);
+            self.link.retry = Some(ApiRetry {
+                attempt,
+                max: Some(max),
+                status: None,
+                error: detail.trim_matches(|c| c == '(' || c == ')').to_owned(),
+            });
         }
     }
 
@@ -206,6 +255,8 @@ impl CodexStream {
                 .or_else(|| self.error_event.clone()),
             reported_cost_usd: None,
             model_seen: self.model_seen.clone(),
+            link: self.link.clone(),
+            saw_event: self.saw_event,
         }
     }
 }

@@ -169,6 +169,50 @@ impl Usage {
     }
 }
 
+/// An API retry the agent announced: Claude's `api_retry` system events, Codex's
+/// `Reconnecting... n/5` errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRetry {
+    /// Which attempt this is, from 1.
+    pub attempt: u32,
+    /// How many attempts the agent makes before it gives up, if it said.
+    pub max: Option<u32>,
+    /// The HTTP status that caused it; none for a connection error.
+    pub status: Option<u64>,
+    /// What the agent said about it.
+    pub error: String,
+}
+
+/// What the stream says about the agent's link to its model API, for stopping an agent
+/// that cannot reach it long before its timeout.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Link {
+    /// Connection errors (and connection-only API retries) seen.
+    pub connection_errors: u32,
+    /// The model answered or a turn completed: the API was reachable.
+    pub reached: bool,
+    /// The agent stopped retrying and now only waits for the network (Codex's
+    /// `Reconnecting... waiting for network`, which it repeats forever).
+    pub gave_up: bool,
+    /// The latest API retry announced.
+    pub retry: Option<ApiRetry>,
+    /// The latest connection error's text.
+    pub last_error: Option<String>,
+}
+
+impl Link {
+    /// True when the stream has shown connection errors and nothing that needed the API.
+    pub fn only_connection_errors(&self) -> bool {
+        self.connection_errors > 0 && !self.reached
+    }
+
+    /// Notes a connection error with this text.
+    pub(crate) fn connection_error(&mut self, text: &str) {
+        self.connection_errors = self.connection_errors.saturating_add(1);
+        self.last_error = Some(super::failure::bounded(text.trim()));
+    }
+}
+
 /// What an agent's output said, read so far.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StreamReport {
@@ -180,6 +224,10 @@ pub struct StreamReport {
     pub reported_cost_usd: Option<f64>,
     /// The model the agent said it used.
     pub model_seen: Option<String>,
+    /// What the stream says about the agent's link to its API.
+    pub link: Link,
+    /// At least one event of the runtime's format was read.
+    pub saw_event: bool,
 }
 
 impl StreamReport {
@@ -190,6 +238,8 @@ impl StreamReport {
             failure: None,
             reported_cost_usd: None,
             model_seen: None,
+            link: Link::default(),
+            saw_event: false,
         }
     }
 }

@@ -226,7 +226,8 @@ fn pipe_chunking_and_multi_megabyte_lines_do_not_change_the_figures() {
     for seed in 1..=20u64 {
         let mut rng = Rng(seed);
         let (tx, _rx) = mpsc::unbounded_channel();
-        let mut sink = StdoutSink::new(UsageParser::new(Runtime::Claude, Some("sonnet")), tx);
+        let (link, _) = tokio::sync::watch::channel(Default::default());
+        let mut sink = StdoutSink::new(UsageParser::new(Runtime::Claude, Some("sonnet")), tx, link);
         let mut rest = &bytes[..];
         while !rest.is_empty() {
             let n = (1 + rng.below(256 * 1024) as usize).min(rest.len());
