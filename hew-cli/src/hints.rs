@@ -1,6 +1,7 @@
 //! What the user can do about an error: the `hint:` lines under it. hew-core returns typed
 //! errors and says what went wrong; what to do about it is said here, where the user is.
 
+use hew_core::agent::{Environment, Runtime};
 use hew_core::tracker::TrackerError;
 use hew_core::worktree::WorktreeError;
 
@@ -88,6 +89,63 @@ pub fn worktree(e: &WorktreeError) -> Option<String> {
     }
 }
 
+/// What to do about an agent failure that is the environment's, for the agent of `runtime`.
+pub fn agent_environment(environment: &Environment, runtime: Runtime) -> String {
+    match (environment, runtime) {
+        (Environment::Login, Runtime::Claude) => "log Claude Code in with `claude auth login` \
+             (check with `claude auth status`), or set ANTHROPIC_API_KEY"
+            .into(),
+        (Environment::Login, Runtime::Codex) => {
+            "log Codex in with `codex login`, or set CODEX_API_KEY".into()
+        }
+        (Environment::Login, Runtime::Command) => {
+            "log the agent in, or give it its API key in the environment".into()
+        }
+        (Environment::Network, _) => "check the network: the agent could not reach its API \
+             (a proxy, DNS or firewall?); `loop.agent.connect_timeout` says how long hew waits"
+            .into(),
+        (Environment::UsageLimit { resets_at }, _) => {
+            let when = match resets_at {
+                Some(at) => format!("it resets at {}", utc(*at)),
+                None => "wait until it resets".into(),
+            };
+            format!("the account's usage limit is reached: {when}, or use another account or plan")
+        }
+        (Environment::Model, _) => "check the model name: `hew config get loop.model.default` \
+             and the `loop.model.*` rules (the agent does not know that model, or this account \
+             may not use it)"
+            .into(),
+        (Environment::Flag, _) => "the agent refused its command line: check \
+             `loop.agent.permission_mode` and `loop.agent.command`, and that the agent's \
+             version is one hew supports (`scripts/agent-versions`)"
+            .into(),
+        (Environment::Start, Runtime::Command) => {
+            "check that the program of `loop.agent.command` runs by hand".into()
+        }
+        (Environment::Start, _) => format!(
+            "check that `{runtime} --version` runs, or point at the agent with \
+             `hew config set loop.agent.binary /path/to/{runtime}`"
+        ),
+    }
+}
+
+/// Unix seconds as `2026-12-06 21:05 UTC`.
+fn utc(secs: u64) -> String {
+    let days = secs / 86_400;
+    let (hour, minute) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC")
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -120,6 +178,26 @@ mod tests {
             detail: "x".into(),
         };
         assert_eq!(tracker(&claimed), None);
+    }
+
+    #[test]
+    fn environment_failures_name_their_fix() {
+        let login = agent_environment(&Environment::Login, Runtime::Claude);
+        assert!(login.contains("claude auth login"), "{login}");
+        assert!(login.contains("ANTHROPIC_API_KEY"), "{login}");
+        let login = agent_environment(&Environment::Login, Runtime::Codex);
+        assert!(login.contains("CODEX_API_KEY"), "{login}");
+        let network = agent_environment(&Environment::Network, Runtime::Codex);
+        assert!(network.contains("check the network"), "{network}");
+        let model = agent_environment(&Environment::Model, Runtime::Claude);
+        assert!(model.contains("model name"), "{model}");
+        let limit = Environment::UsageLimit {
+            resets_at: Some(1_760_000_000),
+        };
+        let limit = agent_environment(&limit, Runtime::Claude);
+        assert!(limit.contains("2025-10-09 08:53 UTC"), "{limit}");
+        let start = agent_environment(&Environment::Start, Runtime::Codex);
+        assert!(start.contains("codex --version"), "{start}");
     }
 
     #[test]

@@ -494,7 +494,7 @@ fn captured(name: &str, keep: impl Fn(&str) -> bool) -> String {
 /// network" says it gave up; the agent is stopped then, not at its timeout.
 #[tokio::test]
 async fn an_agent_that_waits_for_the_network_is_stopped_as_unreachable() {
-    let mut agent = Agent::new("cat \"$HEW_DIR/out.jsonl\"\nwhile :; do sleep 1; done");
+    let agent = Agent::new("cat \"$HEW_DIR/out.jsonl\"\nwhile :; do sleep 1; done");
     std::fs::write(
         agent.path("out.jsonl"),
         captured("codex-0.169-logged-out.jsonl", |_| true),

@@ -2,9 +2,10 @@
 //! database, the agent program, the configuration — and what earlier runs left behind.
 //! One line per check, with the fix under each failure; exits non-zero if any failed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
+use hew_core::agent::{CheckStatus, preflight};
 use hew_core::config::{Config, Effect};
 use hew_core::iterlog::{Liveness, RunKind, RunStatus, list_runs, liveness};
 use hew_core::repo::current_branch;
@@ -24,6 +25,8 @@ pub struct DoctorArgs {}
 pub struct Check {
     pub name: &'static str,
     pub passed: bool,
+    /// Passed, but something may be wrong that the check cannot see.
+    pub warning: bool,
     /// What was found.
     pub detail: String,
     /// How to fix a failure.
@@ -35,8 +38,19 @@ impl Check {
         Self {
             name,
             passed: true,
+            warning: false,
             detail: detail.into(),
             fix: None,
+        }
+    }
+
+    fn warn(name: &'static str, detail: impl Into<String>, fix: Option<String>) -> Self {
+        Self {
+            name,
+            passed: true,
+            warning: true,
+            detail: detail.into(),
+            fix,
         }
     }
 
@@ -44,6 +58,7 @@ impl Check {
         Self {
             name,
             passed: false,
+            warning: false,
             detail: detail.into(),
             fix,
         }
@@ -51,7 +66,11 @@ impl Check {
 
     /// `✓ tracker     br 0.7.6`, and `      fix: ...` under a failure.
     pub fn print(&self) {
-        let mark = if self.passed { "✓" } else { "✗" };
+        let mark = match (self.passed, self.warning) {
+            (false, _) => "✗",
+            (true, true) => "!",
+            (true, false) => "✓",
+        };
         println!(
             "{mark} {:<18} {}",
             self.name,
@@ -126,7 +145,7 @@ pub fn cmd_doctor(ctx: &Context, _args: DoctorArgs) -> Result<Exit, CliError> {
     let config = config.unwrap_or_default();
     let dir = root.as_deref().unwrap_or(&ctx.cwd);
     checks.extend(super::block_on(tracker_checks(ctx, &config, dir))?);
-    checks.push(agent_check(&config));
+    checks.extend(super::block_on(agent_checks(&config))?);
     if let Some(root) = &root {
         checks.push(stale_runs_check(root));
         checks.push(leftovers_check(root, &config));
@@ -188,6 +207,42 @@ pub async fn tracker_checks(ctx: &Context, config: &Config, dir: &Path) -> Vec<C
         Err(e) => Check::fail("tracker database", e.to_string(), crate::hints::tracker(&e)),
     };
     vec![version, database]
+}
+
+/// The agent program, then the same checks `hew loop` makes before its first claim: the
+/// agent runs (`--version`) and is logged in where the CLI can tell.
+async fn agent_checks(config: &Config) -> Vec<Check> {
+    let found = agent_check(config);
+    if !found.passed {
+        return vec![found];
+    }
+    let agent = &config.looping.agent;
+    let program = agent_program(config).map(PathBuf::from);
+    let checked = preflight(agent.runtime, program.as_deref()).await;
+    let runtime = checked.runtime;
+    checked
+        .checks
+        .into_iter()
+        .map(|c| {
+            let fix = c
+                .environment
+                .map(|e| crate::hints::agent_environment(&e, runtime));
+            // The version check stands for the program: it keeps the `agent` name.
+            let name = match c.name {
+                "agent version" => "agent",
+                other => other,
+            };
+            let detail = match c.name {
+                "agent version" => format!("{runtime}: {}", c.detail),
+                _ => c.detail,
+            };
+            match c.status {
+                CheckStatus::Pass => Check::pass(name, detail),
+                CheckStatus::Warn => Check::warn(name, detail, fix),
+                CheckStatus::Fail => Check::fail(name, detail, fix),
+            }
+        })
+        .collect()
 }
 
 fn agent_check(config: &Config) -> Check {

@@ -63,6 +63,53 @@ fn doctor_passes_on_a_repository_ready_to_run() {
 }
 
 #[test]
+fn doctor_refuses_a_logged_out_claude_with_the_login_fix() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let out = repo
+        .hew()
+        .arg("doctor")
+        .env("FAKE_AGENT_LOGGED_OUT", "1")
+        .env_remove("ANTHROPIC_API_KEY")
+        .assert()
+        .code(1);
+    let stdout = text(&out.get_output().stdout);
+    assert!(stdout.contains("✓ agent "), "{stdout}");
+    assert!(stdout.contains("0.0.0 (fake agent)"), "{stdout}");
+    assert!(stdout.contains("✗ agent login"), "{stdout}");
+    assert!(stdout.contains("claude auth login"), "{stdout}");
+
+    // A key in the environment is a login.
+    let out = repo
+        .hew()
+        .arg("doctor")
+        .env("FAKE_AGENT_LOGGED_OUT", "1")
+        .env("ANTHROPIC_API_KEY", "sk-ant-dummy")
+        .assert()
+        .success();
+    let stdout = text(&out.get_output().stdout);
+    assert!(stdout.contains("✓ agent login"), "{stdout}");
+}
+
+#[test]
+fn doctor_only_warns_about_a_codex_login_it_cannot_see() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("codex", fake_agent(), "");
+    let out = repo
+        .hew()
+        .arg("doctor")
+        .env("FAKE_AGENT_LOGGED_OUT", "1")
+        .env("CODEX_API_KEY", "dummy")
+        .assert()
+        .success();
+    let stdout = text(&out.get_output().stdout);
+    assert!(stdout.contains("! agent login"), "{stdout}");
+    assert!(stdout.contains("CODEX_API_KEY is set"), "{stdout}");
+}
+
+#[test]
 fn doctor_outside_a_repository_fails_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let repo = TestRepo::new();

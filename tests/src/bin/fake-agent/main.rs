@@ -8,6 +8,8 @@
 //!
 //! - `FAKE_AGENT_FORMAT` = `claude` | `codex` | `none` (plain text): overrides the
 //!   detection from argv.
+//! - `FAKE_AGENT_LOGGED_OUT=1`: `auth status` and `login status` answer logged out (they
+//!   and `--version` are answered like the real CLIs, before any agent run).
 //! - `FAKE_AGENT_SCENARIO`: path of a scenario file, or the scenario JSON itself when the
 //!   value starts with `{`. Unset, or a missing file: default behaviour for every task.
 //! - `FAKE_AGENT_RECORD_DIR`: where to record how it was started (see below).
@@ -125,12 +127,46 @@ pub struct Done {
     pub summary: String,
 }
 
+/// The free checks hew makes before a run, answered like the real CLIs: `--version`,
+/// Claude's `auth status` (JSON, exit 1 when logged out) and Codex's `login status`.
+/// `FAKE_AGENT_LOGGED_OUT=1` answers logged out. `None` for an agent run.
+fn answer_check(argv: &[String]) -> Option<i32> {
+    let logged_out = std::env::var("FAKE_AGENT_LOGGED_OUT").is_ok_and(|v| v == "1");
+    let args: Vec<&str> = argv.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["--version"] => {
+            println!("0.0.0 (fake agent)");
+            Some(0)
+        }
+        ["auth", "status", ..] => {
+            println!(
+                "{{\n  \"loggedIn\": {},\n  \"authMethod\": \"{}\"\n}}",
+                !logged_out,
+                if logged_out { "none" } else { "fake" }
+            );
+            Some(i32::from(logged_out))
+        }
+        ["login", "status"] if logged_out => {
+            eprintln!("Not logged in");
+            Some(1)
+        }
+        ["login", "status"] => {
+            eprintln!("Logged in using a fake key");
+            Some(0)
+        }
+        _ => None,
+    }
+}
+
 fn main() {
     let started_at = now_ms();
     let argv: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
+    if let Some(code) = answer_check(&argv) {
+        std::process::exit(code);
+    }
     let format = match std::env::var("FAKE_AGENT_FORMAT").ok().as_deref() {
         Some("claude") => Format::Claude,
         Some("codex") => Format::Codex,
