@@ -29,7 +29,7 @@ fn pinned(package: &str, bin: &str) -> Option<PathBuf> {
     let version = pins
         .lines()
         .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(package)?.trim().split_whitespace().next())
+        .find_map(|l| l.strip_prefix(package)?.split_whitespace().next())
         .unwrap_or_else(|| panic!("{package} is not pinned in scripts/agent-versions"));
     let dir = std::env::var_os("HEW_AGENTS_DIR")
         .map(PathBuf::from)
