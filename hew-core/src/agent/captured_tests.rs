@@ -101,6 +101,11 @@ fn usage_errors_before_any_event_are_flag_failures() {
         start_failure_kind("Segmentation fault (core dumped)"),
         Environment::Start
     );
+    let missing = super::AgentError::NotFound {
+        runtime: Runtime::Claude,
+        program: "claude".into(),
+    };
+    assert_eq!(missing.environment(), Some(Environment::Start));
 }
 
 #[test]

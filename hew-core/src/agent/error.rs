@@ -44,6 +44,15 @@ pub enum AgentError {
 }
 
 impl AgentError {
+    /// The environment failure this stands for: a program that is missing or cannot be
+    /// started fails every task the same way. `None` for hew's own files and templates.
+    pub fn environment(&self) -> Option<super::Environment> {
+        match self {
+            Self::NotFound { .. } | Self::Spawn { .. } => Some(super::Environment::Start),
+            Self::Io { .. } | Self::InvalidTemplate { .. } => None,
+        }
+    }
+
     /// What the user can do about it.
     pub fn hint(&self) -> Option<String> {
         match self {
