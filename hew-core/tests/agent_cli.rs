@@ -122,8 +122,13 @@ fn environment(run: &AgentRun) -> Option<Environment> {
 /// Every flag in `args` appears in `help` as a flag (followed by a space, a comma, `=` or
 /// the end of the line).
 fn assert_flags_in_help(args: &[String], help: &str, what: &str) {
-    for flag in args.iter().filter(|a| a.starts_with('-') && a.len() > 1) {
-        let known = help.match_indices(flag.as_str()).any(|(at, _)| {
+    // `--model=NAME` is the flag `--model` with its value in the same argument.
+    let flags = args
+        .iter()
+        .filter(|a| a.starts_with('-') && a.len() > 1)
+        .map(|a| a.split_once('=').map_or(a.as_str(), |(flag, _)| flag));
+    for flag in flags {
+        let known = help.match_indices(flag).any(|(at, _)| {
             let before = help[..at].chars().last();
             let after = help[at + flag.len()..].chars().next();
             !before.is_some_and(|c| c.is_alphanumeric() || c == '-')

@@ -568,3 +568,35 @@ pub fn write_script(path: &Path, text: &str) {
         path.display()
     );
 }
+
+/// The pinned agent CLI `bin` of npm package `package` (`scripts/agent-versions`), as
+/// `scripts/install-agents.sh` installs it, or `None` when it is not there and the tests
+/// may skip: with `HEW_REQUIRE_AGENTS=1` (set by `scripts/test.sh` when node is there) a
+/// missing install is a failure.
+pub fn pinned_agent(package: &str, bin: &str) -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let pins = std::fs::read_to_string(root.join("scripts/agent-versions")).expect("the pins");
+    let version = pins
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(package)?.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{package} is not pinned in scripts/agent-versions"));
+    let dir = std::env::var_os("HEW_AGENTS_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/hew/agents")))?;
+    let manifest = dir.join("node_modules").join(package).join("package.json");
+    let installed = std::fs::read_to_string(manifest)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .is_some_and(|json| json["version"].as_str() == Some(version));
+    let program = dir.join("node_modules/.bin").join(bin);
+    if installed && program.exists() {
+        return Some(program);
+    }
+    let why = format!("{package} {version} is not installed: run scripts/install-agents.sh");
+    if std::env::var_os("HEW_REQUIRE_AGENTS").is_some_and(|v| v == "1") {
+        panic!("HEW_REQUIRE_AGENTS=1 but {why}");
+    }
+    eprintln!("skipped: {why}");
+    None
+}

@@ -81,7 +81,14 @@ pub fn worker_line(w: &Worker, cols: &Columns, now: Duration, style: &Style) -> 
         pad(&cut(&w.task_id, cols.id), cols.id),
         iw = cols.iter
     );
-    let state = w.state.as_str();
+    let retrying = match (w.state, w.retry) {
+        (AgentState::Retrying, Some((attempt, max))) => Some(match max {
+            Some(max) => format!("retry {attempt}/{max}"),
+            None => format!("retry {attempt}"),
+        }),
+        _ => None,
+    };
+    let state = retrying.as_deref().unwrap_or(w.state.as_str());
     // The state padded to the longest one, so the title column does not move with it.
     let tail = format!(
         "  {}  {:>6}  {:>6} tok  {state:<11}",
@@ -114,7 +121,7 @@ fn state_color(state: AgentState) -> &'static str {
     match state {
         AgentState::Starting => DIM,
         AgentState::Running => GREEN,
-        AgentState::Slow => YELLOW,
+        AgentState::Slow | AgentState::Retrying => YELLOW,
         AgentState::Terminating => RED,
         AgentState::Finishing => DIM,
     }
@@ -217,6 +224,14 @@ pub fn state_line(w: &Worker, what: &str) -> String {
         pad(w.state.as_str(), 9),
         w.task_id
     )
+}
+
+/// `attempt 4/10`, or `attempt 4` when the agent did not say how many it makes.
+pub fn retry(attempt: u32, max: Option<u32>) -> String {
+    match max {
+        Some(max) => format!("attempt {attempt}/{max}"),
+        None => format!("attempt {attempt}"),
+    }
 }
 
 /// `1234567` → `1.2M`.

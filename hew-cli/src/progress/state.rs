@@ -41,6 +41,8 @@ pub enum AgentState {
     Running,
     /// Past `loop.agent.slow_after`.
     Slow,
+    /// Retrying its API (see [`Worker::retry`]).
+    Retrying,
     /// Being stopped (timeout or cancel).
     Terminating,
     /// The agent ended; its work is being merged and its task settled.
@@ -53,6 +55,7 @@ impl AgentState {
             Self::Starting => "starting",
             Self::Running => "running",
             Self::Slow => "slow",
+            Self::Retrying => "retrying",
             Self::Terminating => "terminating",
             Self::Finishing => "finishing",
         }
@@ -72,6 +75,8 @@ pub struct Worker {
     /// Tokens so far, from the agent's stream.
     pub tokens: u64,
     pub state: AgentState,
+    /// The agent's last API retry: attempt, and out of how many if it said.
+    pub retry: Option<(u32, Option<u32>)>,
 }
 
 /// The run as the display sees it.
@@ -187,6 +192,7 @@ impl Progress {
                         since: at,
                         tokens: 0,
                         state: AgentState::Starting,
+                        retry: None,
                     },
                 );
                 vec![plain(format::started_line(
@@ -201,8 +207,25 @@ impl Progress {
             RunEvent::AgentUsage { iter, usage } => {
                 if let Some(w) = self.workers.get_mut(iter) {
                     w.tokens = usage.total.total();
+                    // The API answered.
+                    if w.state == AgentState::Retrying {
+                        w.state = AgentState::Running;
+                    }
                 }
                 Vec::new()
+            }
+            RunEvent::AgentRetrying {
+                iter, attempt, max, ..
+            } => {
+                self.set_state(*iter, AgentState::Retrying);
+                let Some(w) = self.workers.get_mut(iter) else {
+                    return Vec::new();
+                };
+                w.retry = Some((*attempt, *max));
+                vec![plain(format::state_line(
+                    w,
+                    &format!("retrying the API, {}", format::retry(*attempt, *max)),
+                ))]
             }
             RunEvent::AgentSlow { iter } => {
                 self.set_state(*iter, AgentState::Slow);

@@ -266,6 +266,9 @@ pub enum StopReason {
     /// Several different tasks in a row failed the same way (`loop.retry.circuit_breaker`):
     /// the environment, not the tasks (see `error`).
     RepeatedFailure,
+    /// The environment failed, not a task: no network, a usage limit, an unknown model, an
+    /// agent that cannot start (see `error`). No login is `auth`.
+    Environment,
 }
 
 impl StopReason {
@@ -282,6 +285,7 @@ impl StopReason {
             Self::BudgetUsd => "budget_usd",
             Self::BudgetWall => "budget_wall",
             Self::RepeatedFailure => "repeated_failure",
+            Self::Environment => "environment",
         }
     }
 }

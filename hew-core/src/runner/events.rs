@@ -75,6 +75,18 @@ pub enum RunEvent {
         /// Usage so far.
         usage: Usage,
     },
+    /// The agent is retrying its API (a connection error, an overloaded service): the
+    /// environment, not the task, so far.
+    AgentRetrying {
+        /// The iteration number.
+        iter: u32,
+        /// Which attempt this is, from 1.
+        attempt: u32,
+        /// How many attempts the agent makes before it gives up, if it said.
+        max: Option<u32>,
+        /// What it said about it.
+        error: String,
+    },
     /// The agent has run longer than `loop.agent.slow_after`.
     AgentSlow {
         /// The iteration number.

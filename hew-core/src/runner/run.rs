@@ -11,7 +11,7 @@ use super::RunEvent;
 use super::budget::Budget;
 use super::scheduler::{Control, Ended, Scheduler, Settings, raise_stop};
 use super::task::TaskRunner;
-use crate::agent::Stop;
+use crate::agent::{Environment, Stop, preflight};
 use crate::config::Config;
 use crate::iterlog::{
     IterLog, RecordError, RunDir, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, new_run_id,
@@ -68,6 +68,9 @@ pub struct RunReport {
     pub iters: Vec<IterLog>,
     /// The tracker failed and stopped the run (the error is in the record).
     pub tracker_failed: bool,
+    /// The environment failed and stopped the run (no login, no network, ...): the
+    /// failure, for the fix the CLI gives.
+    pub environment: Option<Environment>,
 }
 
 /// Runs the loop until nothing is ready, a limit is reached, or `stop` says so. Events go
@@ -169,6 +172,21 @@ async fn run(
         into: record.into.clone(),
         jobs: record.jobs,
     });
+    // Before the first claim: an agent that cannot run, or is not logged in, would fail
+    // every task the same way.
+    let agent = &opts.config.looping.agent;
+    let program = agent
+        .binary
+        .clone()
+        .or_else(|| agent.command.first().map(PathBuf::from));
+    let checked = preflight(agent.runtime, program.as_deref()).await;
+    for check in checked.warnings() {
+        warn(format!("{}: {}", check.name, check.detail));
+    }
+    if let Some(refused) = checked.refusal() {
+        let environment = refused.environment.unwrap_or(Environment::Start);
+        return refuse_to_start(record, run_dir, events, environment, &refused.detail);
+    }
     let settings = Settings {
         config: Arc::new(opts.config.looping.clone()),
         filter: opts.filter.clone(),
@@ -194,6 +212,7 @@ async fn run(
         mut record,
         iters,
         failure,
+        environment,
     } = scheduler.run().await;
     let tracker_failed = failure.is_some();
     if let Some(e) = failure {
@@ -212,6 +231,32 @@ async fn run(
         record,
         iters,
         tracker_failed,
+        environment,
+    })
+}
+
+/// Ends a run the preflight refused, before any claim: no task was touched.
+fn refuse_to_start(
+    mut record: RunRecord,
+    run_dir: &RunDir,
+    events: &mpsc::UnboundedSender<RunEvent>,
+    environment: Environment,
+    detail: &str,
+) -> Result<RunReport, RunError> {
+    record.status = RunStatus::Finished;
+    record.stop_reason = Some(match environment {
+        Environment::Login => StopReason::Auth,
+        _ => StopReason::Environment,
+    });
+    record.error = Some(format!("the agent is not ready: {detail}"));
+    record.ended_at = Some(Timestamp::now());
+    run_dir.write_run(&record)?;
+    let _ = events.send(RunEvent::RunFinished(Box::new(record.clone())));
+    Ok(RunReport {
+        record,
+        iters: Vec::new(),
+        tracker_failed: false,
+        environment: Some(environment),
     })
 }
 

@@ -20,7 +20,7 @@ use super::RunEvent;
 use super::budget::{Budget, Crossed};
 use super::claims::{Ask, Claimed, Queue, Refilled, refill};
 use super::work::{Done, Fatal, HeldSlot, Inbox, Job, Work, WorkerEvent, spawn_reporting};
-use crate::agent::Stop;
+use crate::agent::{Environment, Stop};
 use crate::config::LoopConfig;
 use crate::iterlog::{IterLog, RunDir, RunRecord, RunStatus, StopReason};
 use crate::plan::TaskFilter;
@@ -60,6 +60,7 @@ pub(crate) struct Ended {
     pub record: RunRecord,
     pub iters: Vec<IterLog>,
     pub failure: Option<TrackerError>,
+    pub environment: Option<Environment>,
 }
 
 /// The worker slots as the scheduler sees them.
@@ -117,6 +118,8 @@ struct Progress {
     /// Set once the run stops: why.
     stop_reason: Option<StopReason>,
     failure: Option<TrackerError>,
+    /// The environment failure that stopped the run, if one did.
+    environment: Option<Environment>,
 }
 
 /// One run's scheduler, over tracker `T`, with tasks run by `W`.
@@ -176,6 +179,7 @@ where
                 next_iter: 1,
                 stop_reason: None,
                 failure: None,
+                environment: None,
             },
             control,
         }
@@ -229,6 +233,7 @@ where
             record,
             iters: progress.iters,
             failure: progress.failure,
+            environment: progress.environment,
         }
     }
 
@@ -434,16 +439,15 @@ where
     /// A fatal failure stops the run before anything else can start.
     fn slot_free(&mut self, slot: usize, fatal: Option<Fatal>) {
         match fatal {
-            Some(Fatal::Auth(msg)) => {
-                self.progress.record.error =
-                    Some(format!("the agent could not authenticate: {msg}"));
-                self.stop_with(StopReason::Auth);
-            }
-            Some(Fatal::Agent(msg)) => {
+            Some(Fatal::Environment {
+                environment,
+                message,
+            }) if !self.stopping() => self.environment_failed(environment, &message),
+            Some(Fatal::Agent(msg)) if !self.stopping() => {
                 self.progress.record.error = Some(msg);
                 self.stop_with(StopReason::Error);
             }
-            None => {}
+            _ => {}
         }
         self.board.busy.remove(&slot);
         // No `ready` call now: the task just handed back may have been closed by its agent
@@ -456,6 +460,28 @@ where
         } else {
             self.board.free.push(slot);
         }
+    }
+
+    /// The environment failed (no login, no network, a quota, ...): nothing more starts,
+    /// and the run says why.
+    pub(crate) fn environment_failed(&mut self, environment: Environment, message: &str) {
+        let (what, reason) = match environment {
+            Environment::Login => ("the agent could not authenticate", StopReason::Auth),
+            Environment::Network => ("the agent could not reach its API", StopReason::Environment),
+            Environment::UsageLimit { .. } => (
+                "the agent's usage limit is reached",
+                StopReason::Environment,
+            ),
+            Environment::Model => ("the agent does not know the model", StopReason::Environment),
+            Environment::Flag => (
+                "the agent refused its command line",
+                StopReason::Environment,
+            ),
+            Environment::Start => ("the agent could not start", StopReason::Environment),
+        };
+        self.progress.record.error = Some(format!("{what}: {message}"));
+        self.progress.environment = Some(environment);
+        self.stop_with(reason);
     }
 
     fn start(&mut self, slot: usize, claimed: Claimed) {

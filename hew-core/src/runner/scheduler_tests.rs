@@ -516,7 +516,10 @@ async fn a_tracker_that_goes_away_stops_the_run_once_running_tasks_end() {
 async fn a_fatal_failure_stops_the_run_before_its_slot_takes_another_task() {
     let tracker = tracker_with(3);
     let mut auth = Step::fails(None);
-    auth.fatal = Some(Fatal::Auth("Not logged in".into()));
+    auth.fatal = Some(Fatal::Environment {
+        environment: crate::agent::Environment::Login,
+        message: "Not logged in".into(),
+    });
     let work = Arc::new(Scripted::new(&tracker).script("t-1", vec![auth]));
     let (ended, _) = Setup::jobs(1).run(&tracker, &work, None).await;
 

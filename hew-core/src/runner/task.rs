@@ -32,7 +32,9 @@ use crate::config::Config;
 use crate::iterlog::{IterLog, Outcome, RunDir, Timings};
 use crate::plan::PlannedTask;
 use crate::prices::Prices;
-use crate::retry::{AfterFailure, CONFLICT_LABEL, EXHAUSTED_LABEL, after_failure, labels_to_strip};
+use crate::retry::{
+    AfterFailure, CONFLICT_LABEL, EXHAUSTED_LABEL, RETRY_PREFIX, after_failure, labels_to_strip,
+};
 use crate::time::Timestamp;
 use crate::tracker::{CliTracker, Tracker};
 use crate::worktree::{Integration, MergeResult, SlotOptions, Slots, TaskWorktree};
@@ -181,7 +183,13 @@ impl TaskRunner {
             Ok(run) => run,
             Err(e) => {
                 // The agent could not start: no task would fare better.
-                held.stop_run(Fatal::Agent(e.to_string()));
+                held.stop_run(match e.environment() {
+                    Some(environment) => Fatal::Environment {
+                        environment,
+                        message: e.to_string(),
+                    },
+                    None => Fatal::Agent(e.to_string()),
+                });
                 log.outcome = Outcome::AgentFailed;
                 log.error_class = Some(ErrorClass::Other);
                 log.error = Some(e.to_string());
@@ -201,8 +209,11 @@ impl TaskRunner {
             agent_closed: false,
         };
         self.verify(&wt, &mut observed, &mut log).await;
-        if let Some(f) = run.error.as_ref().filter(|f| is_environmental(f)) {
-            held.stop_run(Fatal::Auth(f.message.clone()));
+        if let Some((environment, f)) = run.error.as_ref().and_then(|f| Some((f.environment?, f))) {
+            held.stop_run(Fatal::Environment {
+                environment,
+                message: f.message.clone(),
+            });
         }
         if let Some(how) = failure_signature(&run, &self.config) {
             held.failed(how);
@@ -280,7 +291,12 @@ impl TaskRunner {
                     AgentEvent::Slow => RunEvent::AgentSlow { iter },
                     AgentEvent::Terminating { .. } => RunEvent::AgentTerminating { iter },
                     // Not shown yet: the live view has no event for it.
-                    AgentEvent::ApiRetry(_) => continue,
+                    AgentEvent::ApiRetry(r) => RunEvent::AgentRetrying {
+                        iter,
+                        attempt: r.attempt,
+                        max: r.max,
+                        error: r.error,
+                    },
                 };
                 let _ = events.send(ev);
             }
@@ -459,7 +475,7 @@ impl TaskRunner {
             // The agent closed the task with nothing to merge.
             landed.keep_branch = false;
             self.strip_retry_labels(planned, log).await;
-        } else if run.error.as_ref().is_some_and(is_environmental) {
+        } else if run.error.as_ref().is_some_and(|f| f.environment.is_some()) {
             // Not the task's failure: it is left as it was before the claim, with no label
             // or comment, and the run stops (see `run_task`).
             log.notes
@@ -616,6 +632,7 @@ impl TaskRunner {
             AfterFailure::Retry { label, wait } => {
                 let labelled = self.tracker.add_label(&planned.id, &label).await;
                 note_err(log, "count the attempt", labelled);
+                self.drop_retry_labels(planned, &label, log).await;
                 Some(wait)
             }
             AfterFailure::Exhausted { reason } => {
@@ -624,6 +641,7 @@ impl TaskRunner {
                 );
                 let labelled = self.tracker.add_label(&planned.id, EXHAUSTED_LABEL).await;
                 note_err(log, "label the task", labelled);
+                self.drop_retry_labels(planned, EXHAUSTED_LABEL, log).await;
                 let commented = self.tracker.add_comment(&planned.id, &comment).await;
                 note_err(log, "comment on the task", commented);
                 log.notes
@@ -634,6 +652,21 @@ impl TaskRunner {
         };
         self.release_task(planned, log).await;
         wait
+    }
+
+    /// The retry labels `planned` had before `kept` was added: one label says where a task
+    /// stands (`hew:retry-1`, then `hew:retry-2`, then `hew:exhausted`). Added first,
+    /// removed after, so the count is never lost midway.
+    async fn drop_retry_labels(&self, planned: &PlannedTask, kept: &str, log: &mut IterLog) {
+        let old = planned
+            .task
+            .labels()
+            .iter()
+            .filter(|l| l.starts_with(RETRY_PREFIX) && *l != kept);
+        for label in old {
+            let removed = self.tracker.remove_label(&planned.id, label).await;
+            note_err(log, "remove a label", removed);
+        }
     }
 
     /// After a success: the retry counters and the conflict mark go. Returns whether there
@@ -712,12 +745,6 @@ impl TaskRunner {
     }
 }
 
-/// Whether `failure` is the environment's (no login, say) rather than the task's: every
-/// other task would fail the same way.
-fn is_environmental(failure: &agent::AgentFailure) -> bool {
-    failure.class == ErrorClass::Auth
-}
-
 /// How the agent failed, for the circuit breaker: outcome, class and message. `None` when
 /// it did not fail (or was stopped by the run).
 fn failure_signature(run: &AgentRun, config: &Config) -> Option<String> {
@@ -728,7 +755,7 @@ fn failure_signature(run: &AgentRun, config: &Config) -> Option<String> {
             config.looping.agent.timeout
         )),
         agent::EndReason::Cancelled => None,
-        agent::EndReason::Exited => run.error.as_ref().map(|f| {
+        agent::EndReason::Exited | agent::EndReason::Unreachable => run.error.as_ref().map(|f| {
             let class = serde_json::to_value(f.class)
                 .ok()
                 .and_then(|c| c.as_str().map(str::to_owned))

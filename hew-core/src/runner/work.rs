@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::claims::{Claimed, Refilled};
-use crate::agent::Usage;
+use crate::agent::{Environment, Usage};
 use crate::iterlog::IterLog;
 use crate::plan::PlannedTask;
 use crate::tracker::TrackerError;
@@ -86,9 +86,15 @@ pub(crate) struct Done {
 /// A failure that stops the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Fatal {
-    /// The agent could not authenticate.
-    Auth(String),
-    /// The agent could not be started at all (missing binary, bad template).
+    /// The environment failed, not the task (no login, no network, a quota, an unknown
+    /// model, an agent that cannot start): every other task would fail the same way.
+    Environment {
+        /// Which failure.
+        environment: Environment,
+        /// What the agent (or the system) said.
+        message: String,
+    },
+    /// The agent could not be started and hew cannot tell why (a bad template, say).
     Agent(String),
 }
 

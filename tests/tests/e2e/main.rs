@@ -11,6 +11,7 @@ mod injection;
 mod logs;
 mod prices;
 mod prune;
+mod real_agents;
 mod retries;
 mod run_loop;
 mod runners;

@@ -579,7 +579,8 @@ fn a_missing_agent_stops_the_run_with_a_clear_error_and_releases_the_task() {
         String::from_utf8_lossy(&out.get_output().stderr)
     );
     assert!(text.contains("/nonexistent/claude"), "{text}");
-    assert_eq!(repo.run_record()["stop_reason"], "error");
+    // Found before the first claim: the environment, not the task.
+    assert_eq!(repo.run_record()["stop_reason"], "environment");
     let t = repo.show(&id);
     assert_eq!(t["status"], "open");
     assert!(t["assignee"].as_str().unwrap_or("").is_empty());

@@ -71,10 +71,26 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
         print!("{}", render(&summary, Format::Table, false));
         print_footer(&root, &report);
     }
+    if let Some(environment) = &report.environment {
+        // Not the tasks': they are as they were. Say what to fix before running again.
+        if let Some(error) = &report.record.error {
+            eprintln!("error: {}", crate::escape::escape(error));
+        }
+        eprintln!(
+            "hint: {}",
+            crate::hints::agent_environment(environment, report.record.runtime)
+        );
+        eprintln!("hint: no task was touched: run `hew loop` again once that is fixed");
+    }
     Ok(match report.record.stop_reason {
         Some(StopReason::Interrupted) => Exit::Interrupted,
         Some(StopReason::Error) if report.tracker_failed => Exit::Tracker,
-        Some(StopReason::Auth | StopReason::Error | StopReason::RepeatedFailure) => Exit::Failure,
+        Some(
+            StopReason::Auth
+            | StopReason::Environment
+            | StopReason::Error
+            | StopReason::RepeatedFailure,
+        ) => Exit::Failure,
         _ => Exit::Success,
     })
 }

@@ -89,6 +89,26 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The HTTP status of the API's answer.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::Auth => 401,
+            Self::RateLimit => 429,
+            Self::Server => 500,
+            Self::BadRequest => 400,
+        }
+    }
+
+    /// The kind Claude Code puts in the `error` field of an API error's message.
+    pub fn claude_kind(self) -> &'static str {
+        match self {
+            Self::Auth => "authentication_failed",
+            Self::RateLimit => "rate_limit",
+            Self::Server => "server_error",
+            Self::BadRequest => "invalid_request",
+        }
+    }
+
     /// What Claude Code prints in its error result.
     pub fn claude_message(self) -> &'static str {
         match self {

@@ -187,13 +187,18 @@ impl<'a> Stream<'a> {
                 let zero = Tokens::default();
                 let text = kind.claude_message();
                 let message = self.message(2, json!({"type": "text", "text": text}), &zero, 0);
+                // As Claude Code 2.1.x prints an API error: the kind on the assistant
+                // message, the status and `terminal_reason` on the result.
                 self.claude(json!({"type": "assistant", "message": message,
-                    "parent_tool_use_id": null}));
+                    "parent_tool_use_id": null, "error": kind.claude_kind(),
+                    "is_api_error_message": true}));
                 let mut result = self.result_event(&zero, false);
                 result["subtype"] = json!("error_during_execution");
                 result["is_error"] = json!(true);
                 result["result"] = json!(text);
                 result["num_turns"] = json!(1);
+                result["terminal_reason"] = json!("api_error");
+                result["api_error_status"] = json!(kind.status());
                 self.claude(result);
             }
             Format::Codex => {
