@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use crate::iterlog::{RunRecord, list_runs};
+use crate::records::{RunRecord, list_runs};
 
 /// The prefix of the branches runs divert their merges to.
 pub const RUN_BRANCH_PREFIX: &str = "hew/run/";

@@ -15,11 +15,11 @@ pub mod config;
 pub mod diverted;
 #[cfg(test)]
 mod fuzz;
-pub mod iterlog;
 pub mod model;
 pub mod plan;
 pub mod prices;
 pub(crate) mod process;
+pub mod records;
 pub mod recover;
 pub mod repo;
 pub mod retry;

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-use crate::iterlog::{RunDir, RunRecord, RunStatus, list_runs};
+use crate::records::{RunDir, RunRecord, RunStatus, list_runs};
 use crate::time::Timestamp;
 use crate::tracker::{TaskId, Tracker, TrackerError};
 use crate::worktree::{SlotOptions, Slots};

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::agent::ErrorClass;
-use crate::iterlog::Outcome;
+use crate::records::Outcome;
 
 /// Marks a task hew will not try again.
 pub const EXHAUSTED_LABEL: &str = "hew:exhausted";

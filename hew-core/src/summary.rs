@@ -17,10 +17,10 @@ use serde_json::{Value, json};
 
 use crate::agent::usage::DEFAULT_MODEL_KEY;
 use crate::agent::{Tokens, UsageSource};
-use crate::iterlog::{
-    IterLog, Outcome, RecordError, RunDir, RunKind, RunRecord, RunStatus, StopReason,
-};
 use crate::prices::{nanos_to_usd, usd_to_nanos};
+use crate::records::{
+    IterRecord, Outcome, RecordError, RunDir, RunKind, RunRecord, RunStatus, StopReason,
+};
 use crate::time::Timestamp;
 
 /// Tokens and what they cost.
@@ -206,7 +206,7 @@ impl SummaryBuilder {
     }
 
     /// Adds one iteration record.
-    pub fn add(&mut self, it: &IterLog) {
+    pub fn add(&mut self, it: &IterRecord) {
         self.iterations += 1;
         *self.outcomes.entry(it.outcome).or_default() += 1;
         let tokens = &it.usage.total;
@@ -336,7 +336,7 @@ pub fn read_summary(
 }
 
 /// Sums up `run` from its iteration records.
-pub fn summarize(run: &RunRecord, iters: &[IterLog], now: Timestamp) -> Summary {
+pub fn summarize(run: &RunRecord, iters: &[IterRecord], now: Timestamp) -> Summary {
     let mut builder = SummaryBuilder::new(run.clone());
     for it in iters {
         builder.add(it);

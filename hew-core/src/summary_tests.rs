@@ -2,8 +2,8 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::agent::Usage;
-use crate::iterlog::SCHEMA_VERSION;
 use crate::prices::Prices;
+use crate::records::SCHEMA_VERSION;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/records/v1");
 
@@ -46,8 +46,8 @@ fn tokens(input: u64, output: u64, cache_read: u64, cache_create: u64) -> Tokens
 }
 
 /// An iteration on `model` (requested) whose agent used `used` (billed), priced.
-fn iter(n: u32, model: Option<&str>, outcome: Outcome, used: &[(&str, Tokens)]) -> IterLog {
-    let mut it = IterLog::started(n, &format!("demo-{n}"), "a task", 1, 1);
+fn iter(n: u32, model: Option<&str>, outcome: Outcome, used: &[(&str, Tokens)]) -> IterRecord {
+    let mut it = IterRecord::started(n, &format!("demo-{n}"), "a task", 1, 1);
     it.model = model.map(str::to_owned);
     it.outcome = outcome;
     it.started_at = Timestamp::from_unix_ms(1_000_000 + u64::from(n) * 1000);
@@ -367,7 +367,7 @@ fn json_has_exactly_the_documented_shape() {
 #[test]
 fn older_records_render_as_default_with_totals_only() {
     let run_record: RunRecord = fixture("run-no-stop-reason.json");
-    let iters: Vec<IterLog> = [
+    let iters: Vec<IterRecord> = [
         "iter-minimal.json",
         "iter-no-model.json",
         "iter-no-per-model.json",

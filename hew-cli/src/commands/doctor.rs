@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use hew_core::agent::{CheckStatus, preflight};
 use hew_core::config::{Config, Effect};
-use hew_core::iterlog::{Liveness, RunKind, RunStatus, list_runs, liveness};
+use hew_core::records::{Liveness, RunKind, RunStatus, list_runs, liveness};
 use hew_core::repo::current_branch;
 use hew_core::tracker::{ReadyQuery, Tracker, TrackerError};
 use hew_core::worktree::{PruneOptions, find_leftovers};

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hew_core::iterlog::{IterLog, Outcome};
+use hew_core::records::{IterRecord, Outcome};
 
 use super::state::{AgentState, Progress, Worker};
 use crate::escape::escape;
@@ -164,7 +164,7 @@ pub fn overall_line(p: &Progress, now: Duration, style: &Style) -> String {
 
 /// A finished iteration, printed once as a whole line:
 /// `✓ #3   closed     demo-9s1  Fix the crash  opus  18.6k tok  $0.0277  1m05s  merged 1a2b3c4d`.
-pub fn finished_line(log: &IterLog, style: &Style) -> String {
+pub fn finished_line(log: &IterRecord, style: &Style) -> String {
     let (mark, color) = match log.outcome {
         Outcome::Closed => ("✓", GREEN),
         Outcome::NoChange => ("○", YELLOW),

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hew_core::iterlog::Outcome;
+use hew_core::records::Outcome;
 use hew_core::runner::RunEvent;
 
 use super::format::{self, Style};

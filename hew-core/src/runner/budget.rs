@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::agent::Usage;
 use crate::config::BudgetConfig;
-use crate::iterlog::{IterLog, StopReason};
 use crate::prices::{Prices, usd_to_nanos};
+use crate::records::{IterRecord, StopReason};
 
 /// A budget that was crossed, and how.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,7 +71,7 @@ impl Budget {
     }
 
     /// Iteration `iter` ended with the figures in `log`.
-    pub fn finished(&mut self, log: &IterLog) -> Option<Crossed> {
+    pub fn finished(&mut self, log: &IterRecord) -> Option<Crossed> {
         self.live.remove(&log.number);
         self.finished.insert(log.number);
         let known_cost = match log.cost_usd {
@@ -210,8 +210,8 @@ mod tests {
         }
     }
 
-    fn finished(n: u32, usage: Usage, prices: &Prices) -> IterLog {
-        let mut log = IterLog::started(n, "t", "t", 1, 1);
+    fn finished(n: u32, usage: Usage, prices: &Prices) -> IterRecord {
+        let mut log = IterRecord::started(n, "t", "t", 1, 1);
         let cost = prices.cost(&usage);
         log.cost_usd = cost.total;
         log.cost_per_model = cost.per_model;

@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use super::work::{Inbox, WorkerEvent};
 use crate::config::LoopConfig;
-use crate::iterlog::Timings;
 use crate::plan::{PlannedTask, SkipReason, TaskFilter, plan};
+use crate::records::Timings;
 use crate::recover::Actor;
 use crate::tracker::{Tracker, TrackerError};
 

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::agent::Usage;
-use crate::iterlog::{IterLog, RunRecord, StopReason};
 use crate::model::Rule;
+use crate::records::{IterRecord, RunRecord, StopReason};
 use crate::recover::Recovery;
 
 /// One thing that happened in a run. Sent in order on one channel; the runner never
@@ -104,7 +104,7 @@ pub enum RunEvent {
         iter: u32,
     },
     /// An iteration ended and its record was written.
-    IterationFinished(Box<IterLog>),
+    IterationFinished(Box<IterRecord>),
     /// A budget was crossed: no new task starts.
     BudgetCrossed {
         /// Which budget.

@@ -5,7 +5,7 @@
 //! outcome to record. The merge then turns `Merge` into `closed` or `merge_conflict`.
 
 use crate::agent::{AgentFailure, EndReason};
-use crate::iterlog::Outcome;
+use crate::records::Outcome;
 
 /// What the worker saw after the agent ended.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,10 +13,10 @@ use super::scheduler::{Control, Ended, Scheduler, Settings, raise_stop};
 use super::task::TaskRunner;
 use crate::agent::{Environment, Stop, preflight};
 use crate::config::Config;
-use crate::iterlog::{
-    IterLog, RecordError, RunDir, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, new_run_id,
-};
 use crate::plan::TaskFilter;
+use crate::records::{
+    IterRecord, RecordError, RunDir, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, new_run_id,
+};
 use crate::recover::{Actor, recover};
 use crate::time::Timestamp;
 use crate::tracker::TrackerError;
@@ -65,7 +65,7 @@ pub struct RunReport {
     /// `run.json` as last written.
     pub record: RunRecord,
     /// Every iteration, in order.
-    pub iters: Vec<IterLog>,
+    pub iters: Vec<IterRecord>,
     /// The tracker failed and stopped the run (the error is in the record).
     pub tracker_failed: bool,
     /// The environment failed and stopped the run (no login, no network, ...): the

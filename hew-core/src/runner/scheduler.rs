@@ -22,8 +22,8 @@ use super::claims::{Ask, Claimed, Queue, Refilled, refill};
 use super::work::{Done, Fatal, HeldSlot, Inbox, Job, Work, WorkerEvent, spawn_reporting};
 use crate::agent::{Environment, Stop};
 use crate::config::LoopConfig;
-use crate::iterlog::{IterLog, RunDir, RunRecord, RunStatus, StopReason};
 use crate::plan::TaskFilter;
+use crate::records::{IterRecord, RunDir, RunRecord, RunStatus, StopReason};
 use crate::tracker::{Tracker, TrackerError};
 
 /// How often the scheduler looks for the stop file while it waits.
@@ -58,7 +58,7 @@ pub(crate) struct Control {
 /// and the tracker error that stopped it, if one did.
 pub(crate) struct Ended {
     pub record: RunRecord,
-    pub iters: Vec<IterLog>,
+    pub iters: Vec<IterRecord>,
     pub failure: Option<TrackerError>,
     pub environment: Option<Environment>,
 }
@@ -113,7 +113,7 @@ struct Progress {
     record: RunRecord,
     run_dir: RunDir,
     events: mpsc::UnboundedSender<RunEvent>,
-    iters: Vec<IterLog>,
+    iters: Vec<IterRecord>,
     next_iter: u32,
     /// Set once the run stops: why.
     stop_reason: Option<StopReason>,

@@ -16,9 +16,11 @@ use super::scheduler::{Control, Ended, Scheduler, Settings};
 use super::work::{Done, Fatal, Job, Work, WorkerEvent};
 use crate::agent::{Stop, Tokens, Usage};
 use crate::config::{BudgetConfig, LoopConfig};
-use crate::iterlog::{IterLog, Outcome, RunDir, RunRecord, RunStatus, SCHEMA_VERSION, StopReason};
 use crate::plan::TaskFilter;
 use crate::prices::Prices;
+use crate::records::{
+    IterRecord, Outcome, RunDir, RunRecord, RunStatus, SCHEMA_VERSION, StopReason,
+};
 use crate::time::Timestamp;
 use crate::tracker::{TaskId, Tracker};
 
@@ -158,7 +160,7 @@ impl Work for Scripted {
                     slot_free,
                     ended,
                 });
-            let mut log = IterLog::started(iter, &id, &planned.task.title, slot, attempt);
+            let mut log = IterRecord::started(iter, &id, &planned.task.title, slot, attempt);
             log.outcome = step.outcome;
             log.error = step.error.clone();
             log.usage = usage;

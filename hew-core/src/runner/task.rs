@@ -29,9 +29,9 @@ use super::verify::verify;
 use super::work::{Done, Fatal, HeldSlot, Job, Work, WorkerEvent};
 use crate::agent::{self, AgentEvent, AgentRun, ErrorClass, Launch, Stop};
 use crate::config::Config;
-use crate::iterlog::{IterLog, Outcome, RunDir, Timings};
 use crate::plan::PlannedTask;
 use crate::prices::Prices;
+use crate::records::{IterRecord, Outcome, RunDir, Timings};
 use crate::retry::{
     AfterFailure, CONFLICT_LABEL, EXHAUSTED_LABEL, RETRY_PREFIX, after_failure, labels_to_strip,
 };
@@ -152,7 +152,7 @@ impl TaskRunner {
             took_over,
             mut held,
         } = job;
-        let mut log = IterLog::started(
+        let mut log = IterRecord::started(
             iter,
             planned.id.as_str(),
             &planned.task.title,
@@ -236,7 +236,7 @@ impl TaskRunner {
         self: &Arc<Self>,
         slot: usize,
         planned: &PlannedTask,
-        log: &mut IterLog,
+        log: &mut IterRecord,
     ) -> Option<TaskWorktree> {
         let base = self.merge_target();
         let clock = Instant::now();
@@ -266,7 +266,7 @@ impl TaskRunner {
         planned: &PlannedTask,
         wt: &TaskWorktree,
         held: &HeldSlot,
-        log: &mut IterLog,
+        log: &mut IterRecord,
     ) -> Result<AgentRun, agent::AgentError> {
         let iter = log.number;
         let launch = self.launch(planned, iter, wt);
@@ -364,7 +364,7 @@ impl TaskRunner {
     }
 
     /// Stage 3: the commits the agent made and whether it left anything uncommitted.
-    async fn inspect(self: &Arc<Self>, wt: &TaskWorktree, log: &mut IterLog) -> Left {
+    async fn inspect(self: &Arc<Self>, wt: &TaskWorktree, log: &mut IterRecord) -> Left {
         let clock = Instant::now();
         let (me, wt2) = (self.clone(), wt.clone());
         let left = blocking(move || me.slots.inspect(&wt2)).await;
@@ -402,7 +402,7 @@ impl TaskRunner {
     }
 
     /// Stage 4: the verify command, when the agent finished cleanly with commits.
-    async fn verify(&self, wt: &TaskWorktree, observed: &mut Observed<'_>, log: &mut IterLog) {
+    async fn verify(&self, wt: &TaskWorktree, observed: &mut Observed<'_>, log: &mut IterRecord) {
         let command = self.config.looping.verify.command.as_deref();
         let Some(command) = command.filter(|c| !c.trim().is_empty()) else {
             return;
@@ -419,7 +419,7 @@ impl TaskRunner {
 
     /// Stage 5: the slot's worktree back for its next task; the task's branch stays for
     /// the merge. Dropping the held slot tells the scheduler.
-    async fn hand_back(self: &Arc<Self>, wt: TaskWorktree, held: HeldSlot, log: &mut IterLog) {
+    async fn hand_back(self: &Arc<Self>, wt: TaskWorktree, held: HeldSlot, log: &mut IterRecord) {
         let me = self.clone();
         let clock = Instant::now();
         let handed = blocking(move || me.slots.hand_back(wt, true)).await;
@@ -440,7 +440,7 @@ impl TaskRunner {
         wt: &TaskWorktree,
         run: &AgentRun,
         observed: &mut Observed<'_>,
-        log: &mut IterLog,
+        log: &mut IterRecord,
     ) -> Landed {
         // Whether the agent closed the task itself decides nothing when there is work to
         // merge (see `Observed::decide`): then the tracker is asked only if the work does
@@ -493,7 +493,7 @@ impl TaskRunner {
         self: &Arc<Self>,
         planned: &PlannedTask,
         wt: &TaskWorktree,
-        log: &mut IterLog,
+        log: &mut IterRecord,
     ) -> Landed {
         let message = format!(
             "Merge {} ({}: {})\n\nhew run {}, iteration {}.",
@@ -591,7 +591,7 @@ impl TaskRunner {
     async fn close_task(
         &self,
         planned: &PlannedTask,
-        log: &mut IterLog,
+        log: &mut IterRecord,
         reason: &str,
     ) -> Option<tokio::time::Instant> {
         let clock = Instant::now();
@@ -612,7 +612,11 @@ impl TaskRunner {
     /// task (a `hew:retry-N` label, or `hew:exhausted` with a comment saying why) and
     /// releases it. Returns how long to wait before it may run again in this run, if it
     /// may.
-    async fn settle_failure(&self, planned: &PlannedTask, log: &mut IterLog) -> Option<Duration> {
+    async fn settle_failure(
+        &self,
+        planned: &PlannedTask,
+        log: &mut IterRecord,
+    ) -> Option<Duration> {
         let retry = &self.config.looping.retry;
         let salt = u64::from(log.number)
             ^ planned
@@ -657,7 +661,7 @@ impl TaskRunner {
     /// The retry labels `planned` had before `kept` was added: one label says where a task
     /// stands (`hew:retry-1`, then `hew:retry-2`, then `hew:exhausted`). Added first,
     /// removed after, so the count is never lost midway.
-    async fn drop_retry_labels(&self, planned: &PlannedTask, kept: &str, log: &mut IterLog) {
+    async fn drop_retry_labels(&self, planned: &PlannedTask, kept: &str, log: &mut IterRecord) {
         let old = planned
             .task
             .labels()
@@ -671,7 +675,7 @@ impl TaskRunner {
 
     /// After a success: the retry counters and the conflict mark go. Returns whether there
     /// were any to remove.
-    async fn strip_retry_labels(&self, planned: &PlannedTask, log: &mut IterLog) -> bool {
+    async fn strip_retry_labels(&self, planned: &PlannedTask, log: &mut IterRecord) -> bool {
         let labels: Vec<&String> = labels_to_strip(planned.task.labels()).collect();
         for label in &labels {
             let removed = self.tracker.remove_label(&planned.id, label).await;
@@ -681,7 +685,7 @@ impl TaskRunner {
     }
 
     /// Whether the tracker shows the task closed now (by the agent: hew has not closed it).
-    async fn closed_by_agent(&self, planned: &PlannedTask, log: &mut IterLog) -> bool {
+    async fn closed_by_agent(&self, planned: &PlannedTask, log: &mut IterRecord) -> bool {
         let clock = Instant::now();
         let shown = self.tracker.show(&planned.id).await;
         log.timings.tracker_ms += Timings::ms_since(clock);
@@ -697,7 +701,7 @@ impl TaskRunner {
 
     /// Gives the claim back; the task becomes ready again (a task the agent closed is
     /// reopened, because its work did not land).
-    async fn release_task(&self, planned: &PlannedTask, log: &mut IterLog) {
+    async fn release_task(&self, planned: &PlannedTask, log: &mut IterRecord) {
         if log.agent_closed {
             log.notes
                 .push("the agent closed the task, but its work did not land: reopened".into());
@@ -709,7 +713,7 @@ impl TaskRunner {
     }
 
     /// Stage 7, the branch: kept (it holds work that did not land) or deleted.
-    async fn settle_branch(self: &Arc<Self>, branch: &str, keep: bool, log: &mut IterLog) {
+    async fn settle_branch(self: &Arc<Self>, branch: &str, keep: bool, log: &mut IterRecord) {
         if keep {
             log.kept_branch = Some(branch.to_owned());
             return;
@@ -727,7 +731,7 @@ impl TaskRunner {
     /// Stage 8: the iteration's record, written; what the scheduler hears.
     fn record(
         &self,
-        mut log: IterLog,
+        mut log: IterRecord,
         retry: Option<Duration>,
         tracker_changed_at: tokio::time::Instant,
     ) -> Done {
@@ -765,7 +769,7 @@ fn failure_signature(run: &AgentRun, config: &Config) -> Option<String> {
     }
 }
 
-fn note_err<E: std::fmt::Display>(log: &mut IterLog, what: &str, r: Result<(), E>) {
+fn note_err<E: std::fmt::Display>(log: &mut IterRecord, what: &str, r: Result<(), E>) {
     if let Err(e) = r {
         log.notes.push(format!("failed to {what}: {e}"));
     }

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::iterlog::VerifyResult;
 use crate::process::{Run, RunError};
+use crate::records::VerifyResult;
 
 /// How much of the command's output the record keeps.
 const TAIL: usize = 4096;

@@ -14,8 +14,8 @@ use tokio::sync::mpsc;
 
 use super::claims::{Claimed, Refilled};
 use crate::agent::{Environment, Usage};
-use crate::iterlog::IterLog;
 use crate::plan::PlannedTask;
+use crate::records::IterRecord;
 use crate::tracker::TrackerError;
 
 /// Where refills and tasks tell the scheduler what happened.
@@ -75,7 +75,7 @@ pub(crate) struct Job {
 
 /// What a task hands back when it ends.
 pub(crate) struct Done {
-    pub log: IterLog,
+    pub log: IterRecord,
     /// The task may run again in this run after this wait (a retryable failure).
     pub retry: Option<Duration>,
     /// When the iteration's last change to the tracker (close, reheld, labels) was made:

@@ -1,7 +1,7 @@
 //! What an agent left in its worktree: the commits it made and anything it did not commit.
 //!
 //! The outcome of a task depends on it (no commits is `no_change`; commits are merged), and
-//! the iteration log names every commit, so nothing an agent made goes unnoticed: commits
+//! the iteration record names every commit, so nothing an agent made goes unnoticed: commits
 //! made off the task's branch (on a detached HEAD, or on another branch) are found from the
 //! worktree's HEAD and its reflog, and kept on a branch of their own when no branch holds
 //! them.

@@ -2,7 +2,7 @@
 //! starts; agents already running finish and their work is merged as usual.
 
 use clap::Args;
-use hew_core::iterlog::{RunDir, RunStatus, list_runs};
+use hew_core::records::{RunDir, RunStatus, list_runs};
 
 use crate::context::Context;
 use crate::error::CliError;

@@ -3,7 +3,7 @@
 
 use clap::Args;
 use hew_core::diverted::unlanded_work;
-use hew_core::iterlog::{Outcome, RunDir, RunKind, RunStatus, list_runs};
+use hew_core::records::{Outcome, RunDir, RunKind, RunStatus, list_runs};
 use hew_core::summary::read_summary;
 use hew_core::time::Timestamp;
 use serde_json::json;

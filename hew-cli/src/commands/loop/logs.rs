@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Args;
-use hew_core::iterlog::{IterLog, RunDir, RunKind, RunRecord, list_runs, liveness};
+use hew_core::records::{IterRecord, RunDir, RunKind, RunRecord, list_runs, liveness};
 
 use crate::agent_log::AgentLog;
 use crate::context::Context;
@@ -110,7 +110,7 @@ pub fn logs(ctx: &Context, args: LogsArgs) -> Result<Exit, CliError> {
 }
 
 /// `══ #3 demo-k3f  Redesign the storage layer  (closed, opus, 22.6k tokens)`.
-fn header(n: u32, log: Option<&IterLog>) -> String {
+fn header(n: u32, log: Option<&IterRecord>) -> String {
     match log {
         Some(it) => format!(
             "══ #{n} {}  {}  ({}, {}, {} tokens)",

@@ -15,8 +15,8 @@ mod summary;
 use std::path::Path;
 
 use clap::{Args, Subcommand};
-use hew_core::iterlog::{RunDir, liveness};
 use hew_core::plan::TaskFilter;
+use hew_core::records::{RunDir, liveness};
 use hew_core::repo::working_trees;
 use hew_core::tracker::{TaskId, validate_label};
 

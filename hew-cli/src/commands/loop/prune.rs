@@ -7,7 +7,7 @@
 //! `hew loop recover` does, so no worktree goes from under a live agent.
 
 use clap::Args;
-use hew_core::iterlog::{Liveness, RunDir, RunStatus, list_runs, liveness};
+use hew_core::records::{Liveness, RunDir, RunStatus, list_runs, liveness};
 use hew_core::recover::recover;
 use hew_core::repo::current_branch;
 use hew_core::worktree::{BranchFate, PruneOptions, find_leftovers, remove_leftovers};

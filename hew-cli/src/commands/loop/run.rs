@@ -5,7 +5,7 @@
 //! `loop.agent.grace`; twice stops them at once.
 
 use hew_core::agent::Stop;
-use hew_core::iterlog::StopReason;
+use hew_core::records::StopReason;
 use hew_core::runner::{RunError, RunOptions, RunReport, run_loop};
 use hew_core::summary::summarize;
 use hew_core::time::Timestamp;

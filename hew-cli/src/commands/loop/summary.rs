@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use hew_core::agent::Tokens;
 use hew_core::diverted::{Unlanded, unlanded_work};
-use hew_core::iterlog::{RunDir, RunKind, RunStatus, list_runs};
+use hew_core::records::{RunDir, RunKind, RunStatus, list_runs};
 use hew_core::summary::{Spend, Summary, read_summary};
 use hew_core::time::Timestamp;
 

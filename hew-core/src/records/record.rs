@@ -84,7 +84,7 @@ pub struct VerifyResult {
 
 /// One iteration: one task, one agent run, one outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IterLog {
+pub struct IterRecord {
     /// The schema this record was written with.
     pub schema_version: u32,
     /// 1-based, in the order tasks were claimed.
@@ -375,7 +375,7 @@ impl RunRecord {
     }
 }
 
-impl IterLog {
+impl IterRecord {
     /// The record of an iteration that has just started: everything known at claim time.
     pub fn started(number: u32, task_id: &str, title: &str, slot: usize, attempt: u32) -> Self {
         let now = Timestamp::now();

@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::earlier;
-use super::record::{IterLog, RunKind, RunRecord};
+use super::record::{IterRecord, RunKind, RunRecord};
 use crate::time::Timestamp;
 
 /// A record that could not be written or read.
@@ -280,12 +280,12 @@ impl RunDir {
     }
 
     /// Writes `iters/<n>.json`.
-    pub fn write_iter(&self, iter: &IterLog) -> Result<(), RecordError> {
+    pub fn write_iter(&self, iter: &IterRecord) -> Result<(), RecordError> {
         write_json_atomic(&self.iter_file(iter.number), iter)
     }
 
     /// Every iteration record, by number, and the files that could not be read.
-    pub fn read_iters(&self) -> (Vec<IterLog>, Vec<RecordError>) {
+    pub fn read_iters(&self) -> (Vec<IterRecord>, Vec<RecordError>) {
         let mut iters = Vec::new();
         let errors = self.for_each_iter(|it| iters.push(it));
         (iters, errors)
@@ -293,7 +293,7 @@ impl RunDir {
 
     /// Reads the iteration records one at a time, by number, handing each to `f` (so a
     /// long run is read in constant memory). Returns the files that could not be read.
-    pub fn for_each_iter(&self, mut f: impl FnMut(IterLog)) -> Vec<RecordError> {
+    pub fn for_each_iter(&self, mut f: impl FnMut(IterRecord)) -> Vec<RecordError> {
         if earlier::is_earlier_dir(&self.path) {
             let (iters, errors) = earlier::read_iters(&self.path);
             iters.into_iter().for_each(f);
@@ -327,7 +327,7 @@ impl RunDir {
         files.sort();
         let mut errors = Vec::new();
         for (_, path) in files {
-            match read_json::<IterLog>(&path) {
+            match read_json::<IterRecord>(&path) {
                 Ok(it) => f(it),
                 Err(e) => errors.push(e),
             }

@@ -76,7 +76,7 @@ fn pid_alive(pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::iterlog::SCHEMA_VERSION;
+    use crate::records::SCHEMA_VERSION;
     use crate::time::Timestamp;
 
     fn run(status: RunStatus, host: &str, pid: u32) -> RunRecord {

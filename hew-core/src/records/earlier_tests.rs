@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::agent::Tokens;
-use crate::iterlog::{IterLog, Outcome, RunDir, RunKind, RunStatus, StopReason, list_runs};
+use crate::records::{IterRecord, Outcome, RunDir, RunKind, RunStatus, StopReason, list_runs};
 use crate::summary::read_summary;
 
 const SERIAL: &str = "loop-20260601T090000Z-5e1a1001";
@@ -71,8 +71,8 @@ fn a_serial_run_of_earlier_hew_is_a_finished_run_of_another_format() {
     assert_eq!(run.ended_at, Some(at("2026-06-01T09:41:00Z")));
     assert_eq!(run.iterations, 6);
     assert_eq!(
-        crate::iterlog::liveness(&run),
-        crate::iterlog::Liveness::Ended
+        crate::records::liveness(&run),
+        crate::records::Liveness::Ended
     );
 }
 
@@ -234,8 +234,8 @@ fn summaries_of_earlier_runs_have_exact_totals_and_per_model_rows() {
 fn earlier_runs_are_listed_with_this_hews_and_never_unreadable() {
     let repo = repo_with(&[SERIAL, PARALLEL]);
     let own = RunDir::create(repo.path(), "20261122-000000-0000").unwrap();
-    let mut record = crate::iterlog::RunRecord {
-        schema_version: crate::iterlog::SCHEMA_VERSION,
+    let mut record = crate::records::RunRecord {
+        schema_version: crate::records::SCHEMA_VERSION,
         ..RunDir::open(repo.path(), SERIAL).read_run().unwrap()
     };
     record.run_id = "20261122-000000-0000".into();
@@ -304,7 +304,7 @@ fn a_bad_iteration_file_is_reported_and_the_rest_read() {
     )
     .unwrap();
     std::fs::write(dir.path().join("iter-004.json"), "{\"number\": 4, \"sta").unwrap();
-    let (iters, errors): (Vec<IterLog>, _) = dir.read_iters();
+    let (iters, errors): (Vec<IterRecord>, _) = dir.read_iters();
     assert_eq!(iters.len(), 4);
     assert_eq!(errors.len(), 2);
     assert!(

@@ -17,7 +17,7 @@ mod store;
 pub use earlier::SCHEMA_EARLIER;
 pub use liveness::{Liveness, liveness, this_host};
 pub use record::{
-    IterLog, Outcome, RunKind, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, Timings,
+    IterRecord, Outcome, RunKind, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, Timings,
     VerifyResult,
 };
 pub use store::{RecordError, RunDir, RunLock, list_runs, loop_dir, new_run_id, write_json_atomic};
@@ -35,7 +35,7 @@ mod tests {
 
     #[test]
     fn the_smallest_v1_records_still_parse() {
-        let it: IterLog = serde_json::from_str(ITER_V1_MINIMAL).unwrap();
+        let it: IterRecord = serde_json::from_str(ITER_V1_MINIMAL).unwrap();
         assert_eq!(
             (it.number, it.outcome, it.attempt, it.rule),
             (3, Outcome::NoChange, 1, Rule::None)
@@ -51,7 +51,7 @@ mod tests {
     }
 
     /// Every record fixture, of every schema, parses forever: `iter-*.json` as an
-    /// [`IterLog`], `run-*.json` as a [`RunRecord`].
+    /// [`IterRecord`], `run-*.json` as a [`RunRecord`].
     #[test]
     fn every_record_fixture_keeps_parsing() {
         let root =
@@ -63,7 +63,7 @@ mod tests {
                 let name = path.file_name().unwrap().to_string_lossy().into_owned();
                 let text = std::fs::read_to_string(&path).unwrap();
                 if name.starts_with("iter-") {
-                    let it: Result<IterLog, _> = serde_json::from_str(&text);
+                    let it: Result<IterRecord, _> = serde_json::from_str(&text);
                     assert!(it.is_ok(), "{}: {:?}", path.display(), it.err());
                 } else if name.starts_with("run-") {
                     let run: Result<RunRecord, _> = serde_json::from_str(&text);
@@ -86,7 +86,7 @@ mod tests {
     #[test]
     fn a_record_without_write_durations_prices_as_it_did() {
         let text = include_str!("../../../tests/fixtures/records/v1/iter-priced-5m-only.json");
-        let it: IterLog = serde_json::from_str(text).unwrap();
+        let it: IterRecord = serde_json::from_str(text).unwrap();
         let t = it.usage.total;
         assert_eq!(
             (t.cache_create, t.cache_create_1h, t.cache_create_unsplit),
@@ -101,7 +101,7 @@ mod tests {
     fn unknown_fields_from_newer_versions_are_ignored() {
         let mut v: serde_json::Value = serde_json::from_str(ITER_V1_MINIMAL).unwrap();
         v["field_from_the_future"] = serde_json::json!({"x": 1});
-        let it: IterLog = serde_json::from_value(v).unwrap();
+        let it: IterRecord = serde_json::from_value(v).unwrap();
         assert_eq!(it.task_id, "demo-a1");
     }
 
@@ -109,7 +109,7 @@ mod tests {
     fn records_round_trip_and_corrupt_files_are_reported_not_fatal() {
         let repo = tempfile::tempdir().unwrap();
         let dir = RunDir::create(repo.path(), "20261122-000000-0000").unwrap();
-        let mut first = IterLog::started(1, "demo-1", "one", 1, 1);
+        let mut first = IterRecord::started(1, "demo-1", "one", 1, 1);
         first.outcome = Outcome::Closed;
         first.timings.agent_ms = 1234;
         first.timings.merge_ms = 5;

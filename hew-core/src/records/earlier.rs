@@ -6,7 +6,7 @@
 //! for parallel runs a `manifest.json` with a `worker-N/` directory per worker holding that
 //! worker's `iter-NNN.json` (numbered per worker). Users upgrade with those directories on
 //! disk, and a record that some hew wrote stays readable by every later one, so they are
-//! read here and converted, on the fly, into [`RunRecord`] and [`IterLog`]: every reader
+//! read here and converted, on the fly, into [`RunRecord`] and [`IterRecord`]: every reader
 //! (list, summary, logs, doctor, recovery) then sees them with no special case.
 //!
 //! A converted record carries [`SCHEMA_EARLIER`] as its `schema_version`, which is how a
@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::record::{IterLog, Outcome, RunRecord, RunStatus, StopReason};
+use super::record::{IterRecord, Outcome, RunRecord, RunStatus, StopReason};
 use super::store::RecordError;
 use crate::agent::usage::DEFAULT_MODEL_KEY;
 use crate::agent::{EndReason, Tokens, Usage, UsageSource};
@@ -83,7 +83,7 @@ struct EarlierWorker {
     stop_reason: Option<String>,
 }
 
-/// Earlier hew's `iter-NNN.json` (its `IterLog`), the fields that matter here.
+/// Earlier hew's `iter-NNN.json` (its `IterRecord`), the fields that matter here.
 #[derive(Debug, Deserialize)]
 struct EarlierIter {
     number: u32,
@@ -263,7 +263,7 @@ fn stop_of(stop: Option<&str>) -> (RunStatus, Option<StopReason>, Option<String>
 /// Reads earlier hew's iteration records in `dir` (`iter-NNN.json`, and
 /// `worker-N/iter-NNN.json` of a parallel run), converted, in the order they started, and
 /// the files that could not be read.
-pub(super) fn read_iters(dir: &Path) -> (Vec<IterLog>, Vec<RecordError>) {
+pub(super) fn read_iters(dir: &Path) -> (Vec<IterRecord>, Vec<RecordError>) {
     let mut files: Vec<(usize, u32, PathBuf)> = Vec::new();
     let mut errors = Vec::new();
     let mut parallel = false;
@@ -341,7 +341,7 @@ fn convert(
     shown: &str,
     path: &Path,
     prices: &Prices,
-) -> Result<IterLog, RecordError> {
+) -> Result<IterRecord, RecordError> {
     let outcome = match it.outcome.as_deref() {
         Some("closed") => Outcome::Closed,
         Some("no_close") => Outcome::NoChange,
@@ -394,7 +394,7 @@ fn convert(
         Some("codex") => Runtime::Codex,
         _ => Runtime::Claude,
     };
-    let mut log = IterLog::started(
+    let mut log = IterRecord::started(
         it.number,
         it.task_id.as_deref().unwrap_or_default(),
         "",
