@@ -22,45 +22,6 @@ use hew_core::agent::{
 use hew_core::tracker::TaskId;
 use tokio::sync::{mpsc, watch};
 
-/// The install of one pinned CLI, or `None` (with a message) when the tests should skip.
-fn pinned(package: &str, bin: &str) -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let pins = std::fs::read_to_string(root.join("scripts/agent-versions")).unwrap();
-    let version = pins
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.strip_prefix(package)?.split_whitespace().next())
-        .unwrap_or_else(|| panic!("{package} is not pinned in scripts/agent-versions"));
-    let dir = std::env::var_os("HEW_AGENTS_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/hew/agents")));
-    let installed = dir.as_ref().and_then(|dir| {
-        let manifest = dir.join("node_modules").join(package).join("package.json");
-        let text = std::fs::read_to_string(manifest).ok()?;
-        let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-        (json["version"].as_str() == Some(version)).then(|| dir.join("node_modules/.bin").join(bin))
-    });
-    let node = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    match installed {
-        Some(path) if node && path.exists() => Some(path),
-        _ => {
-            let why = if node {
-                format!("{package} {version} is not installed: run scripts/install-agents.sh")
-            } else {
-                "node is not on PATH, so the agent CLIs cannot run".to_owned()
-            };
-            if std::env::var_os("HEW_REQUIRE_AGENTS").is_some_and(|v| v == "1") {
-                panic!("HEW_REQUIRE_AGENTS=1 but {why}");
-            }
-            eprintln!("skipped: {why}");
-            None
-        }
-    }
-}
-
 /// A launch as the runner builds it with the default config (`acceptEdits`, `Bash`), plus
 /// a model, a budget and an MCP config so that every flag hew can pass is passed.
 fn launch(runtime: Runtime, program: PathBuf, dir: &Path) -> Launch {
@@ -151,7 +112,7 @@ fn help(program: &Path, args: &[&str]) -> String {
 #[test]
 fn the_pinned_clis_know_every_flag_hew_passes() {
     let dir = tempfile::tempdir().unwrap();
-    if let Some(claude) = pinned("@anthropic-ai/claude-code", "claude") {
+    if let Some(claude) = hew_tests::pinned_agent("@anthropic-ai/claude-code", "claude") {
         let (_, args) = command_line(&launch(Runtime::Claude, claude.clone(), dir.path())).unwrap();
         for flag in [
             "--permission-mode",
@@ -166,7 +127,7 @@ fn the_pinned_clis_know_every_flag_hew_passes() {
         }
         assert_flags_in_help(&args, &help(&claude, &["--help"]), "claude --help");
     }
-    if let Some(codex) = pinned("@openai/codex", "codex") {
+    if let Some(codex) = hew_tests::pinned_agent("@openai/codex", "codex") {
         let (_, args) = command_line(&launch(Runtime::Codex, codex.clone(), dir.path())).unwrap();
         assert_eq!(args[0], "exec");
         assert_flags_in_help(
@@ -179,7 +140,7 @@ fn the_pinned_clis_know_every_flag_hew_passes() {
 
 #[tokio::test]
 async fn claude_logged_out_fails_on_the_login() {
-    let Some(claude) = pinned("@anthropic-ai/claude-code", "claude") else {
+    let Some(claude) = hew_tests::pinned_agent("@anthropic-ai/claude-code", "claude") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -191,7 +152,7 @@ async fn claude_logged_out_fails_on_the_login() {
 
 #[tokio::test]
 async fn claude_with_a_dummy_key_fails_on_the_network_or_the_key() {
-    let Some(claude) = pinned("@anthropic-ai/claude-code", "claude") else {
+    let Some(claude) = hew_tests::pinned_agent("@anthropic-ai/claude-code", "claude") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -208,7 +169,7 @@ async fn claude_with_a_dummy_key_fails_on_the_network_or_the_key() {
 
 #[tokio::test]
 async fn claude_refuses_a_bad_flag_value_as_a_flag_failure() {
-    let Some(claude) = pinned("@anthropic-ai/claude-code", "claude") else {
+    let Some(claude) = hew_tests::pinned_agent("@anthropic-ai/claude-code", "claude") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -221,7 +182,7 @@ async fn claude_refuses_a_bad_flag_value_as_a_flag_failure() {
 
 #[tokio::test]
 async fn codex_logged_out_or_with_a_dummy_key_fails_on_the_network_or_the_key() {
-    let Some(codex) = pinned("@openai/codex", "codex") else {
+    let Some(codex) = hew_tests::pinned_agent("@openai/codex", "codex") else {
         return;
     };
     for key in ["", "dummy"] {
@@ -266,7 +227,7 @@ fn logged_out(dir: &Path, program: &Path, env: &str) -> PathBuf {
 
 #[tokio::test]
 async fn preflight_refuses_a_logged_out_claude_and_accepts_a_key() {
-    let Some(claude) = pinned("@anthropic-ai/claude-code", "claude") else {
+    let Some(claude) = hew_tests::pinned_agent("@anthropic-ai/claude-code", "claude") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -285,7 +246,7 @@ async fn preflight_refuses_a_logged_out_claude_and_accepts_a_key() {
 
 #[tokio::test]
 async fn preflight_only_warns_about_a_codex_login_it_cannot_see() {
-    let Some(codex) = pinned("@openai/codex", "codex") else {
+    let Some(codex) = hew_tests::pinned_agent("@openai/codex", "codex") else {
         return;
     };
     for env in ["", "CODEX_API_KEY=dummy"] {

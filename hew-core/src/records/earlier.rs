@@ -35,10 +35,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
 use super::record::{IterRecord, Outcome, RunRecord, RunStatus, StopReason};
-use super::store::RecordError;
+use super::store::{RecordError, read_json};
 use crate::agent::usage::DEFAULT_MODEL_KEY;
 use crate::agent::{EndReason, Tokens, Usage, UsageSource};
 use crate::config::Runtime;
@@ -430,15 +429,6 @@ fn time(path: &Path, text: &str) -> Result<Timestamp, RecordError> {
         path: path.to_owned(),
         reason: format!("`{text}` is not a time like 2026-05-30T12:00:00Z"),
     })
-}
-
-fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, RecordError> {
-    let bytes = fs::read(path).map_err(|source| RecordError::Io {
-        action: "read",
-        path: path.to_owned(),
-        source,
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| corrupt(path, e))
 }
 
 fn corrupt(path: &Path, e: serde_json::Error) -> RecordError {

@@ -95,7 +95,7 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), Rec
     })
 }
 
-fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, RecordError> {
+pub(super) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, RecordError> {
     let bytes = fs::read(path).map_err(|source| RecordError::Io {
         action: "read",
         path: path.to_owned(),
