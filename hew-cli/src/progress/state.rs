@@ -166,6 +166,9 @@ impl Progress {
                     escape(branch)
                 ))]
             }
+            RunEvent::RuntimeSwitched { reason, .. } => {
+                vec![out(format!("note: {}", escape(reason)))]
+            }
             RunEvent::TaskSkipped { id, reason } => {
                 vec![err(format!(
                     "warning: skipping `{}`: {}",

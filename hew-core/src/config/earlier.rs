@@ -71,13 +71,10 @@ static EARLIER_KEYS: [(&str, Rule); 29] = [
     ("compact.target_clusters_cap", Rule::Ignored(SKILLS)),
     ("compact.allow_recompact_default", Rule::Ignored(SKILLS)),
     ("compact.exempt", Rule::Ignored(SKILLS)),
-    (
-        "loop.fallback_runtime",
-        Rule::Ignored("this hew does not switch to a second runtime"),
-    ),
+    ("loop.fallback_runtime", Rule::ReadAs("loop.agent.fallback")),
     (
         "loop.fallback_cooldown_iters",
-        Rule::Ignored("this hew does not switch to a second runtime"),
+        Rule::Ignored("this hew's cooldown is a time: `loop.agent.fallback_cooldown`"),
     ),
     (
         "loop.planner.enabled",

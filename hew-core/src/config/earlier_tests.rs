@@ -58,6 +58,11 @@ fn an_earlier_hew_user_config_loads_with_its_shared_and_read_keys() {
     );
     assert_eq!(cfg.looping.agent.runtime, Runtime::Codex, "default_runtime");
     assert_eq!(
+        cfg.looping.agent.fallback,
+        Some(Runtime::Claude),
+        "loop.fallback_runtime"
+    );
+    assert_eq!(
         cfg.looping.verify.command.as_deref(),
         Some("cargo test --workspace"),
         "loop.end_of_run.verify_command with verify_tests = true"
@@ -78,7 +83,6 @@ fn an_earlier_hew_user_config_loads_with_its_shared_and_read_keys() {
             "craft.max_function_lines",
             "craft.symbol_trace",
             "compact.exempt",
-            "loop.fallback_runtime",
             "loop.fallback_cooldown_iters",
             "loop.planner.enabled",
             "loop.planner.budget_tokens",
@@ -93,6 +97,10 @@ fn an_earlier_hew_user_config_loads_with_its_shared_and_read_keys() {
         read,
         [
             ("default_runtime", Effect::ReadAs("loop.agent.runtime")),
+            (
+                "loop.fallback_runtime",
+                Effect::ReadAs("loop.agent.fallback")
+            ),
             (
                 "loop.end_of_run.verify_tests",
                 Effect::ReadAs("loop.verify.command")
@@ -249,7 +257,7 @@ fn config_set_keeps_earlier_keys_and_reports_them() {
     assert!(text.contains("[loop.planner]\nenabled = true"), "{text}");
     assert!(text.contains("jobs = 3"), "{text}");
     let file = ConfigFile::open(&path).unwrap();
-    assert_eq!(ignored(&file.earlier().unwrap()).len(), 18);
+    assert_eq!(ignored(&file.earlier().unwrap()).len(), 17);
 }
 
 #[test]

@@ -121,7 +121,7 @@ const POSITIVE_U64: KeyKind = KeyKind::Integer {
 };
 const PRIORITY_NAMES: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
 
-static KEYS: [KeyDef; 31] = [
+static KEYS: [KeyDef; 34] = [
     key(
         "tracker.command",
         KeyKind::String,
@@ -182,6 +182,24 @@ static KEYS: [KeyDef; 31] = [
         KeyKind::Path,
         "/opt/claude/bin/claude",
         "the agent program for claude or codex; unset: `claude` or `codex` on PATH",
+    ),
+    optional(
+        "loop.agent.fallback",
+        KeyKind::Enum(&["claude", "codex", "command"]),
+        "codex",
+        "the runtime tasks move to while the main one hits a usage limit or cannot reach its service",
+    ),
+    optional(
+        "loop.agent.fallback_binary",
+        KeyKind::Path,
+        "/opt/codex/bin/codex",
+        "the fallback's program; unset: `claude` or `codex` on PATH",
+    ),
+    key(
+        "loop.agent.fallback_cooldown",
+        KeyKind::Duration,
+        "1h",
+        "how long tasks stay on the fallback before the main runtime is tried again",
     ),
     key(
         "loop.agent.command",

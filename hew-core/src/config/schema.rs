@@ -177,6 +177,13 @@ pub struct AgentConfig {
     pub allowed_tools: Vec<String>,
     /// An MCP config file for Claude (`--mcp-config F --strict-mcp-config`).
     pub mcp_config: Option<PathBuf>,
+    /// The runtime tasks move to while the main one's environment fails (a usage limit,
+    /// its service unreachable); unset: such a failure stops the run.
+    pub fallback: Option<Runtime>,
+    /// The fallback's program; unset: `claude` or `codex` on PATH.
+    pub fallback_binary: Option<PathBuf>,
+    /// How long tasks stay on the fallback before the main runtime is tried again.
+    pub fallback_cooldown: HumanDuration,
 }
 
 impl AgentConfig {
@@ -211,6 +218,9 @@ impl Default for AgentConfig {
             permission_mode: "acceptEdits".into(),
             allowed_tools: vec!["Bash".into()],
             mcp_config: None,
+            fallback: None,
+            fallback_binary: None,
+            fallback_cooldown: HumanDuration::from_secs(30 * 60),
         }
     }
 }

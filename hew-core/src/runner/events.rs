@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::agent::Usage;
+use crate::agent::{Runtime, Usage};
 use crate::model::Rule;
 use crate::records::{IterRecord, RunRecord, StopReason};
 use crate::recover::Recovery;
@@ -35,6 +35,16 @@ pub enum RunEvent {
     Diverted {
         /// The branch merges now go to.
         branch: String,
+        /// Why.
+        reason: String,
+    },
+    /// Tasks move to another runtime: to the fallback while the main one's environment
+    /// fails (`loop.agent.fallback`), or back once the cooldown is over.
+    RuntimeSwitched {
+        /// The runtime tasks ran on.
+        from: Runtime,
+        /// The runtime they run on now.
+        to: Runtime,
         /// Why.
         reason: String,
     },

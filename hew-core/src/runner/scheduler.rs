@@ -20,7 +20,7 @@ use super::RunEvent;
 use super::budget::{Budget, Crossed};
 use super::claims::{Ask, Claimed, Queue, Refilled, refill};
 use super::work::{Done, Fatal, HeldSlot, Inbox, Job, Work, WorkerEvent, spawn_reporting};
-use crate::agent::{Environment, Stop};
+use crate::agent::{Environment, Runtime, Stop};
 use crate::config::LoopConfig;
 use crate::plan::TaskFilter;
 use crate::records::{IterRecord, RunDir, RunRecord, RunStatus, StopReason};
@@ -71,6 +71,8 @@ struct Board {
     busy: BTreeSet<usize>,
     /// Tasks claimed ahead, each waiting for its slot.
     waiting: Queue,
+    /// Tasks run on the fallback runtime until then.
+    fallback_until: Option<Instant>,
 }
 
 /// The conversation with the tracker.
@@ -161,6 +163,7 @@ where
                 free: (1..=jobs).rev().collect(),
                 busy: BTreeSet::new(),
                 waiting: Queue::default(),
+                fallback_until: None,
             },
             asking: Asking {
                 ask: true,
@@ -441,8 +444,9 @@ where
         match fatal {
             Some(Fatal::Environment {
                 environment,
+                runtime,
                 message,
-            }) if !self.stopping() => self.environment_failed(environment, &message),
+            }) if !self.stopping() => self.environment_failed(environment, runtime, &message),
             Some(Fatal::Agent(msg)) if !self.stopping() => {
                 self.progress.record.error = Some(msg);
                 self.stop_with(StopReason::Error);
@@ -462,9 +466,39 @@ where
         }
     }
 
-    /// The environment failed (no login, no network, a quota, ...): nothing more starts,
-    /// and the run says why.
-    pub(crate) fn environment_failed(&mut self, environment: Environment, message: &str) {
+    /// The environment failed (no login, no network, a quota, ...) for a task on
+    /// `runtime`. While the main runtime hits a usage limit or cannot reach its service,
+    /// tasks move to the fallback (`loop.agent.fallback`) if there is one; otherwise
+    /// nothing more starts, and the run says why.
+    pub(crate) fn environment_failed(
+        &mut self,
+        environment: Environment,
+        runtime: Runtime,
+        message: &str,
+    ) {
+        let agent = &self.settings.config.agent;
+        let movable = matches!(
+            environment,
+            Environment::UsageLimit { .. } | Environment::Network
+        );
+        if let Some(fallback) = agent.fallback.filter(|f| *f != agent.runtime)
+            && movable
+            && runtime == agent.runtime
+        {
+            if self.board.fallback_until.is_none() {
+                let cooldown = agent.fallback_cooldown;
+                self.board.fallback_until = Some(Instant::now() + cooldown.get());
+                self.tell(RunEvent::RuntimeSwitched {
+                    from: runtime,
+                    to: fallback,
+                    reason: format!(
+                        "{runtime} failed ({}: {message}); tasks run on {fallback} for {cooldown}",
+                        environment.as_str()
+                    ),
+                });
+            }
+            return;
+        }
         let (what, reason) = match environment {
             Environment::Login => ("the agent could not authenticate", StopReason::Auth),
             Environment::Network => ("the agent could not reach its API", StopReason::Environment),
@@ -482,6 +516,26 @@ where
         self.progress.record.error = Some(format!("{what}: {message}"));
         self.progress.environment = Some(environment);
         self.stop_with(reason);
+    }
+
+    /// The runtime the next task runs on: the fallback while it is in force, the main one
+    /// again once its cooldown is over.
+    fn runtime_now(&mut self) -> Runtime {
+        let agent = &self.settings.config.agent;
+        let (main, fallback) = (agent.runtime, agent.fallback.unwrap_or(agent.runtime));
+        match self.board.fallback_until {
+            Some(until) if Instant::now() < until => fallback,
+            Some(_) => {
+                self.board.fallback_until = None;
+                self.tell(RunEvent::RuntimeSwitched {
+                    from: fallback,
+                    to: main,
+                    reason: format!("the fallback's cooldown is over: tasks run on {main} again"),
+                });
+                main
+            }
+            None => main,
+        }
     }
 
     fn start(&mut self, slot: usize, claimed: Claimed) {
@@ -505,7 +559,9 @@ where
             rule: planned.rule,
         });
         let held = HeldSlot::new(slot, planned.id.to_string(), self.inbox.clone());
+        let runtime = self.runtime_now();
         let job = Job {
+            runtime,
             iter,
             planned,
             ready_ms,

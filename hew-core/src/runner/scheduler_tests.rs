@@ -14,7 +14,7 @@ use super::budget::Budget;
 use super::memory::Memory;
 use super::scheduler::{Control, Ended, Scheduler, Settings};
 use super::work::{Done, Fatal, Job, Work, WorkerEvent};
-use crate::agent::{Stop, Tokens, Usage};
+use crate::agent::{Environment, Runtime, Stop, Tokens, Usage};
 use crate::config::{BudgetConfig, LoopConfig};
 use crate::plan::TaskFilter;
 use crate::prices::Prices;
@@ -68,6 +68,7 @@ impl Step {
 struct Ran {
     id: String,
     slot: usize,
+    runtime: Runtime,
     attempt: u32,
     started: Instant,
     slot_free: Instant,
@@ -114,6 +115,7 @@ impl Work for Scripted {
             let Job {
                 iter,
                 planned,
+                runtime,
                 mut held,
                 ..
             } = job;
@@ -133,7 +135,10 @@ impl Work for Scripted {
                 });
             }
             tokio::time::sleep(step.agent / 2).await;
-            if let Some(fatal) = step.fatal.clone() {
+            if let Some(mut fatal) = step.fatal.clone() {
+                if let Fatal::Environment { runtime: on, .. } = &mut fatal {
+                    *on = runtime;
+                }
                 held.stop_run(fatal);
             }
             if let Some(error) = &step.error {
@@ -155,6 +160,7 @@ impl Work for Scripted {
                 .push(Ran {
                     id: id.clone(),
                     slot,
+                    runtime,
                     attempt,
                     started,
                     slot_free,
@@ -520,6 +526,7 @@ async fn a_fatal_failure_stops_the_run_before_its_slot_takes_another_task() {
     let mut auth = Step::fails(None);
     auth.fatal = Some(Fatal::Environment {
         environment: crate::agent::Environment::Login,
+        runtime: Runtime::Claude,
         message: "Not logged in".into(),
     });
     let work = Arc::new(Scripted::new(&tracker).script("t-1", vec![auth]));
@@ -603,4 +610,71 @@ async fn failures_that_differ_or_come_from_one_task_do_not_trip_the_breaker() {
 
     assert_eq!(ended.record.stop_reason, Some(StopReason::ReadyEmpty));
     assert_all_closed(&tracker, 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_usage_limit_moves_tasks_to_the_fallback_until_its_cooldown_is_over() {
+    let tracker = tracker_with(6);
+    // As a task's stages hand back an environment failure: released, free to run again.
+    let mut limited = Step::fails(Some(Duration::ZERO));
+    limited.fatal = Some(Fatal::Environment {
+        environment: Environment::UsageLimit { resets_at: None },
+        runtime: Runtime::Claude,
+        message: "Claude AI usage limit reached".into(),
+    });
+    let work = Arc::new(Scripted::new(&tracker).script("t-1", vec![limited, Step::closes()]));
+    let mut setup = Setup::jobs(1);
+    setup.config.agent.fallback = Some(Runtime::Codex);
+    setup.config.agent.fallback_cooldown = "6s".parse().unwrap();
+    let (ended, events) = setup.run(&tracker, &work, None).await;
+
+    assert_eq!(ended.record.stop_reason, Some(StopReason::ReadyEmpty));
+    assert_all_closed(&tracker, 6);
+    let runs = work.runs_of("t-1");
+    assert_eq!(
+        runs.iter().map(|r| r.runtime).collect::<Vec<_>>(),
+        [Runtime::Claude, Runtime::Codex],
+        "the task the limit hit runs again, on the fallback"
+    );
+    let runtimes: Vec<Runtime> = work.ran().iter().map(|r| r.runtime).collect();
+    assert!(runtimes.contains(&Runtime::Codex));
+    assert_eq!(
+        runtimes.last(),
+        Some(&Runtime::Claude),
+        "back after the cooldown"
+    );
+    let switches: Vec<(Runtime, Runtime)> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::RuntimeSwitched { from, to, .. } => Some((*from, *to)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        switches,
+        [
+            (Runtime::Claude, Runtime::Codex),
+            (Runtime::Codex, Runtime::Claude)
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_fallback_a_usage_limit_stops_the_run() {
+    let tracker = tracker_with(3);
+    let mut limited = Step::fails(None);
+    limited.fatal = Some(Fatal::Environment {
+        environment: Environment::UsageLimit { resets_at: None },
+        runtime: Runtime::Claude,
+        message: "Claude AI usage limit reached".into(),
+    });
+    let work = Arc::new(Scripted::new(&tracker).script("t-1", vec![limited]));
+    let (ended, _) = Setup::jobs(1).run(&tracker, &work, None).await;
+
+    assert_eq!(ended.record.stop_reason, Some(StopReason::Environment));
+    assert_eq!(
+        ended.environment,
+        Some(Environment::UsageLimit { resets_at: None })
+    );
+    assert_eq!(work.ran().len(), 1);
 }

@@ -150,6 +150,7 @@ impl TaskRunner {
             ready_ms,
             claim_ms,
             took_over,
+            runtime,
             mut held,
         } = job;
         let mut log = IterRecord::started(
@@ -159,11 +160,19 @@ impl TaskRunner {
             held.slot(),
             planned.attempt,
         );
-        log.model = planned.model.clone();
         log.rule = planned.rule;
         log.notes
             .extend(planned.rejected.iter().map(ToString::to_string));
-        log.runtime = self.config.looping.agent.runtime;
+        log.runtime = runtime;
+        let on_fallback = runtime != self.config.looping.agent.runtime;
+        if on_fallback {
+            // The routing rules name models of the main runtime.
+            log.notes.push(format!(
+                "ran on the fallback runtime {runtime}, on its own default model"
+            ));
+        } else {
+            log.model = planned.model.clone();
+        }
         log.timings.ready_ms = ready_ms;
         log.timings.claim_ms = claim_ms;
         if let Some(gone) = took_over {
@@ -186,6 +195,7 @@ impl TaskRunner {
                 held.stop_run(match e.environment() {
                     Some(environment) => Fatal::Environment {
                         environment,
+                        runtime: log.runtime,
                         message: e.to_string(),
                     },
                     None => Fatal::Agent(e.to_string()),
@@ -212,6 +222,7 @@ impl TaskRunner {
         if let Some((environment, f)) = run.error.as_ref().and_then(|f| Some((f.environment?, f))) {
             held.stop_run(Fatal::Environment {
                 environment,
+                runtime: log.runtime,
                 message: f.message.clone(),
             });
         }
@@ -269,7 +280,7 @@ impl TaskRunner {
         log: &mut IterRecord,
     ) -> Result<AgentRun, agent::AgentError> {
         let iter = log.number;
-        let launch = self.launch(planned, iter, wt);
+        let launch = self.launch(planned, log, wt);
         let (tx, mut rx) = mpsc::unbounded_channel();
         let (events, inbox) = (self.events.clone(), held.inbox());
         let pid_file = self.run_dir.agent_pid_file(iter);
@@ -331,18 +342,24 @@ impl TaskRunner {
         Ok(run)
     }
 
-    fn launch(&self, planned: &PlannedTask, iter: u32, wt: &TaskWorktree) -> Launch {
+    fn launch(&self, planned: &PlannedTask, log: &IterRecord, wt: &TaskWorktree) -> Launch {
+        let iter = log.number;
         let agent = &self.config.looping.agent;
         let worktree = wt.path.to_string_lossy().into_owned();
+        let program = if log.runtime == agent.runtime {
+            agent.binary.clone()
+        } else {
+            agent.fallback_binary.clone()
+        };
         Launch {
-            runtime: agent.runtime,
-            program: agent.binary.clone(),
+            runtime: log.runtime,
+            program,
             template: agent.command.clone(),
             permission_mode: agent.permission_mode(),
             max_budget_usd: self.config.looping.budget.task_usd,
             allowed_tools: agent.allowed_tools.clone(),
             mcp_config: agent.mcp_config.as_ref().map(|p| self.repo_root.join(p)),
-            model: planned.model.clone(),
+            model: log.model.clone(),
             task_id: planned.id.clone(),
             worktree: wt.path.clone(),
             prompt: build_prompt(&self.skill, &planned.task, planned.attempt),
@@ -481,6 +498,8 @@ impl TaskRunner {
             log.notes
                 .push("the environment failed, not the task: the task is left as it was".into());
             self.release_task(planned, log).await;
+            // On the fallback runtime, if the run goes on.
+            landed.retry = Some(Duration::ZERO);
         } else {
             landed.retry = self.settle_failure(planned, log).await;
         }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::claims::{Claimed, Refilled};
-use crate::agent::{Environment, Usage};
+use crate::agent::{Environment, Runtime, Usage};
 use crate::plan::PlannedTask;
 use crate::records::IterRecord;
 use crate::tracker::TrackerError;
@@ -69,6 +69,9 @@ pub(crate) struct Job {
     pub claim_ms: u64,
     /// The gone run whose stale claim on the task was taken over.
     pub took_over: Option<String>,
+    /// The runtime it runs on: the main one, or the fallback while the main one's
+    /// environment fails.
+    pub runtime: Runtime,
     /// The slot, until the task hands it back.
     pub held: HeldSlot,
 }
@@ -91,6 +94,8 @@ pub(crate) enum Fatal {
     Environment {
         /// Which failure.
         environment: Environment,
+        /// The runtime it failed on.
+        runtime: Runtime,
         /// What the agent (or the system) said.
         message: String,
     },

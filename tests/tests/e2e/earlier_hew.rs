@@ -326,15 +326,17 @@ fn a_user_config_of_earlier_hew_routes_the_dry_run_and_warns_once() {
     );
     for key in [
         "loop.planner.enabled",
-        "loop.fallback_runtime",
+        "loop.fallback_cooldown_iters",
         "branching.strategy",
     ] {
         assert!(warnings[0].contains(key), "{key}: {stderr}");
     }
-    assert!(
-        !warnings[0].contains("default_runtime"),
-        "read, not ignored: {stderr}"
-    );
+    for read in ["default_runtime", "loop.fallback_runtime"] {
+        assert!(
+            !warnings[0].contains(read),
+            "{read} is read, not ignored: {stderr}"
+        );
+    }
     assert!(
         !stderr.contains("unreadable") && !stderr.contains("skipped"),
         "{stderr}"

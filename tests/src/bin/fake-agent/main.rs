@@ -37,7 +37,8 @@
 //! | `ignore_sigterm` | `false` | block SIGTERM and SIGINT (only SIGKILL ends it) |
 //! | `result_on_sigint` | `false` | with `hang`/`hang_after_work`: on SIGINT print the final message and result (as Claude Code does when interrupted) and exit 130 |
 //! | `grandchild` | `false` | leave a `sleep 600` holding stdout open, then exit |
-//! | `error_result` | none | `auth`/`rate_limit`/`server`/`bad_request`: an API error instead of any work; claude exits 1, codex 0 (unless `exit` is set) |
+//! | `error_result` | none | `auth`/`rate_limit`/`server`/`bad_request`/`usage_limit`: an API error instead of any work; claude exits 1, codex 0 (unless `exit` is set) |
+//! | `error_only_as` | none | `claude` or `codex`: `error_result` only when started as that CLI |
 //! | `garbage` | `false` | non-JSON and unknown lines among the events |
 //! | `big_line_bytes` | none | one valid JSON event line of exactly this many bytes before the result |
 //! | `no_result` | `false` | no final `result` (codex: no last `turn.completed`), as if killed |

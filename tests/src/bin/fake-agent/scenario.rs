@@ -38,6 +38,8 @@ struct Behaviour {
     ignore_sigterm: Option<bool>,
     grandchild: Option<bool>,
     error_result: Option<ApiError>,
+    /// `error_result` only when started as this CLI (`claude` or `codex`).
+    error_only_as: Option<String>,
     garbage: Option<bool>,
     big_line_bytes: Option<usize>,
     no_result: Option<bool>,
@@ -86,6 +88,7 @@ pub enum ApiError {
     RateLimit,
     Server,
     BadRequest,
+    UsageLimit,
 }
 
 impl ApiError {
@@ -96,6 +99,7 @@ impl ApiError {
             Self::RateLimit => 429,
             Self::Server => 500,
             Self::BadRequest => 400,
+            Self::UsageLimit => 429,
         }
     }
 
@@ -106,6 +110,7 @@ impl ApiError {
             Self::RateLimit => "rate_limit",
             Self::Server => "server_error",
             Self::BadRequest => "invalid_request",
+            Self::UsageLimit => "rate_limit",
         }
     }
 
@@ -124,6 +129,7 @@ impl ApiError {
             Self::BadRequest => {
                 r#"API Error: 400 {"type":"error","error":{"type":"invalid_request_error","message":"model: claude-nonexistent-1"}}"#
             }
+            Self::UsageLimit => "Claude AI usage limit reached|1796601600",
         }
     }
 
@@ -139,6 +145,9 @@ impl ApiError {
             }
             Self::BadRequest => {
                 r#"unexpected status 400 Bad Request: {"detail":"The 'gpt-nonexistent' model is not supported when using Codex with a ChatGPT account."}"#
+            }
+            Self::UsageLimit => {
+                "You've hit your usage limit. Upgrade to Pro or try again in 2 hours."
             }
         }
     }
@@ -248,7 +257,13 @@ impl Plan {
             result_on_sigint: b.result_on_sigint.unwrap_or(false),
             ignore_sigterm: b.ignore_sigterm.unwrap_or(false),
             grandchild: b.grandchild.unwrap_or(false),
-            error: b.error_result,
+            error: b.error_result.filter(|_| {
+                b.error_only_as.as_deref().is_none_or(|only| match format {
+                    Format::Claude => only == "claude",
+                    Format::Codex => only == "codex",
+                    Format::None => false,
+                })
+            }),
             garbage: b.garbage.unwrap_or(false),
             big_line_bytes: b.big_line_bytes,
             no_result: b.no_result.unwrap_or(false),
@@ -332,6 +347,7 @@ impl Behaviour {
             ignore_sigterm: self.ignore_sigterm.or(base.ignore_sigterm),
             grandchild: self.grandchild.or(base.grandchild),
             error_result: self.error_result.or(base.error_result),
+            error_only_as: self.error_only_as.or(base.error_only_as),
             garbage: self.garbage.or(base.garbage),
             big_line_bytes: self.big_line_bytes.or(base.big_line_bytes),
             no_result: self.no_result.or(base.no_result),
