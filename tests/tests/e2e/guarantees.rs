@@ -195,7 +195,12 @@ fn a_task_reopened_after_a_run_closed_it_runs_again() {
 
     repo.hew().args(["loop", "-j", "1"]).assert().success();
     assert_eq!(repo.show(&id)["status"], "closed");
-    let last = repo.all_iterations().pop().unwrap();
+    // The second run's iteration: the later one (run ids made in one second sort at random).
+    let last = repo
+        .all_iterations()
+        .into_iter()
+        .max_by_key(|i| i["started_at"].as_str().unwrap_or_default().to_owned())
+        .unwrap();
     assert_eq!(last["outcome"], "closed", "{last}");
     let notes = last["notes"].to_string();
     assert!(
