@@ -29,26 +29,16 @@ impl LoggedTracker {
     /// `before` is shell run ahead of each call, with the call's arguments in `$*` (and the
     /// tracker in `$TRACKER`): a fault to inject, or nothing.
     pub fn new(before: &str) -> Self {
-        Self::with_script(|log| {
-            format!(
-                "printf '%s %s\\n' \"$(date +%s%3N)\" \"$*\" >> '{log}'
-{before}
-exec \"$TRACKER\" \"$@\"
-"
-            )
-        })
-    }
-
-    /// A tracker script in a new temporary directory: `TRACKER` set, then `body`, given
-    /// the log's path.
-    fn with_script(body: impl FnOnce(&str) -> String) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("calls.log");
         let script = dir.path().join("tracker.sh");
-        let body = body(&log.display().to_string());
         write_script(
             &script,
-            &format!("#!/bin/sh\nTRACKER='{}'\n{body}", tracker_program()),
+            &format!(
+                "#!/bin/sh\nTRACKER='{}'\nprintf '%s %s\\n' \"$(date +%s%3N)\" \"$*\" >> '{}'\n{before}\nexec \"$TRACKER\" \"$@\"\n",
+                tracker_program(),
+                log.display()
+            ),
         );
         Self {
             _dir: dir,
@@ -65,39 +55,6 @@ exec \"$TRACKER\" \"$@\"
                if [ ! -e \"$0.done\" ]; then : > \"$0.done\"; {fault}; fi;;\n\
              esac"
         ))
-    }
-
-    /// Like [`LoggedTracker::new`], logging each call when it returns, with when it
-    /// started and ended: `<start ns> <end ns> <arguments>` (see [`LoggedTracker::spans`]).
-    pub fn timed(before: &str) -> Self {
-        Self::with_script(|log| {
-            format!(
-                "start=$(date +%s%N)
-{before}
-\"$TRACKER\" \"$@\"
-status=$?
-printf '%s %s %s\\n' \"$start\" \"$(date +%s%N)\" \"$*\" >> '{log}'
-exit $status
-"
-            )
-        })
-    }
-
-    /// The calls a [`LoggedTracker::timed`] logged, in the order they started: start and
-    /// end (ns since the epoch) and the arguments.
-    pub fn spans(&self) -> Vec<(u128, u128, String)> {
-        let mut spans: Vec<(u128, u128, String)> = self
-            .calls()
-            .lines()
-            .filter_map(|l| {
-                let mut parts = l.splitn(3, ' ');
-                let start = parts.next()?.parse().ok()?;
-                let end = parts.next()?.parse().ok()?;
-                Some((start, end, parts.next().unwrap_or_default().to_owned()))
-            })
-            .collect();
-        spans.sort();
-        spans
     }
 
     /// Every call logged so far.
