@@ -122,9 +122,15 @@ pub fn agent_environment(environment: &Environment, runtime: Runtime) -> String 
         (Environment::Start, Runtime::Command) => {
             "check that the program of `loop.agent.command` runs by hand".into()
         }
+        (Environment::Start, Runtime::Claude) => {
+            "install Claude Code (`npm install -g @anthropic-ai/claude-code`) and check that \
+             `claude --version` runs, or point at it with \
+             `hew config set loop.agent.binary /path/to/claude`"
+                .into()
+        }
         (Environment::Start, _) => format!(
-            "check that `{runtime} --version` runs, or point at the agent with \
-             `hew config set loop.agent.binary /path/to/{runtime}`"
+            "install Codex (`npm install -g @openai/codex`) and check that `{runtime} --version` \
+             runs, or point at it with `hew config set loop.agent.binary /path/to/{runtime}`"
         ),
     }
 }

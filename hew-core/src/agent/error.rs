@@ -52,41 +52,6 @@ impl AgentError {
             Self::Io { .. } | Self::InvalidTemplate { .. } => None,
         }
     }
-
-    /// What the user can do about it.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::NotFound { runtime, program } => Some(match runtime {
-                Runtime::Claude => format!(
-                    "install Claude Code (`npm install -g @anthropic-ai/claude-code`) so that \
-                     `{}` is on PATH, or choose another runtime with \
-                     `hew config set loop.agent.runtime codex|command`",
-                    program.display()
-                ),
-                Runtime::Codex => format!(
-                    "install Codex (`npm install -g @openai/codex`) so that `{}` is on PATH, \
-                     or choose another runtime with \
-                     `hew config set loop.agent.runtime claude|command`",
-                    program.display()
-                ),
-                Runtime::Command => format!(
-                    "the first element of `loop.agent.command` must be a program on PATH or a \
-                     path to one; `{}` is neither",
-                    program.display()
-                ),
-            }),
-            Self::Spawn { program, .. } => Some(format!(
-                "check that `{}` is an executable file",
-                program.display()
-            )),
-            Self::Io { .. } => None,
-            Self::InvalidTemplate { .. } => Some(
-                "set `loop.agent.command` to the program and its arguments, e.g. \
-                 `hew config set loop.agent.command '[\"my-agent\", \"--prompt\", \"{prompt_file}\"]'`"
-                    .into(),
-            ),
-        }
-    }
 }
 
 /// The config setting that chose the missing program.
