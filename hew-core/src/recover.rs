@@ -112,6 +112,15 @@ pub async fn recover<T: Tracker>(
     }
     for run in &dead {
         stop_agents(repo_root, &run.run_id, &mut out);
+        // A claim its hew started just before it died may still be on its way to the
+        // tracker: it lands before the tasks are listed, so that it is released too.
+        let actor = Actor {
+            host: &run.host,
+            pid: run.pid,
+            run_id: &run.run_id,
+        }
+        .to_string();
+        wait_for_calls_of(&actor, IN_FLIGHT_WAIT).await;
     }
 
     // Release the tasks dead runs (or dead hews without records) still hold.
@@ -201,6 +210,34 @@ pub async fn recover<T: Tracker>(
         out.crashed_runs.push(run.run_id);
     }
     Ok(out)
+}
+
+/// The longest recovery waits for a dead run's tracker calls still in flight.
+const IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits (at most `bound`) until no process runs with `actor` among its arguments: the
+/// tracker calls (claims) a dead run left in flight. Linux only (`/proc`).
+async fn wait_for_calls_of(actor: &str, bound: std::time::Duration) {
+    let deadline = tokio::time::Instant::now() + bound;
+    while calls_of(actor) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Whether a live process has `actor` as one of its arguments.
+fn calls_of(actor: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    let own = std::process::id().to_string();
+    entries.flatten().any(|e| {
+        let name = e.file_name();
+        let pid = name.to_string_lossy();
+        pid.bytes().all(|b| b.is_ascii_digit())
+            && pid != own
+            && std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == actor.as_bytes()))
+    })
 }
 
 /// Stops agents a dead run left running: each `iters/<n>.pid` names a process group, and

@@ -74,6 +74,14 @@ fn a_commit_made_on_a_detached_head_is_kept_on_a_branch_and_named() {
     assert_eq!(commit.summary().unwrap(), Some("agent work"));
 }
 
+/// Whether a live process has `arg` among its arguments.
+fn with_argument(arg: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
+    })
+}
+
 /// Live processes whose working directory is `dir` or below.
 fn working_in(dir: &Path) -> Vec<u32> {
     let Ok(dir) = std::fs::canonicalize(dir) else {
@@ -206,5 +214,52 @@ fn a_task_reopened_after_a_run_closed_it_runs_again() {
     assert!(
         notes.contains("took over") && notes.contains(&stale),
         "{notes}"
+    );
+}
+
+#[test]
+fn recovery_right_after_a_kill_releases_a_claim_still_on_its_way() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    script_agent(&repo, "agent.sh", COMMIT);
+    let id = repo.create_task(NewTask::new("claimed as hew died"));
+    // The claim reaches the tracker 3 s after hew sent it.
+    let tracker = hew_tests::LoggedTracker::new("case \"$*\" in *--claim*) sleep 3;; esac");
+    let mut hew = repo
+        .hew_std()
+        .env("HEW_TRACKER_COMMAND", &tracker.script)
+        .args(["loop", "-j", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !tracker.calls().contains("--claim") {
+        assert!(Instant::now() < deadline, "hew never claimed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    hew.kill().unwrap();
+    hew.wait().unwrap();
+
+    let out = repo.hew().args(["loop", "recover"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Whatever recovery did, the claim has landed by now or lands after this: wait for it.
+    let run = repo.run_record();
+    let actor = format!(
+        "hew/{}/{}/{}",
+        run["host"].as_str().unwrap(),
+        run["pid"],
+        run["run_id"].as_str().unwrap()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while with_argument(&actor) {
+        assert!(Instant::now() < deadline, "the claim never ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let task = repo.show(&id);
+    assert_eq!(
+        (task["status"].as_str(), task["assignee"].as_str()),
+        (Some("open"), None),
+        "{stdout}"
     );
 }
