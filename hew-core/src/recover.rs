@@ -19,7 +19,9 @@ use nix::unistd::Pid;
 use crate::records::{RunDir, RunRecord, RunStatus, list_runs};
 use crate::time::Timestamp;
 use crate::tracker::{TaskId, Tracker, TrackerError};
-use crate::worktree::{SlotOptions, Slots};
+use crate::worktree::{
+    BranchFate, Leftovers, PruneOptions, SlotOptions, Slots, find_leftovers, remove_leftovers,
+};
 
 /// What a recovery did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -32,6 +34,9 @@ pub struct Recovery {
     pub stopped_agents: Vec<u32>,
     /// Branches with unmerged commits, kept.
     pub kept_branches: Vec<String>,
+    /// `hew/*` branches whose work had all landed, deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted_branches: Vec<String>,
     /// Things that could not be put right, and why.
     pub warnings: Vec<String>,
 }
@@ -39,7 +44,10 @@ pub struct Recovery {
 impl Recovery {
     /// Whether there was nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.crashed_runs.is_empty() && self.released.is_empty() && self.stopped_agents.is_empty()
+        self.crashed_runs.is_empty()
+            && self.released.is_empty()
+            && self.stopped_agents.is_empty()
+            && self.deleted_branches.is_empty()
     }
 }
 
@@ -165,6 +173,11 @@ pub async fn recover<T: Tracker>(
             "could not detach the worktrees dead runs left: {e}"
         ));
     }
+    let into_branches: BTreeSet<String> = dead
+        .iter()
+        .map(|r| r.into.clone())
+        .filter(|i| !i.is_empty())
+        .collect();
     for mut run in dead {
         let slots = Slots::new(
             repo_root,
@@ -209,7 +222,50 @@ pub async fn recover<T: Tracker>(
         }
         out.crashed_runs.push(run.run_id);
     }
+    // A run killed between a merge and deleting its branch leaves a branch whose work has
+    // landed (and a task already closed, which no claim names). With no run going, a task
+    // branch made at the tip cannot be mistaken for one: merged ones go.
+    if live.is_empty() {
+        for into in into_branches {
+            match delete_merged_branches(repo_root, worktree_dir.as_deref(), &into) {
+                Ok(deleted) => out.deleted_branches.extend(deleted),
+                Err(e) => out.warnings.push(format!(
+                    "could not delete the merged branches of `{into}`: {e}"
+                )),
+            }
+        }
+    }
     Ok(out)
+}
+
+/// Deletes every `hew/*` branch whose commits are all on `into` and that no working tree
+/// has checked out; returns their names.
+fn delete_merged_branches(
+    repo_root: &Path,
+    dir: Option<&Path>,
+    into: &str,
+) -> Result<Vec<String>, crate::worktree::WorktreeError> {
+    let opts = PruneOptions {
+        dir,
+        into,
+        branches: true,
+    };
+    let found = find_leftovers(repo_root, &opts, &|_| true)?;
+    let merged = Leftovers {
+        branches: found
+            .branches
+            .into_iter()
+            .filter(|b| b.fate == BranchFate::Merged)
+            .collect(),
+        ..Leftovers::default()
+    };
+    let failures = remove_leftovers(repo_root, &merged, into)?;
+    Ok(merged
+        .branches
+        .into_iter()
+        .map(|b| b.branch)
+        .filter(|b| !failures.iter().any(|f| f.what == *b))
+        .collect())
 }
 
 /// The longest recovery waits for a dead run's tracker calls still in flight.

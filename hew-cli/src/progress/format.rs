@@ -312,6 +312,12 @@ pub fn recovery_lines(r: &hew_core::recover::Recovery) -> Vec<String> {
             list(&r.kept_branches)
         ));
     }
+    if !r.deleted_branches.is_empty() {
+        lines.push(format!(
+            "deleted branch(es) whose work had landed: {}",
+            list(&r.deleted_branches)
+        ));
+    }
     lines.extend(r.warnings.iter().map(|w| format!("warning: {w}")));
     lines
 }

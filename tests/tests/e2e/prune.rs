@@ -28,7 +28,7 @@ fn record_run(repo: &TestRepo, run: &str, pid: u32) {
     std::fs::create_dir_all(dir.join("iters")).unwrap();
     let record = json!({
         "schema_version": 1, "run_id": run, "status": "running",
-        "started_at": "2026-11-22T05:00:00.000Z", "host": host(), "pid": pid,
+        "started_at": "2026-11-22T05:00:00.000Z", "host": host(), "pid": pid, "into": "main",
     });
     std::fs::write(dir.join("run.json"), record.to_string()).unwrap();
 }
@@ -197,4 +197,27 @@ fn worktrees_kept_between_runs_are_listed_idle_and_removed_by_apply() {
     prune(&repo, &["--apply"]);
     assert!(!path.exists());
     assert!(repo.git().worktrees().unwrap().is_empty());
+}
+
+/// A run killed between a merge and the deletion of its branch leaves a branch whose work
+/// has landed: recovery deletes it, and keeps one with work that has not.
+#[test]
+fn recovery_deletes_the_merged_branches_a_killed_run_left() {
+    hew_tests::require_tracker!();
+    let repo = TestRepo::with_tracker();
+    let dead = "20261122-050000-dead";
+    record_run(&repo, dead, dead_pid());
+    let git = repo.git();
+    let head = git.head().unwrap().peel_to_commit().unwrap();
+    git.branch("hew/demo-a", &head, false).unwrap();
+    unmerged_branch(&repo, "hew/demo-c");
+
+    let out = repo.hew().args(["loop", "recover"]).assert().success();
+    let stdout = text(&out.get_output().stdout);
+
+    assert_eq!(repo.branches("hew/"), ["hew/demo-c"], "{stdout}");
+    assert!(
+        stdout.contains("deleted branch(es) whose work had landed: hew/demo-a"),
+        "{stdout}"
+    );
 }
