@@ -35,6 +35,8 @@ pub struct RunOptions {
     pub into: Option<String>,
     /// Stop after this many iterations.
     pub max_iters: Option<u32>,
+    /// On a usage limit that says when it resets, wait until then instead of stopping.
+    pub wait_for_reset: bool,
 }
 
 /// A run that could not start, or broke in a way no outcome describes.
@@ -191,6 +193,7 @@ async fn run(
         config: Arc::new(opts.config.looping.clone()),
         filter: opts.filter.clone(),
         max_iters: opts.max_iters,
+        wait_for_reset: opts.wait_for_reset,
         actor: Actor {
             host: &record.host,
             pid: record.pid,

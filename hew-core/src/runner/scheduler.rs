@@ -37,6 +37,8 @@ pub(crate) struct Settings {
     pub filter: TaskFilter,
     /// Stop after this many iterations.
     pub max_iters: Option<u32>,
+    /// On a usage limit that says when it resets, wait until then instead of stopping.
+    pub wait_for_reset: bool,
     /// Who claims: the run (`hew/<host>/<pid>/<run-id>`).
     pub actor: String,
     /// The repository and this machine's name, to tell a gone run's stale claim.
@@ -73,6 +75,8 @@ struct Board {
     waiting: Queue,
     /// Tasks run on the fallback runtime until then.
     fallback_until: Option<Instant>,
+    /// No task starts until then: a usage limit resets (`--wait-for-reset`).
+    paused_until: Option<Instant>,
 }
 
 /// The conversation with the tracker.
@@ -164,6 +168,7 @@ where
                 busy: BTreeSet::new(),
                 waiting: Queue::default(),
                 fallback_until: None,
+                paused_until: None,
             },
             asking: Asking {
                 ask: true,
@@ -203,7 +208,7 @@ where
                 if self.stopping() {
                     break;
                 }
-                if self.book.retry_at.is_empty() {
+                if self.book.retry_at.is_empty() && self.board.paused_until.is_none() {
                     // The last `ready` call started nothing, nothing ran since, and no
                     // failed task waits to be tried again.
                     self.stop_with(StopReason::ReadyEmpty);
@@ -216,7 +221,8 @@ where
                 .in_flight
                 .is_none()
                 .then(|| self.book.retry_at.values().min().copied())
-                .flatten();
+                .flatten()
+                .max(self.board.paused_until);
             tokio::select! {
                 Some(event) = self.heard.recv() => self.hear(event),
                 () = sleep_until_opt(next_retry) => self.retries_due(),
@@ -325,6 +331,12 @@ where
     /// `--max-iters`. With every slot busy, it waits (`ask` stays set) until half of them
     /// want a task.
     fn start_refill(&mut self) {
+        if let Some(until) = self.board.paused_until {
+            if Instant::now() < until {
+                return;
+            }
+            self.board.paused_until = None;
+        }
         let board = &self.board;
         let mut slots: Vec<usize> = board.free.iter().rev().copied().collect();
         if self.settings.config.claim_ahead {
@@ -494,6 +506,24 @@ where
                     reason: format!(
                         "{runtime} failed ({}: {message}); tasks run on {fallback} for {cooldown}",
                         environment.as_str()
+                    ),
+                });
+            }
+            return;
+        }
+        if let Environment::UsageLimit {
+            resets_at: Some(at),
+        } = environment
+            && self.settings.wait_for_reset
+            && let Some(wait) = until_unix(at)
+        {
+            if self.board.paused_until.is_none() {
+                self.board.paused_until = Some(Instant::now() + wait);
+                self.tell(RunEvent::Warning {
+                    message: format!(
+                        "the agent's usage limit is reached: waiting {}s for it to reset \
+                         (--wait-for-reset)",
+                        wait.as_secs()
                     ),
                 });
             }
@@ -671,6 +701,16 @@ pub(crate) fn raise_stop(agents: &watch::Sender<Stop>, wanted: Stop) {
 /// agent ends.
 fn worth_asking(free: usize, wanting: usize, jobs: usize) -> bool {
     wanting > 0 && (free > 0 || wanting >= jobs.div_ceil(2))
+}
+
+/// How long until Unix time `at`, when that is ahead and within a day (a limit that resets
+/// later than that is no pause but a stop).
+fn until_unix(at: u64) -> Option<Duration> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    let wait = Duration::from_secs(at).checked_sub(now)?;
+    (wait <= Duration::from_secs(24 * 3600)).then_some(wait)
 }
 
 /// Sleeps until `at`, or forever when there is nothing to wait for.

@@ -194,6 +194,7 @@ struct Setup {
     config: LoopConfig,
     budget: BudgetConfig,
     max_iters: Option<u32>,
+    wait_for_reset: bool,
 }
 
 impl Setup {
@@ -206,6 +207,7 @@ impl Setup {
             config,
             budget: BudgetConfig::default(),
             max_iters: None,
+            wait_for_reset: false,
         }
     }
 
@@ -235,6 +237,7 @@ impl Setup {
             config: Arc::new(self.config),
             filter: TaskFilter::default(),
             max_iters: self.max_iters,
+            wait_for_reset: self.wait_for_reset,
             actor: "hew/test/1/20261206-000000-test".into(),
             repo_root: dir.path().to_owned(),
             host: "test".into(),
@@ -677,4 +680,37 @@ async fn without_a_fallback_a_usage_limit_stops_the_run() {
         Some(Environment::UsageLimit { resets_at: None })
     );
     assert_eq!(work.ran().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_wait_for_reset_a_usage_limit_pauses_the_run_until_it_resets() {
+    let tracker = tracker_with(2);
+    let resets_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let mut limited = Step::fails(Some(Duration::ZERO));
+    limited.fatal = Some(Fatal::Environment {
+        environment: Environment::UsageLimit {
+            resets_at: Some(resets_at),
+        },
+        runtime: Runtime::Claude,
+        message: "Claude AI usage limit reached".into(),
+    });
+    let work = Arc::new(Scripted::new(&tracker).script("t-1", vec![limited, Step::closes()]));
+    let mut setup = Setup::jobs(1);
+    setup.config.claim_ahead = false;
+    setup.wait_for_reset = true;
+    let (ended, _) = setup.run(&tracker, &work, None).await;
+
+    assert_eq!(ended.record.stop_reason, Some(StopReason::ReadyEmpty));
+    assert_all_closed(&tracker, 2);
+    let first = &work.runs_of("t-1")[0];
+    for later in work.ran().iter().skip(1) {
+        assert!(
+            later.started >= first.slot_free + Duration::from_secs(590),
+            "started before the limit reset: {later:?}"
+        );
+    }
 }

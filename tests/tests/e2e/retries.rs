@@ -163,3 +163,34 @@ fn rate_limits_are_retried_after_a_backoff_until_exhausted() {
     assert_eq!(labels(&repo, &id), ["hew:exhausted"]);
     assert_eq!(repo.run_record()["stop_reason"], "ready_empty");
 }
+
+/// Three different tasks failing the same way in a row is the environment, not the
+/// tasks: the run stops and names the failure that repeated.
+#[test]
+fn three_tasks_failing_the_same_way_in_a_row_stop_the_run() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "[loop.retry]\nbackoff = \"1h\"\n");
+    let ids = repo.create_tasks(5);
+    repo.scenario(&json!({ "default": { "error_result": "server" } }));
+    let out = repo.hew().args(["loop", "-j", "1"]).assert().code(1);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+
+    let run = repo.run_record();
+    assert_eq!(run["stop_reason"], "repeated_failure", "{stdout}");
+    let error = run["error"].as_str().unwrap();
+    assert!(
+        error.contains("3 different tasks in a row") && error.contains("Internal server error"),
+        "{error}"
+    );
+    assert_eq!(
+        repo.iterations().len(),
+        3,
+        "nothing starts after the third: {stdout}"
+    );
+    let untried = ids
+        .iter()
+        .filter(|id| !repo.show(id)["labels"].to_string().contains("hew:"))
+        .count();
+    assert_eq!(untried, 2, "two tasks never tried");
+}

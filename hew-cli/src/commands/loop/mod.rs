@@ -99,6 +99,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     max_iters: Option<u32>,
 
+    /// When the agent's usage limit is reached and it says when the limit resets, wait
+    /// until then instead of stopping (the task it hit runs again after).
+    #[arg(long)]
+    wait_for_reset: bool,
+
     /// Only tasks with this label (repeat for several: all must match).
     #[arg(long = "label", value_name = "LABEL")]
     labels: Vec<String>,

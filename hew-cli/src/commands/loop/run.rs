@@ -29,6 +29,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
         filter,
         into: args.into.clone(),
         max_iters: args.max_iters,
+        wait_for_reset: args.wait_for_reset,
     };
     let mode = Mode::choose(args.json, args.quiet);
     let report = crate::commands::run_async(true, async move {
