@@ -74,6 +74,24 @@ fn a_commit_made_on_a_detached_head_is_kept_on_a_branch_and_named() {
     assert_eq!(commit.summary().unwrap(), Some("agent work"));
 }
 
+/// Starts `hew loop -j 1` (`hew`, set up by the test) and kills it with SIGKILL once
+/// `ready` says so (within a generous bound, or fails saying `never`).
+fn kill_hew_once(mut hew: std::process::Command, never: &str, ready: impl Fn() -> bool) {
+    let mut child = hew
+        .args(["loop", "-j", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready() {
+        assert!(Instant::now() < deadline, "{never}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// Whether a live process has `arg` among its arguments.
 fn with_argument(arg: &str) -> bool {
     std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
@@ -109,21 +127,10 @@ fn prune_after_a_killed_run_stops_its_agents_before_it_removes_their_worktrees()
         &format!("pwd > \"{}\"\nexec sleep 600", started.display()),
     );
     let id = repo.create_task(NewTask::new("a long job"));
-    let mut hew = repo
-        .hew_std()
-        .args(["loop", "-j", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !started.exists() {
-        assert!(Instant::now() < deadline, "the agent never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    kill_hew_once(repo.hew_std(), "the agent never started", || {
+        started.exists()
+    });
     let worktree = PathBuf::from(std::fs::read_to_string(&started).unwrap().trim());
-    hew.kill().unwrap();
-    hew.wait().unwrap();
     assert!(
         !working_in(&worktree).is_empty(),
         "the orphaned agent is still running"
@@ -225,21 +232,11 @@ fn recovery_right_after_a_kill_releases_a_claim_still_on_its_way() {
     let id = repo.create_task(NewTask::new("claimed as hew died"));
     // The claim reaches the tracker 3 s after hew sent it.
     let tracker = hew_tests::LoggedTracker::new("case \"$*\" in *--claim*) sleep 3;; esac");
-    let mut hew = repo
-        .hew_std()
-        .env("HEW_TRACKER_COMMAND", &tracker.script)
-        .args(["loop", "-j", "1"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !tracker.calls().contains("--claim") {
-        assert!(Instant::now() < deadline, "hew never claimed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    hew.kill().unwrap();
-    hew.wait().unwrap();
+    let mut hew = repo.hew_std();
+    hew.env("HEW_TRACKER_COMMAND", &tracker.script);
+    kill_hew_once(hew, "hew never claimed", || {
+        tracker.calls().contains("--claim")
+    });
 
     let out = repo.hew().args(["loop", "recover"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
