@@ -578,3 +578,39 @@ fn commits_made_off_the_task_branch_are_found_and_kept_on_a_branch() {
     let again = slots.inspect(&wt).unwrap();
     assert!(again.off_branch.iter().all(|o| !o.kept), "{again:?}");
 }
+
+#[test]
+fn what_an_agent_left_is_committed_for_it_without_its_ignored_files() {
+    let repo = TestRepo::new();
+    commit_file(
+        &repo.root,
+        ".gitignore",
+        "target/\n*.log\n",
+        "ignore target and logs",
+    );
+    commit_file(&repo.root, "gone.txt", "soon deleted\n", "add gone.txt");
+    let slots = repo.slots(true);
+    let wt = slots.checkout(0, &task("demo-1"), "main").unwrap();
+    assert_eq!(
+        slots.commit_leftovers(&wt, "demo-1: nothing").unwrap(),
+        None
+    );
+
+    write(&wt.path, "new/file.txt", "new\n");
+    write(&wt.path, "target/cache.bin", "build output");
+    std::fs::remove_file(wt.path.join("gone.txt")).unwrap();
+    let commit = slots
+        .commit_leftovers(&wt, "demo-1: work of the agent")
+        .unwrap()
+        .expect("a commit");
+
+    assert_eq!(commit.summary, "demo-1: work of the agent");
+    assert_eq!(rev(&wt.path, "HEAD"), commit.id);
+    assert_eq!(status(&wt.path), "", "nothing left but ignored files");
+    assert!(wt.path.join("target/cache.bin").exists());
+    let left = slots.inspect(&wt).unwrap();
+    assert_eq!(left.commits, [commit]);
+    assert!(!left.dirty);
+    let files = git(&wt.path, &["show", "--name-status", "--format=", "HEAD"]);
+    assert_eq!(files, "D\tgone.txt\nA\tnew/file.txt\n");
+}

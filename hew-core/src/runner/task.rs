@@ -27,7 +27,7 @@ use super::prompt::{PROJECT_SKILL, build_prompt, worker_skill};
 use super::run::{RunError, RunOptions};
 use super::verify::verify;
 use super::work::{Done, Fatal, HeldSlot, Job, Work, WorkerEvent};
-use crate::agent::{self, AgentEvent, AgentRun, ErrorClass, Launch, Stop};
+use crate::agent::{self, AgentEvent, AgentRun, ErrorClass, Launch, Runtime, Stop};
 use crate::config::Config;
 use crate::plan::PlannedTask;
 use crate::prices::Prices;
@@ -384,7 +384,30 @@ impl TaskRunner {
     async fn inspect(self: &Arc<Self>, wt: &TaskWorktree, log: &mut IterRecord) -> Left {
         let clock = Instant::now();
         let (me, wt2) = (self.clone(), wt.clone());
-        let left = blocking(move || me.slots.inspect(&wt2)).await;
+        let mut left = blocking(move || me.slots.inspect(&wt2)).await;
+        if log.runtime == Runtime::Codex
+            && let Ok(l) = left.as_mut()
+            && l.dirty
+        {
+            // Codex's sandbox cannot write the worktree's git directory: its work is
+            // committed for it.
+            let (me, wt2) = (self.clone(), wt.clone());
+            let message = format!("{}: work of the Codex agent", log.task_id);
+            match blocking(move || me.slots.commit_leftovers(&wt2, &message)).await {
+                Ok(Some(commit)) => {
+                    log.notes.push(format!(
+                        "committed what the Codex agent left as {}",
+                        &commit.id[..commit.id.len().min(10)]
+                    ));
+                    l.commits.push(commit);
+                    l.dirty = false;
+                }
+                Ok(None) => l.dirty = false,
+                Err(e) => log
+                    .notes
+                    .push(format!("could not commit what the Codex agent left: {e}")),
+            }
+        }
         log.timings.inspect_ms = Timings::ms_since(clock);
         match left {
             Ok(left) => {

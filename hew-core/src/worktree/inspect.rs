@@ -10,6 +10,7 @@ use git2::{BranchType, Oid, Repository, Sort};
 
 use super::holders::changed_paths;
 use super::locks::write_refs;
+use super::names::signature;
 use super::refs::{branch_tip, open};
 use super::{Slots, TaskWorktree, WorktreeError};
 
@@ -88,6 +89,40 @@ impl Slots {
             dirty,
             off_branch,
         })
+    }
+}
+
+impl Slots {
+    /// Commits everything the agent left uncommitted in `wt` (changes and untracked files;
+    /// ignored files stay out) on the task's branch, with `message`. `None` when there was
+    /// nothing to commit. For agents that cannot commit themselves: Codex's sandbox keeps a
+    /// worktree's git directory, which lies outside the worktree, read-only.
+    pub fn commit_leftovers(
+        &self,
+        wt: &TaskWorktree,
+        message: &str,
+    ) -> Result<Option<Commit>, WorktreeError> {
+        let path = self.slot_path(wt.slot)?;
+        let what = || format!("commit what the agent left in `{}`", path.display());
+        let repo = Repository::open(&path).map_err(WorktreeError::git(what()))?;
+        let committed = (|| -> Result<Option<Commit>, git2::Error> {
+            let mut index = repo.index()?;
+            index.add_all(["*"], git2::IndexAddOption::DEFAULT, None)?;
+            index.update_all(["*"], None)?;
+            index.write()?;
+            let tree = repo.find_tree(index.write_tree()?)?;
+            let head = repo.head()?.peel_to_commit()?;
+            if head.tree_id() == tree.id() {
+                return Ok(None);
+            }
+            let sig = signature(repo.config().ok().as_ref())?;
+            let id = repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &[&head])?;
+            Ok(Some(Commit {
+                id: id.to_string(),
+                summary: message.lines().next().unwrap_or_default().to_owned(),
+            }))
+        })();
+        committed.map_err(WorktreeError::git(what()))
     }
 }
 

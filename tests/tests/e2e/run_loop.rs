@@ -466,6 +466,30 @@ fn the_codex_runtime_runs_a_task_end_to_end() {
     );
 }
 
+/// Codex's sandbox keeps the worktree's git directory read-only, so a real Codex agent
+/// cannot commit: what it leaves is committed for it, merged, and the task closed.
+#[test]
+fn what_a_codex_agent_leaves_uncommitted_is_committed_for_it_and_lands() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("codex", fake_agent(), "");
+    let id = repo.create_task(NewTask::new("codex work"));
+    repo.scenario(&json!({ "default": { "commit": false } }));
+    run_loop(&repo, &[]);
+
+    let it = outcome_of(&repo.iterations(), &id).clone();
+    assert_eq!(it["outcome"], "closed", "{it:#}");
+    assert_eq!(it["commits"].as_array().unwrap().len(), 1, "{it:#}");
+    assert!(
+        it["notes"]
+            .to_string()
+            .contains("committed what the Codex agent left"),
+        "{it:#}"
+    );
+    assert!(repo.file_on("main", &format!("{id}.txt")).is_some());
+    assert_eq!(repo.show(&id)["status"], "closed");
+}
+
 #[test]
 fn the_command_runtime_runs_a_task_end_to_end() {
     require_tracker!();
