@@ -1,5 +1,7 @@
 //! The scheduler: one loop that owns a run's state and decides when to ask the tracker,
-//! which slot a claimed task takes, when a failed task runs again, and when the run stops.
+//! which slot a claimed task takes, when a failed task runs again, which runtime a task
+//! runs on (the fallback while the main one's environment fails), when the run pauses
+//! for a usage limit to reset, and when it stops.
 //!
 //! It hears from the refills and tasks it started on one channel ([`WorkerEvent`]), and
 //! from the caller through the stop channel and the stop file. Its state is in four
