@@ -37,6 +37,18 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
+    /// The name used in records and output: `auth`, `rate_limit`, `server`, `bad_request`,
+    /// `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::RateLimit => "rate_limit",
+            Self::Server => "server",
+            Self::BadRequest => "bad_request",
+            Self::Other => "other",
+        }
+    }
+
     /// True when retrying the same command cannot succeed.
     pub fn is_deterministic(self) -> bool {
         matches!(self, Self::Auth | Self::BadRequest)
@@ -295,6 +307,17 @@ pub(crate) fn bounded(text: &str) -> String {
 mod tests {
     use super::*;
     use ErrorClass::*;
+
+    #[test]
+    fn class_names_are_those_of_the_records() {
+        for class in [Auth, RateLimit, Server, BadRequest, Other] {
+            assert_eq!(
+                serde_json::to_value(class).unwrap(),
+                class.as_str(),
+                "{class:?}"
+            );
+        }
+    }
 
     #[test]
     fn classifies_claude_and_codex_messages() {

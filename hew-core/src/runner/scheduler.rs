@@ -484,12 +484,7 @@ where
     /// `runtime`. While the main runtime hits a usage limit or cannot reach its service,
     /// tasks move to the fallback (`loop.agent.fallback`) if there is one; otherwise
     /// nothing more starts, and the run says why.
-    pub(crate) fn environment_failed(
-        &mut self,
-        environment: Environment,
-        runtime: Runtime,
-        message: &str,
-    ) {
+    fn environment_failed(&mut self, environment: Environment, runtime: Runtime, message: &str) {
         let agent = &self.settings.config.agent;
         let movable = matches!(
             environment,

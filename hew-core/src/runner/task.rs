@@ -802,11 +802,12 @@ fn failure_signature(run: &AgentRun, config: &Config) -> Option<String> {
         )),
         agent::EndReason::Cancelled => None,
         agent::EndReason::Exited | agent::EndReason::Unreachable => run.error.as_ref().map(|f| {
-            let class = serde_json::to_value(f.class)
-                .ok()
-                .and_then(|c| c.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            format!("{}, {class}: {}", Outcome::AgentFailed, f.message)
+            format!(
+                "{}, {}: {}",
+                Outcome::AgentFailed,
+                f.class.as_str(),
+                f.message
+            )
         }),
     }
 }
