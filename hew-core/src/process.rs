@@ -29,6 +29,7 @@ pub(crate) struct Run {
     env: Vec<(OsString, OsString)>,
     timeout: Duration,
     output_cap: usize,
+    pid_file: Option<PathBuf>,
 }
 
 /// What a finished program left: its status and what it printed (each stream capped).
@@ -70,6 +71,7 @@ impl Run {
             env: Vec::new(),
             timeout,
             output_cap: DEFAULT_OUTPUT_CAP,
+            pid_file: None,
         }
     }
 
@@ -99,6 +101,13 @@ impl Run {
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn output_cap(mut self, bytes: usize) -> Self {
         self.output_cap = bytes;
+        self
+    }
+
+    /// Writes the process group's id to `path` while it runs (removed after), so that a
+    /// later hew can stop it if this one dies.
+    pub(crate) fn pid_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.pid_file = Some(path.into());
         self
     }
 
@@ -136,6 +145,11 @@ impl Run {
             Some(id) => ProcessGroup::led_by(id),
             None => ProcessGroup(None),
         };
+        let _pid_file = self
+            .pid_file
+            .as_deref()
+            .zip(child.id())
+            .map(|(path, id)| PidFile::write(path, id));
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return Err(RunError::Io(io::Error::other(
                 "child pipes were not set up",
@@ -176,6 +190,22 @@ impl Run {
                 Err(RunError::TimedOut(self.timeout))
             }
         }
+    }
+}
+
+/// A pid file that exists as long as this value does.
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn write(path: &std::path::Path, pid: u32) -> Self {
+        let _ = std::fs::write(path, format!("{pid}\n"));
+        Self(path.to_owned())
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 

@@ -79,6 +79,17 @@ pub struct Worker {
     pub retry: Option<(u32, Option<u32>)>,
 }
 
+/// A batch the merge queue is testing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Testing {
+    /// Its iterations, in merge order.
+    pub iters: Vec<u32>,
+    /// It is half of a batch that failed.
+    pub bisecting: bool,
+    /// Tasks waiting in the queue behind it.
+    pub waiting: usize,
+}
+
 /// The run as the display sees it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Progress {
@@ -95,6 +106,8 @@ pub struct Progress {
     pub tokens_done: u64,
     /// The agents' own cost estimates of finished iterations, where they gave one.
     pub cost_done: Option<f64>,
+    /// The merge queue's batch under test, if one is.
+    pub testing: Option<Testing>,
     /// The run was asked to stop (Ctrl-C); shown on the overall line.
     pub stopping: bool,
     /// The run ended.
@@ -252,8 +265,54 @@ impl Progress {
                 }
                 Vec::new()
             }
+            RunEvent::MergeTesting {
+                iters,
+                commit,
+                bisecting,
+                waiting,
+            } => {
+                self.testing = Some(Testing {
+                    iters: iters.clone(),
+                    bisecting: *bisecting,
+                    waiting: *waiting,
+                });
+                let tasks: Vec<String> = iters
+                    .iter()
+                    .map(|i| match self.workers.get(i) {
+                        Some(w) => w.task_id.clone(),
+                        None => format!("#{i}"),
+                    })
+                    .collect();
+                let what = if *bisecting {
+                    "a failed batch, split: testing"
+                } else {
+                    "testing"
+                };
+                vec![plain(format!(
+                    "merge queue: {what} {} merged at {} ({} waiting)",
+                    tasks.join(", "),
+                    &commit[..commit.len().min(10)],
+                    waiting
+                ))]
+            }
+            RunEvent::MergeLanded { iters, .. } => {
+                if self
+                    .testing
+                    .as_ref()
+                    .is_some_and(|t| t.iters.iter().any(|i| iters.contains(i)))
+                {
+                    self.testing = None;
+                }
+                Vec::new()
+            }
             RunEvent::IterationFinished(log) => {
                 self.workers.remove(&log.number);
+                if let Some(t) = self.testing.as_mut() {
+                    t.iters.retain(|i| *i != log.number);
+                    if t.iters.is_empty() {
+                        self.testing = None;
+                    }
+                }
                 self.done += 1;
                 *self.outcomes.entry(log.outcome).or_default() += 1;
                 self.tokens_done = self.tokens_done.saturating_add(log.usage.total.total());

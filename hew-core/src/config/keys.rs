@@ -121,7 +121,7 @@ const POSITIVE_U64: KeyKind = KeyKind::Integer {
 };
 const PRIORITY_NAMES: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
 
-static KEYS: [KeyDef; 34] = [
+static KEYS: [KeyDef; 36] = [
     key(
         "tracker.command",
         KeyKind::String,
@@ -266,7 +266,19 @@ static KEYS: [KeyDef; 34] = [
         "loop.verify.command",
         KeyKind::String,
         "cargo test",
-        "a shell command run in the worktree after the agent; non-zero fails the task",
+        "a shell command checking a task's work before it lands; non-zero fails the task",
+    ),
+    key(
+        "loop.verify.on",
+        KeyKind::Enum(&["merge", "branch", "both"]),
+        "both",
+        "where the verify command runs: on the merged result, on the task's branch, or both",
+    ),
+    key(
+        "loop.merge.batch",
+        NONZERO_U32,
+        "4",
+        "at most this many waiting tasks are merged and verified together",
     ),
     key(
         "loop.retry.max",

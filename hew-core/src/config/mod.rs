@@ -23,5 +23,5 @@ pub use keys::{KeyDef, KeyKind, KeyListing, MapKeys, find_key, key_listing, keys
 pub use load::{ConfigPaths, LoadOptions, Loaded, Scope, load};
 pub use schema::{
     AgentConfig, BudgetConfig, Config, InvalidPriority, LoopConfig, LoopModelConfig, Priority,
-    RetryConfig, Runtime, TrackerConfig, VerifyConfig, WorktreeConfig,
+    RetryConfig, Runtime, TrackerConfig, VerifyConfig, VerifyOn, MergeConfig, WorktreeConfig,
 };

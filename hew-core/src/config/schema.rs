@@ -65,8 +65,10 @@ pub struct LoopConfig {
     pub agent: AgentConfig,
     /// `[loop.worktree]`: where tasks run.
     pub worktree: WorktreeConfig,
-    /// `[loop.verify]`: the check run after an agent, before merging.
+    /// `[loop.verify]`: the check run on a task's work before it lands.
     pub verify: VerifyConfig,
+    /// `[loop.merge]`: how finished work lands on the target.
+    pub merge: MergeConfig,
     /// `[loop.retry]`: how often a failing task is tried again.
     pub retry: RetryConfig,
     /// `[loop.budget]`: when a run stops for what it has spent.
@@ -83,6 +85,7 @@ impl Default for LoopConfig {
             agent: AgentConfig::default(),
             worktree: WorktreeConfig::default(),
             verify: VerifyConfig::default(),
+            merge: MergeConfig::default(),
             retry: RetryConfig::default(),
             budget: BudgetConfig::default(),
         }
@@ -249,8 +252,55 @@ impl Default for WorktreeConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VerifyConfig {
-    /// A shell command run in the worktree after the agent; non-zero means `verify_failed`.
+    /// A shell command run with `sh -c`; non-zero means `verify_failed`. Where it runs is
+    /// `on`.
     pub command: Option<String>,
+    /// Where the command runs: on the merged result before it lands, on the task's branch
+    /// after its agent, or both.
+    pub on: VerifyOn,
+}
+
+/// Where `loop.verify.command` runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyOn {
+    /// On the target's tip with the task's work merged, in the merge queue's own worktree:
+    /// the target only ever moves to a tested commit.
+    #[default]
+    Merge,
+    /// In the task's worktree, on its branch, right after its agent (fails fast; the
+    /// merged result is not tested).
+    Branch,
+    /// Both: the branch first, then the merged result.
+    Both,
+}
+
+impl VerifyOn {
+    /// Whether the command runs on the task's branch.
+    pub fn on_branch(self) -> bool {
+        matches!(self, Self::Branch | Self::Both)
+    }
+
+    /// Whether the command runs on the merged result.
+    pub fn on_merge(self) -> bool {
+        matches!(self, Self::Merge | Self::Both)
+    }
+}
+
+/// `[loop.merge]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MergeConfig {
+    /// At most this many waiting tasks are merged and verified together.
+    pub batch: NonZeroU32,
+}
+
+impl Default for MergeConfig {
+    fn default() -> Self {
+        Self {
+            batch: NonZeroU32::new(8).unwrap_or(NonZeroU32::MIN),
+        }
+    }
 }
 
 /// `[loop.retry]`.

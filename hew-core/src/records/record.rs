@@ -153,9 +153,15 @@ pub struct IterRecord {
     /// The branch kept with unmerged commits, if any: no work is lost.
     #[serde(default)]
     pub kept_branch: Option<String>,
-    /// The verify command's result, when it ran.
+    /// The verify command's result, when it ran: on the merged result when it ran there
+    /// (see `tested_at`), else on the task's branch.
     #[serde(default)]
     pub verify: Option<VerifyResult>,
+    /// The commit the verify command passed or failed on, when it ran on the merged
+    /// result: the target's tip with this task's work merged (and that of the tasks
+    /// tested with it). For a task that landed, the target moved to exactly this commit.
+    #[serde(default)]
+    pub tested_at: Option<String>,
     /// How the agent process ended.
     #[serde(default)]
     pub ended: Option<EndReason>,
@@ -201,7 +207,10 @@ pub struct Timings {
     pub inspect_ms: u64,
     /// The verify command.
     pub verify_ms: u64,
-    /// Merging into the integration branch, waiting for the merge lock included.
+    /// Waiting in the merge queue for the tasks ahead to be merged and verified.
+    pub queue_ms: u64,
+    /// Merging into the integration branch: with the verify command on the merged result,
+    /// the merge queue's tests of this task's batch (and its halves, when it failed).
     pub merge_ms: u64,
     /// The worker's tracker calls after the agent: reading the task, closing or releasing
     /// it, labels and comments.
@@ -402,6 +411,7 @@ impl IterRecord {
             base: String::new(),
             commits: Vec::new(),
             merge_commit: None,
+            tested_at: None,
             merged_into: None,
             kept_branch: None,
             verify: None,

@@ -175,6 +175,12 @@ impl RunDir {
         self.path.join("stop")
     }
 
+    /// `iters/queue.pid`: the process group of the merge queue's running verify command,
+    /// so a later hew can stop it if this one dies (as an agent's).
+    pub fn queue_pid_file(&self) -> PathBuf {
+        self.path.join("iters").join("queue.pid")
+    }
+
     /// `iters/<n>.pid`: the process group of a running agent, so a later hew can stop it
     /// if this one dies.
     pub fn agent_pid_file(&self, n: u32) -> PathBuf {

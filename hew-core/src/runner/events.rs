@@ -113,6 +113,28 @@ pub enum RunEvent {
         /// The iteration number.
         iter: u32,
     },
+    /// The merge queue is testing a batch: the target's tip with these iterations' work
+    /// merged in turn, verified once.
+    MergeTesting {
+        /// The iterations in the batch, in merge order.
+        iters: Vec<u32>,
+        /// The commit tested (hex): the batch's last merge.
+        commit: String,
+        /// This is a half of a batch that failed, being split to find what broke it.
+        bisecting: bool,
+        /// Tasks waiting in the queue behind this batch.
+        waiting: usize,
+    },
+    /// The merge queue moved the target: these iterations' work landed, at a tested
+    /// commit when the verify command runs on the merged result.
+    MergeLanded {
+        /// The iterations whose work landed.
+        iters: Vec<u32>,
+        /// The branch's new tip (hex).
+        commit: String,
+        /// The branch it landed on.
+        into: String,
+    },
     /// An iteration ended and its record was written.
     IterationFinished(Box<IterRecord>),
     /// A budget was crossed: no new task starts.

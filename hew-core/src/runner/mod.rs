@@ -20,6 +20,7 @@ mod events;
 mod memory;
 mod outcome;
 mod prompt;
+mod queue;
 mod run;
 mod scheduler;
 #[cfg(test)]

@@ -226,7 +226,7 @@ async fn run(
     if let Err(e) = runner.slots.close() {
         warn(format!("could not remove worktrees: {e}"));
     }
-    record.diverted = runner.diverted().await;
+    record.diverted = runner.diverted();
     record.ended_at = Some(Timestamp::now());
     run_dir.write_run(&record)?;
     let _ = events.send(RunEvent::RunFinished(Box::new(record.clone())));

@@ -3,27 +3,29 @@
 //! 1. **check out**: the slot's worktree on a fresh branch at the merge target's tip;
 //! 2. **run the agent** there, its usage passed on as it comes;
 //! 3. **inspect** what it left: commits, uncommitted changes;
-//! 4. **verify**: the user's check, when there is work to merge;
+//! 4. **verify** on the branch, when there is work to merge and `loop.verify.on` says so;
 //! 5. **hand back** the slot: the worktree is no longer needed, the slot's next task may
 //!    start while this one lands;
-//! 6. **land**: merge the branch into the target and close the task, or decide the outcome
-//!    that keeps it open;
+//! 6. **land**: the branch goes through the merge queue (see `queue`: merged onto the
+//!    target's tip, verified there, landed) and the task is closed, or the outcome that
+//!    keeps it open is decided;
 //! 7. **settle** the task and its branch: retry labels, the claim released, the branch
 //!    kept when it holds work that did not land, deleted otherwise;
 //! 8. **record** the iteration.
 //!
 //! A task never decides what runs next (the scheduler does), never holds a lock while an
-//! agent runs (the merge target's lock is taken only to merge), and never panics on
-//! outside input: every failure becomes an outcome.
+//! agent runs (merges happen in the queue), and never panics on outside input: every
+//! failure becomes an outcome.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 use super::RunEvent;
 use super::outcome::{Decision, Observed};
 use super::prompt::{PROJECT_SKILL, build_prompt, worker_skill};
+use super::queue::{MergeQueue, QueueParts, Verdict};
 use super::run::{RunError, RunOptions};
 use super::verify::verify;
 use super::work::{Done, Fatal, HeldSlot, Job, Work, WorkerEvent};
@@ -31,13 +33,13 @@ use crate::agent::{self, AgentEvent, AgentRun, ErrorClass, Launch, Runtime, Stop
 use crate::config::Config;
 use crate::plan::PlannedTask;
 use crate::prices::Prices;
-use crate::records::{IterRecord, Outcome, RunDir, Timings};
+use crate::records::{IterRecord, Outcome, RunDir, Timings, VerifyResult};
 use crate::retry::{
     AfterFailure, CONFLICT_LABEL, EXHAUSTED_LABEL, RETRY_PREFIX, after_failure, labels_to_strip,
 };
 use crate::time::Timestamp;
 use crate::tracker::{CliTracker, Tracker};
-use crate::worktree::{Integration, MergeResult, SlotOptions, Slots, TaskWorktree};
+use crate::worktree::{Integration, SlotOptions, Slots, TaskWorktree};
 
 /// What runs the tasks of one run: everything their stages share.
 pub(crate) struct TaskRunner {
@@ -47,11 +49,8 @@ pub(crate) struct TaskRunner {
     run_dir: RunDir,
     pub(super) tracker: CliTracker,
     pub(super) slots: Slots,
-    /// The merge target. Held only to merge.
-    integration: Mutex<Integration>,
-    /// The merge target's branch, kept beside it so that reading it never waits for a
-    /// merge. Written only with the integration lock held.
-    into: std::sync::Mutex<String>,
+    /// Where finished work lands.
+    queue: MergeQueue,
     skill: String,
     beads_dir: std::path::PathBuf,
     events: mpsc::UnboundedSender<RunEvent>,
@@ -108,6 +107,22 @@ impl TaskRunner {
             path: root.join(PROJECT_SKILL),
             source,
         })?;
+        let verify = &cfg.looping.verify;
+        let queue = MergeQueue::start(QueueParts {
+            repo_root: root.clone(),
+            integration,
+            slots: slots.clone(),
+            verify: verify
+                .command
+                .clone()
+                .filter(|c| !c.trim().is_empty() && verify.on.on_merge())
+                .map(|c| (c, cfg.looping.agent.timeout.get())),
+            batch: cfg.looping.merge.batch.get() as usize,
+            run_id: run_id.to_owned(),
+            pid_file: run_dir.queue_pid_file(),
+            events: events.clone(),
+            stop: stop.clone(),
+        });
         Ok(Self {
             repo_root: root.clone(),
             config: cfg.clone(),
@@ -119,8 +134,7 @@ impl TaskRunner {
                 cfg.tracker.timeout.get(),
             ),
             slots,
-            into: std::sync::Mutex::new(integration.branch().to_owned()),
-            integration: Mutex::new(integration),
+            queue,
             skill,
             beads_dir: root.join(".beads"),
             events,
@@ -131,15 +145,12 @@ impl TaskRunner {
 
     /// The branch merges go to now (new task branches start at its tip).
     pub(super) fn merge_target(&self) -> String {
-        self.into
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.queue.target().branch
     }
 
     /// The branch merges went to instead of the target, if they had to.
-    pub(super) async fn diverted(&self) -> Option<String> {
-        self.integration.lock().await.diverted().map(str::to_owned)
+    pub(super) fn diverted(&self) -> Option<String> {
+        self.queue.target().diverted
     }
 
     /// Runs `job` to its end: the stages in order.
@@ -441,17 +452,26 @@ impl TaskRunner {
         }
     }
 
-    /// Stage 4: the verify command, when the agent finished cleanly with commits.
+    /// Stage 4: the verify command on the task's branch (`loop.verify.on` = `branch` or
+    /// `both`), when the agent finished cleanly with commits.
     async fn verify(&self, wt: &TaskWorktree, observed: &mut Observed<'_>, log: &mut IterRecord) {
-        let command = self.config.looping.verify.command.as_deref();
+        let verify_cfg = &self.config.looping.verify;
+        let command = verify_cfg.command.as_deref();
         let Some(command) = command.filter(|c| !c.trim().is_empty()) else {
             return;
         };
-        if !observed.wants_verify() {
+        if !verify_cfg.on.on_branch() || !observed.wants_verify() {
             return;
         }
         let clock = Instant::now();
-        let result = verify(command, &wt.path, self.config.looping.agent.timeout.get()).await;
+        let result = verify(
+            command,
+            &wt.path,
+            self.config.looping.agent.timeout.get(),
+            &[("HEW_RUN_ID", self.run_id.as_str())],
+            Some(&self.run_dir.agent_pid_file(log.number)),
+        )
+        .await;
         log.timings.verify_ms = Timings::ms_since(clock);
         observed.verify_passed = Some(result.passed);
         log.verify = Some(result);
@@ -529,8 +549,9 @@ impl TaskRunner {
         landed
     }
 
-    /// Merges the task's branch into the target, then closes the task; a conflict keeps
-    /// the branch and releases the task to be retried on a fresh base.
+    /// Lands the task's branch through the merge queue, then closes the task. A conflict,
+    /// or a merged result that fails the verify command, keeps the branch and releases the
+    /// task to be retried on a fresh base, with what went wrong in its comments.
     async fn merge(
         self: &Arc<Self>,
         planned: &PlannedTask,
@@ -542,52 +563,45 @@ impl TaskRunner {
             wt.branch, planned.id, planned.task.title, self.run_id, log.number
         );
         let clock = Instant::now();
-        let merged = {
-            let mut integration = self.integration.lock().await;
-            let was_diverted = integration.diverted().is_some();
-            let (root, branch) = (self.repo_root.clone(), wt.branch.clone());
-            let mut owned = integration.clone();
-            let (result, owned) = blocking(move || {
-                let r = crate::worktree::merge(&root, &mut owned, &branch, &message);
-                (r, owned)
-            })
-            .await;
-            *integration = owned;
-            integration.branch().clone_into(
-                &mut self
-                    .into
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            );
-            if !was_diverted && let Some(reason) = integration.diverted() {
-                let _ = self.events.send(RunEvent::Diverted {
-                    branch: integration.branch().to_owned(),
-                    reason: reason.to_owned(),
-                });
-            }
-            result
-        };
-        log.timings.merge_ms = Timings::ms_since(clock);
+        let answer = self.queue.land(log.number, &wt.branch, message).await;
+        let queue_ms = u64::try_from(answer.queued.as_millis()).unwrap_or(u64::MAX);
+        log.timings.queue_ms = queue_ms;
+        log.timings.merge_ms = Timings::ms_since(clock).saturating_sub(queue_ms);
         let mut landed = Landed {
             keep_branch: true,
             retry: None,
             closed_at: None,
         };
-        match merged {
-            Ok(MergeResult::Merged { commit, into }) => {
-                let short = &commit[..commit.len().min(10)];
+        match answer.verdict {
+            Verdict::Landed {
+                commit,
+                into,
+                tested_at,
+            } => {
+                let short = short(&commit);
                 let reason = format!("merged {short} into {into} (hew run {})", self.run_id);
                 landed.closed_at = self.close_task(planned, log, &reason).await;
                 landed.keep_branch = false;
                 log.outcome = Outcome::Closed;
                 log.merge_commit = Some(commit);
                 log.merged_into = Some(into);
+                if tested_at.is_some() {
+                    // The verify result on the branch, if any, gives way to the one that
+                    // decided the landing.
+                    log.verify = Some(VerifyResult {
+                        command: self.config.looping.verify.command.clone().unwrap_or_default(),
+                        passed: true,
+                        exit_code: Some(0),
+                        output_tail: String::new(),
+                    });
+                }
+                log.tested_at = tested_at;
             }
-            Ok(MergeResult::UpToDate { commit, into }) => {
+            Verdict::UpToDate { commit, into } => {
                 // The commits are already on the target (e.g. cherry-picked there).
-                let short = &commit[..commit.len().min(10)];
                 let reason = format!(
-                    "work already on {into} at {short} (hew run {})",
+                    "work already on {into} at {} (hew run {})",
+                    short(&commit),
                     self.run_id
                 );
                 landed.closed_at = self.close_task(planned, log, &reason).await;
@@ -598,7 +612,7 @@ impl TaskRunner {
                 ));
                 log.merged_into = Some(into);
             }
-            Ok(MergeResult::Conflict { paths }) => {
+            Verdict::Conflict { paths } => {
                 log.agent_closed = self.closed_by_agent(planned, log).await;
                 log.outcome = Outcome::MergeConflict;
                 log.error = Some(format!("merge conflict in {}", paths.join(", ")));
@@ -617,7 +631,48 @@ impl TaskRunner {
                 log.timings.tracker_ms += Timings::ms_since(clock);
                 landed.retry = self.settle_failure(planned, log).await;
             }
-            Err(e) => {
+            Verdict::VerifyFailed {
+                result,
+                onto,
+                tested_at,
+            } => {
+                log.agent_closed = self.closed_by_agent(planned, log).await;
+                log.outcome = Outcome::VerifyFailed;
+                let into = self.merge_target();
+                log.error = Some(format!(
+                    "the verify command failed on this task's work merged onto {into} at {}",
+                    short(&onto)
+                ));
+                let comment = format!(
+                    "hew: this task's work passed on its own branch or was not checked there, but \
+                     `{}` failed once it was merged onto {into} at {} (tested at {}). The work is \
+                     kept on branch {}; the task was released to be retried from the new tip. \
+                     The end of the command's output:\n\n{}",
+                    result.command,
+                    short(&onto),
+                    short(&tested_at),
+                    wt.branch,
+                    comment_tail(&result.output_tail),
+                );
+                let clock = Instant::now();
+                let commented = self.tracker.add_comment(&planned.id, &comment).await;
+                note_err(log, "comment on the task", commented);
+                log.timings.tracker_ms += Timings::ms_since(clock);
+                log.verify = Some(result);
+                log.tested_at = Some(tested_at);
+                landed.retry = self.settle_failure(planned, log).await;
+            }
+            Verdict::Stopped => {
+                log.agent_closed = self.closed_by_agent(planned, log).await;
+                log.outcome = Outcome::Cancelled;
+                log.notes.push(format!(
+                    "the run stopped before this work was tested and merged; it is kept on \
+                     branch `{}`",
+                    wt.branch
+                ));
+                landed.retry = self.settle_failure(planned, log).await;
+            }
+            Verdict::Failed(e) => {
                 log.agent_closed = self.closed_by_agent(planned, log).await;
                 log.outcome = Outcome::MergeConflict;
                 log.error = Some(format!("merge failed: {e}"));
@@ -824,4 +879,21 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         Ok(v) => v,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
+}
+
+/// The first ten hex digits of a commit id.
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(10)]
+}
+
+/// How much of a failed command's output goes into a task's comment.
+const COMMENT_TAIL: usize = 1500;
+
+/// The end of `output`, at most [`COMMENT_TAIL`] bytes, cut on a character boundary.
+fn comment_tail(output: &str) -> &str {
+    let mut start = output.len().saturating_sub(COMMENT_TAIL);
+    while !output.is_char_boundary(start) {
+        start += 1;
+    }
+    output[start..].trim()
 }

@@ -1,5 +1,6 @@
 //! The verify command: the user's check (`loop.verify.command`), run with `sh -c` in the
-//! task's worktree after the agent and before merging.
+//! task's worktree after the agent, or in the merge queue's worktree on the merged result
+//! (`loop.verify.on`).
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,9 +11,22 @@ use crate::records::VerifyResult;
 /// How much of the command's output the record keeps.
 const TAIL: usize = 4096;
 
-/// Runs `command` in `worktree`, bounded by `timeout`.
-pub(crate) async fn verify(command: &str, worktree: &Path, timeout: Duration) -> VerifyResult {
-    let run = Run::new("sh", timeout).args(["-c", command]).cwd(worktree);
+/// Runs `command` in `worktree`, bounded by `timeout`, with `env` added to its
+/// environment and its process group written to `pid_file` while it runs.
+pub(crate) async fn verify(
+    command: &str,
+    worktree: &Path,
+    timeout: Duration,
+    env: &[(&str, &str)],
+    pid_file: Option<&Path>,
+) -> VerifyResult {
+    let mut run = Run::new("sh", timeout).args(["-c", command]).cwd(worktree);
+    for (key, value) in env {
+        run = run.env(*key, *value);
+    }
+    if let Some(path) = pid_file {
+        run = run.pid_file(path);
+    }
     match run.output().await {
         Ok(out) => {
             let mut text = out.stdout;

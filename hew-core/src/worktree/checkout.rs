@@ -13,10 +13,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use git2::build::CheckoutBuilder;
-use git2::{ErrorCode, Oid, Repository, StatusOptions, WorktreeAddOptions, WorktreePruneOptions};
+use git2::{
+    BranchType, ErrorCode, Oid, Repository, StatusOptions, WorktreeAddOptions,
+    WorktreePruneOptions,
+};
 
 use super::WorktreeError;
-use super::locks::changing_worktrees;
+use super::locks::{changing_worktrees, write_refs};
 use super::names::local_ref;
 
 /// Creates worktree `name` at `path` with `branch` checked out. `path` must not exist; its
@@ -65,6 +68,47 @@ pub(crate) fn switch(path: &Path, branch: &str, tip: Oid) -> Result<(), Worktree
     wt.checkout_tree(commit.as_object(), Some(&mut opts))
         .map_err(WorktreeError::git(what()))?;
     changing_worktrees(|| wt.set_head(&local_ref(branch))).map_err(WorktreeError::git(what()))?;
+    sweep_untracked(&wt, path)
+}
+
+/// Creates worktree `name` at `path` with HEAD detached at `commit`. git makes a worktree on
+/// a branch: a short-lived `hew/tmp/<name>` is made for it and deleted once HEAD is
+/// detached. `path` must not exist; its parent must. On failure nothing is left of it.
+pub(crate) fn add_detached(
+    repo: &Repository,
+    name: &str,
+    path: &Path,
+    commit: Oid,
+) -> Result<(), WorktreeError> {
+    let branch = format!("hew/tmp/{name}");
+    let what = || format!("create worktree `{}` at {commit}", path.display());
+    let target = repo.find_commit(commit).map_err(WorktreeError::git(what()))?;
+    write_refs(|| repo.branch(&branch, &target, true)).map_err(WorktreeError::git(what()))?;
+    let made = add(repo, name, path, &branch).and_then(|()| {
+        let wt = Repository::open(path).map_err(WorktreeError::git(what()))?;
+        changing_worktrees(|| wt.set_head_detached(commit)).map_err(WorktreeError::git(what()))
+    });
+    let deleted = write_refs(|| repo.find_branch(&branch, BranchType::Local)?.delete())
+        .map_err(WorktreeError::git(format!("delete branch `{branch}`")));
+    if made.is_err() {
+        let _ = discard(repo, name, path);
+    }
+    made.and(deleted)
+}
+
+/// Switches the worktree at `path` to `commit`, HEAD detached: like [`switch`], any
+/// operation in progress abandoned, tracked files and index forced, untracked files
+/// removed, ignored files kept.
+pub(crate) fn switch_detached(path: &Path, commit: Oid) -> Result<(), WorktreeError> {
+    let what = || format!("switch worktree `{}` to {commit}", path.display());
+    let wt = Repository::open(path).map_err(WorktreeError::git(what()))?;
+    let target = wt.find_commit(commit).map_err(WorktreeError::git(what()))?;
+    wt.cleanup_state().map_err(WorktreeError::git(what()))?;
+    let mut opts = CheckoutBuilder::new();
+    opts.force();
+    wt.checkout_tree(target.as_object(), Some(&mut opts))
+        .map_err(WorktreeError::git(what()))?;
+    changing_worktrees(|| wt.set_head_detached(commit)).map_err(WorktreeError::git(what()))?;
     sweep_untracked(&wt, path)
 }
 

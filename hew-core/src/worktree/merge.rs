@@ -50,85 +50,61 @@ pub enum MergeResult {
     },
 }
 
-/// What happened when hew tried to move the target to a new merge commit.
-enum Landing {
-    Done,
-    /// The target moved since its tip was read: merge again.
+/// A merge made in memory onto a given commit: on no branch yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergedOnto {
+    /// The merge commit (hex), parents `[onto, branch tip]`.
+    Commit(String),
+    /// `onto` already holds every commit of the branch: there is nothing to merge.
+    UpToDate,
+    /// The branches conflict: nothing was written but loose objects.
+    Conflict {
+        /// The conflicting paths, sorted.
+        paths: Vec<String>,
+    },
+}
+
+/// What became of moving the target to a new commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Landing {
+    /// The branch now points at the new commit.
+    Landed {
+        /// The branch it landed on (the target, or the run branch once diverted).
+        into: String,
+    },
+    /// The branch was no longer at the commit the new one was made on: nothing moved.
     Moved,
-    /// A working tree hew must not touch holds the target, for this reason.
+}
+
+/// What happened when hew tried to move a branch.
+enum Move {
+    Done,
+    /// The branch moved since its tip was read.
+    Moved,
+    /// A working tree hew must not touch holds the branch, for this reason.
     Blocked(String),
 }
 
-/// Merges `branch` into [`Integration::branch`] with a merge commit (never a fast-forward),
-/// parents `[target tip, branch tip]`, message `message`, signed by git's `user.name` and
-/// `user.email` or `hew <hew@localhost>`.
-///
-/// The target's tip is read afresh at every call. If the target is checked out in the
-/// working tree at `repo_root` and that tree is clean, the working tree and index are
-/// updated with it (a safe checkout); if it is checked out nowhere, only the ref moves; in
-/// every other case (uncommitted changes, an untracked file the merge would overwrite, an
-/// operation in progress, or checked out in another worktree) that working tree is left
-/// alone and the run is diverted to `hew/run/<run-id>`, created at the target's tip.
-///
-/// A branch with nothing new gives [`MergeResult::UpToDate`] (callers normally merge only
-/// branches with commits). Merges must not run concurrently with each other; they may run
-/// while slots check out.
+/// Merges `branch` into [`Integration::branch`]: [`merge_onto`] its current tip, then
+/// [`land`], again on the new tip if the branch moved meanwhile. A branch with nothing new
+/// gives [`MergeResult::UpToDate`] (callers normally merge only branches with commits).
 pub fn merge(
     repo_root: &Path,
     integration: &mut Integration,
     branch: &str,
     message: &str,
 ) -> Result<MergeResult, WorktreeError> {
-    let repo = open(repo_root)?;
-    // Several hews may share the repository: their merges take turns (the lock is held for
-    // the merge only, never across an agent run).
-    let _turn = merge_lock(&repo)?;
-    let theirs = branch_tip(&repo, branch)?;
-    let config = repo.config().ok();
-    let sig = signature(config.as_ref()).map_err(WorktreeError::git("make a signature"))?;
-    let log_message = format!("merge {branch}: merged by hew");
     let mut moved = 0;
     loop {
         let into = integration.branch().to_owned();
-        let ours = branch_tip(&repo, &into)?;
-        let contained = ours.id() == theirs.id()
-            || repo
-                .graph_descendant_of(ours.id(), theirs.id())
-                .map_err(WorktreeError::git(format!(
-                    "compare `{into}` and `{branch}`"
-                )))?;
-        if contained {
-            return Ok(MergeResult::UpToDate {
-                commit: ours.id().to_string(),
-                into,
-            });
-        }
-        let mut index = repo
-            .merge_commits(&ours, &theirs, None)
-            .map_err(WorktreeError::git(format!(
-                "merge `{branch}` into `{into}`"
-            )))?;
-        if index.has_conflicts() {
-            return Ok(MergeResult::Conflict {
-                paths: conflict_paths(&index)?,
-            });
-        }
-        let what = || format!("commit the merge of `{branch}` into `{into}`");
-        let tree = index
-            .write_tree_to(&repo)
-            .and_then(|id| repo.find_tree(id))
-            .map_err(WorktreeError::git(what()))?;
-        let merged = repo
-            .commit(None, &sig, &sig, message, &tree, &[&ours, &theirs])
-            .map_err(WorktreeError::git(what()))?;
-
-        match land(&repo, &into, &ours, merged, &log_message)? {
-            Landing::Done => {
-                return Ok(MergeResult::Merged {
-                    commit: merged.to_string(),
-                    into,
-                });
-            }
+        let ours = tip(repo_root, &into)?;
+        let commit = match merge_onto(repo_root, &ours, branch, message)? {
+            MergedOnto::Commit(commit) => commit,
+            MergedOnto::UpToDate => return Ok(MergeResult::UpToDate { commit: ours, into }),
+            MergedOnto::Conflict { paths } => return Ok(MergeResult::Conflict { paths }),
+        };
+        match land(repo_root, integration, &ours, &commit)? {
+            Landing::Landed { into } => return Ok(MergeResult::Merged { commit, into }),
             Landing::Moved => {
                 moved += 1;
                 if moved >= MAX_ATTEMPTS {
@@ -138,11 +114,99 @@ pub fn merge(
                     });
                 }
             }
-            Landing::Blocked(reason) if integration.diverted().is_none() => {
+        }
+    }
+}
+
+/// The commit at the tip of local branch `branch` (hex).
+pub fn tip(repo_root: &Path, branch: &str) -> Result<String, WorktreeError> {
+    let repo = open(repo_root)?;
+    Ok(branch_tip(&repo, branch)?.id().to_string())
+}
+
+/// Merges `branch` onto commit `onto` in memory, with a merge commit (never a
+/// fast-forward), parents `[onto, branch tip]`, message `message`, signed by git's
+/// `user.name` and `user.email` or `hew <hew@localhost>`. No ref moves: the commit is
+/// landed with [`land`], or left for git to collect.
+pub fn merge_onto(
+    repo_root: &Path,
+    onto: &str,
+    branch: &str,
+    message: &str,
+) -> Result<MergedOnto, WorktreeError> {
+    let repo = open(repo_root)?;
+    let theirs = branch_tip(&repo, branch)?;
+    let ours = Oid::from_str(onto)
+        .and_then(|id| repo.find_commit(id))
+        .map_err(WorktreeError::git(format!("read commit {onto}")))?;
+    let contained = ours.id() == theirs.id()
+        || repo
+            .graph_descendant_of(ours.id(), theirs.id())
+            .map_err(WorktreeError::git(format!("compare {onto} and `{branch}`")))?;
+    if contained {
+        return Ok(MergedOnto::UpToDate);
+    }
+    let mut index = repo
+        .merge_commits(&ours, &theirs, None)
+        .map_err(WorktreeError::git(format!("merge `{branch}` onto {onto}")))?;
+    if index.has_conflicts() {
+        return Ok(MergedOnto::Conflict {
+            paths: conflict_paths(&index)?,
+        });
+    }
+    let what = || format!("commit the merge of `{branch}` onto {onto}");
+    let tree = index
+        .write_tree_to(&repo)
+        .and_then(|id| repo.find_tree(id))
+        .map_err(WorktreeError::git(what()))?;
+    let config = repo.config().ok();
+    let sig = signature(config.as_ref()).map_err(WorktreeError::git("make a signature"))?;
+    let merged = repo
+        .commit(None, &sig, &sig, message, &tree, &[&ours, &theirs])
+        .map_err(WorktreeError::git(what()))?;
+    Ok(MergedOnto::Commit(merged.to_string()))
+}
+
+/// Moves [`Integration::branch`] from `old` to `new` (a descendant of `old`), only if it
+/// still points at `old`.
+///
+/// If the branch is checked out in the working tree at `repo_root` and that tree is clean,
+/// the tree and index are updated with it (a safe checkout); if it is checked out nowhere,
+/// only the ref moves; in every other case (uncommitted changes, an untracked file the
+/// update would overwrite, an operation in progress, or checked out in another worktree)
+/// that working tree is left alone and the run is diverted to `hew/run/<run-id>`, created
+/// at `old`, which then moves to `new`.
+///
+/// Several hews may share the repository: their landings take turns on the repository's
+/// merge lock.
+pub fn land(
+    repo_root: &Path,
+    integration: &mut Integration,
+    old: &str,
+    new: &str,
+) -> Result<Landing, WorktreeError> {
+    let repo = open(repo_root)?;
+    let _turn = merge_lock(&repo)?;
+    let parse = |hex: &str| {
+        Oid::from_str(hex)
+            .and_then(|id| repo.find_commit(id))
+            .map_err(WorktreeError::git(format!("read commit {hex}")))
+    };
+    let (ours, merged) = (parse(old)?, parse(new)?.id());
+    loop {
+        let into = integration.branch().to_owned();
+        if branch_tip(&repo, &into)?.id() != ours.id() {
+            return Ok(Landing::Moved);
+        }
+        let log_message = format!("merge: hew landed {new} on {into}");
+        match move_branch(&repo, &into, &ours, merged, &log_message)? {
+            Move::Done => return Ok(Landing::Landed { into }),
+            Move::Moved => return Ok(Landing::Moved),
+            Move::Blocked(reason) if integration.diverted().is_none() => {
                 ensure_branch(&repo, integration.run_branch(), &ours)?;
                 integration.divert(reason);
             }
-            Landing::Blocked(reason) => {
+            Move::Blocked(reason) => {
                 return Err(WorktreeError::Blocked {
                     branch: into,
                     reason,
@@ -153,13 +217,13 @@ pub fn merge(
 }
 
 /// Moves `into` from `ours` to `merged`, updating its working tree if hew may.
-fn land(
+fn move_branch(
     repo: &Repository,
     into: &str,
     ours: &Commit<'_>,
     merged: Oid,
     log_message: &str,
-) -> Result<Landing, WorktreeError> {
+) -> Result<Move, WorktreeError> {
     match holder(repo, into)? {
         Holder::Nobody => Ok(moved_or_done(advance(
             repo,
@@ -168,7 +232,7 @@ fn land(
             merged,
             log_message,
         )?)),
-        Holder::Elsewhere(path) => Ok(Landing::Blocked(format!(
+        Holder::Elsewhere(path) => Ok(Move::Blocked(format!(
             "`{into}` is checked out in `{}`",
             path.display()
         ))),
@@ -185,9 +249,9 @@ fn land_checked_out(
     ours: &Commit<'_>,
     merged: Oid,
     log_message: &str,
-) -> Result<Landing, WorktreeError> {
+) -> Result<Move, WorktreeError> {
     if let Some(reason) = why_not_clean(repo)? {
-        return Ok(Landing::Blocked(reason));
+        return Ok(Move::Blocked(reason));
     }
     let name = local_ref(into);
     let mut tx = repo
@@ -196,18 +260,18 @@ fn land_checked_out(
     match tx.lock_ref(&name) {
         Ok(()) => {}
         // Another process is moving the branch right now: read its new tip and retry.
-        Err(e) if e.code() == ErrorCode::Locked => return Ok(Landing::Moved),
+        Err(e) if e.code() == ErrorCode::Locked => return Ok(Move::Moved),
         Err(e) => return Err(WorktreeError::git(format!("lock branch `{into}`"))(e)),
     }
     // The checkout starts from HEAD's tree: it must still be the tip merged onto.
     if branch_tip(repo, into)?.id() != ours.id() {
-        return Ok(Landing::Moved);
+        return Ok(Move::Moved);
     }
     let commit = repo
         .find_commit(merged)
         .map_err(WorktreeError::git(format!("read merge commit {merged}")))?;
     if let Some(reason) = checkout_safely(repo, &commit)? {
-        return Ok(Landing::Blocked(reason));
+        return Ok(Move::Blocked(reason));
     }
     let sig = signature(repo.config().ok().as_ref())
         .map_err(WorktreeError::git("make a signature".to_owned()))?;
@@ -216,7 +280,7 @@ fn land_checked_out(
     tx.set_target(&name, merged, Some(&sig), log_message)
         .and_then(|()| tx.commit())
         .map_err(WorktreeError::git(format!("update branch `{into}`")))?;
-    Ok(Landing::Done)
+    Ok(Move::Done)
 }
 
 /// The repository-wide merge lock, `<git dir>/hew/merge.lock`, held until dropped. Blocks
@@ -239,12 +303,8 @@ fn merge_lock(repo: &Repository) -> Result<Flock<File>, WorktreeError> {
     Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| io(errno.into()))
 }
 
-fn moved_or_done(advanced: bool) -> Landing {
-    if advanced {
-        Landing::Done
-    } else {
-        Landing::Moved
-    }
+fn moved_or_done(advanced: bool) -> Move {
+    if advanced { Move::Done } else { Move::Moved }
 }
 
 /// Updates the working tree and index of `repo` from HEAD's tree to `commit`'s,

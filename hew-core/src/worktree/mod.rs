@@ -26,7 +26,7 @@ mod slots;
 pub use error::WorktreeError;
 pub use inspect::{Commit, OffBranch, WorkLeft};
 pub use integration::Integration;
-pub use merge::{MergeResult, merge};
+pub use merge::{Landing, MergeResult, MergedOnto, land, merge, merge_onto, tip};
 pub use pool::detach_idle as detach_idle_pool;
 pub use prune::{
     BranchFate, BranchVerdict, LeftoverRun, Leftovers, PruneFailure, PruneOptions, find_leftovers,

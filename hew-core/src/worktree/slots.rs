@@ -169,6 +169,28 @@ impl Slots {
         })
     }
 
+    /// Slot `slot`'s worktree with HEAD detached at `commit` (hex), for checking a commit
+    /// no branch holds yet (the merge queue's). Made, or switched like a task's (tracked
+    /// files forced, untracked files removed, ignored files kept). It stays the slot's until
+    /// [`Slots::close`].
+    pub fn check_out_commit(&self, slot: usize, commit: &str) -> Result<PathBuf, WorktreeError> {
+        let repo = open(&self.repo_root)?;
+        let oid = git2::Oid::from_str(commit)
+            .map_err(WorktreeError::git(format!("read commit {commit}")))?;
+        let (name, path) = self.place(slot)?;
+        if checkout::exists(&repo, &name, &path)
+            && checkout::switch_detached(&path, oid).is_ok()
+        {
+            return Ok(path);
+        }
+        checkout::discard(&repo, &name, &path)?;
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(WorktreeError::io("create directory", parent))?;
+        }
+        checkout::add_detached(&repo, &name, &path, oid)?;
+        Ok(path)
+    }
+
     /// Hands slot `wt.slot` back after its task. The branch is deleted unless `keep_branch`
     /// (deleting one with unmerged commits is the caller's decision). With reuse the
     /// worktree stays, detached from the branch, for the next task; without reuse it is
