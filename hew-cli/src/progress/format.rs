@@ -151,7 +151,11 @@ pub fn overall_line(p: &Progress, now: Duration, style: &Style) -> String {
     }
     if let Some(t) = &p.testing {
         let what = if t.bisecting { "bisecting" } else { "testing" };
-        parts.push(format!("merge queue: {what} {}, {} waiting", t.iters.len(), t.waiting));
+        parts.push(format!(
+            "merge queue: {what} {}, {} waiting",
+            t.iters.len(),
+            t.waiting
+        ));
     }
     parts.push(format!("{} tokens", tokens(p.tokens())));
     if let Some(c) = p.cost_done {

@@ -22,6 +22,6 @@ pub use init::{FileAction, init_project, project_config_text};
 pub use keys::{KeyDef, KeyKind, KeyListing, MapKeys, find_key, key_listing, keys};
 pub use load::{ConfigPaths, LoadOptions, Loaded, Scope, load};
 pub use schema::{
-    AgentConfig, BudgetConfig, Config, InvalidPriority, LoopConfig, LoopModelConfig, Priority,
-    RetryConfig, Runtime, TrackerConfig, VerifyConfig, VerifyOn, MergeConfig, WorktreeConfig,
+    AgentConfig, BudgetConfig, Config, InvalidPriority, LoopConfig, LoopModelConfig, MergeConfig,
+    Priority, RetryConfig, Runtime, TrackerConfig, VerifyConfig, VerifyOn, WorktreeConfig,
 };

@@ -138,6 +138,13 @@ impl MergeQueue {
     /// Starts the queue on the current tokio runtime. It ends when every [`MergeQueue`]
     /// clone is dropped and the last batch is done.
     pub(crate) fn start(parts: QueueParts) -> Self {
+        let (queue, serve) = Self::new(parts);
+        tokio::spawn(serve);
+        queue
+    }
+
+    /// The queue, and the work that serves it, to be spawned.
+    fn new(parts: QueueParts) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let (tx, rx) = mpsc::unbounded_channel();
         let target = Arc::new(Mutex::new(Target {
             branch: parts.integration.branch().to_owned(),
@@ -149,12 +156,12 @@ impl MergeQueue {
             target: target.clone(),
             waiting: waiting.clone(),
         };
-        tokio::spawn(worker.serve(rx));
-        Self {
+        let queue = Self {
             tx,
             target,
             waiting,
-        }
+        };
+        (queue, worker.serve(rx))
     }
 
     /// Where merges go now.
@@ -187,7 +194,9 @@ impl MergeQueue {
         match verdict.await {
             Ok(answer) => answer,
             Err(_) => Answer {
-                verdict: Verdict::Failed("the merge queue stopped before this branch landed".into()),
+                verdict: Verdict::Failed(
+                    "the merge queue stopped before this branch landed".into(),
+                ),
                 queued: queued.elapsed(),
             },
         }
@@ -365,10 +374,16 @@ impl Worker {
                         branch: into,
                         attempts: moves,
                     };
-                    answer_all(merged.into_iter().map(|m| m.entry), &Verdict::Failed(e.to_string()));
+                    answer_all(
+                        merged.into_iter().map(|m| m.entry),
+                        &Verdict::Failed(e.to_string()),
+                    );
                 }
                 Err(e) => {
-                    answer_all(merged.into_iter().map(|m| m.entry), &Verdict::Failed(e.to_string()));
+                    answer_all(
+                        merged.into_iter().map(|m| m.entry),
+                        &Verdict::Failed(e.to_string()),
+                    );
                 }
             }
         }
@@ -439,10 +454,8 @@ impl Worker {
 
     /// Moves the target from `onto` to `commit`.
     async fn land(&mut self, onto: &str, commit: &str) -> Result<Landing, WorktreeError> {
-        let (root, mut integration) = (
-            self.parts.repo_root.clone(),
-            self.parts.integration.clone(),
-        );
+        let (root, mut integration) =
+            (self.parts.repo_root.clone(), self.parts.integration.clone());
         let (old, new) = (onto.to_owned(), commit.to_owned());
         let (landed, integration) = blocking(move || {
             let r = worktree::land(&root, &mut integration, &old, &new);
@@ -503,5 +516,210 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     match tokio::task::spawn_blocking(f).await {
         Ok(v) => v,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use git2::{Repository, Signature};
+
+    use super::*;
+    use crate::worktree::SlotOptions;
+
+    const RUN_ID: &str = "20261206-120000-abcd";
+
+    /// A repository on `main` whose build (`check.sh`) needs every `call NAME` under
+    /// `callers/` to have a `def NAME` in `lib.txt`.
+    fn project(root: &Path) -> Repository {
+        let repo = Repository::init_opts(
+            root,
+            git2::RepositoryInitOptions::new().initial_head("main"),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("check.sh"),
+            "for n in $(cat callers/* 2>/dev/null | sed -n 's/^call //p'); do grep -qx \"def $n\" lib.txt || exit 1; done\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("lib.txt"), "def f\n").unwrap();
+        commit_files(&repo, "main", &[]);
+        repo
+    }
+
+    /// Commits the working tree plus `files` on `branch` (made at main's tip if new).
+    fn commit_files(repo: &Repository, branch: &str, files: &[(&str, &str)]) {
+        let sig = Signature::now("t", "t@example.invalid").unwrap();
+        let parent = repo
+            .find_branch("main", git2::BranchType::Local)
+            .ok()
+            .and_then(|b| b.get().peel_to_commit().ok());
+        let mut builder = match &parent {
+            Some(p) => repo.treebuilder(Some(&p.tree().unwrap())).unwrap(),
+            None => {
+                let mut index = repo.index().unwrap();
+                index
+                    .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+                    .unwrap();
+                let tree = index.write_tree().unwrap();
+                repo.treebuilder(Some(&repo.find_tree(tree).unwrap()))
+                    .unwrap()
+            }
+        };
+        let mut callers = match parent
+            .as_ref()
+            .and_then(|p| p.tree().unwrap().get_name("callers").map(|e| e.id()))
+        {
+            Some(id) => repo
+                .treebuilder(Some(&repo.find_tree(id).unwrap()))
+                .unwrap(),
+            None => repo.treebuilder(None).unwrap(),
+        };
+        for (name, text) in files {
+            let blob = repo.blob(text.as_bytes()).unwrap();
+            callers.insert(name, blob, 0o100644).unwrap();
+        }
+        if !files.is_empty() {
+            builder
+                .insert("callers", callers.write().unwrap(), 0o040000)
+                .unwrap();
+        }
+        let tree = repo.find_tree(builder.write().unwrap()).unwrap();
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        let refname = format!("refs/heads/{branch}");
+        let head = if parent.is_none() { Some("HEAD") } else { None };
+        let id = repo
+            .commit(head, &sig, &sig, branch, &tree, &parents)
+            .unwrap();
+        repo.reference(&refname, id, true, "test").unwrap();
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn bisection_finds_two_culprits_in_a_batch_of_eight_and_lands_the_other_six() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("repo");
+        std::fs::create_dir(&root).unwrap();
+        let repo = project(&root);
+        let base = repo.revparse_single("main").unwrap().id().to_string();
+        let culprits = [2, 5];
+        for n in 0..8 {
+            let call = if culprits.contains(&n) {
+                "nowhere"
+            } else {
+                "f"
+            };
+            commit_files(
+                &repo,
+                &format!("hew/t{n}"),
+                &[(&format!("t{n}.txt"), &format!("call {call}\n"))],
+            );
+        }
+        // The main checkout is not on `main`: the queue only moves the ref.
+        repo.set_head_detached(repo.revparse_single("main").unwrap().id())
+            .unwrap();
+        let log = dir.path().join("tested.log");
+        let (events, mut seen) = mpsc::unbounded_channel();
+        let (_stop_tx, stop) = watch::channel(Stop::Run);
+        let slots = Slots::new(
+            &root,
+            SlotOptions {
+                dir: None,
+                reuse: true,
+                run_id: RUN_ID.into(),
+            },
+        )
+        .unwrap();
+        let (queue, serve) = MergeQueue::new(QueueParts {
+            repo_root: root.clone(),
+            integration: Integration::resolve(&root, Some("main"), RUN_ID).unwrap(),
+            slots,
+            verify: Some((
+                format!("git rev-parse HEAD >> '{}'; sh check.sh", log.display()),
+                Duration::from_secs(60),
+            )),
+            batch: 8,
+            run_id: RUN_ID.into(),
+            pid_file: dir.path().join("queue.pid"),
+            events,
+            stop,
+        });
+        let waiting: Vec<_> = (0..8u32)
+            .map(|n| {
+                let queue = queue.clone();
+                tokio::spawn(async move {
+                    queue
+                        .land(n, &format!("hew/t{n}"), format!("Merge t{n}"))
+                        .await
+                })
+            })
+            .collect();
+        // All eight wait before the queue takes any: one batch.
+        while queue.waiting.load(Ordering::SeqCst) < 8 {
+            tokio::task::yield_now().await;
+        }
+        tokio::spawn(serve);
+        let mut verdicts = Vec::new();
+        for w in waiting {
+            verdicts.push(w.await.unwrap().verdict);
+        }
+
+        let tip = repo.revparse_single("main").unwrap().id().to_string();
+        for (n, verdict) in verdicts.iter().enumerate() {
+            let on_main = repo
+                .revparse_single(&format!("main:callers/t{n}.txt"))
+                .is_ok();
+            if culprits.contains(&n) {
+                assert!(
+                    matches!(verdict, Verdict::VerifyFailed { .. }),
+                    "t{n}: {verdict:?}"
+                );
+                assert!(!on_main, "culprit t{n} landed");
+            } else {
+                assert!(
+                    matches!(verdict, Verdict::Landed { .. }),
+                    "t{n}: {verdict:?}"
+                );
+                assert!(on_main, "t{n} did not land");
+            }
+        }
+        // Every commit main pointed at was tested, and passed; so does every merge on its
+        // first-parent line.
+        let tested = std::fs::read_to_string(&log).unwrap();
+        let reflog = repo.reflog("refs/heads/main").unwrap();
+        let moves: Vec<String> = reflog
+            .iter()
+            .map(|e| e.id_new().to_string())
+            .take_while(|id| *id != base)
+            .collect();
+        assert!(!moves.is_empty());
+        for commit in &moves {
+            assert!(
+                tested.lines().any(|l| l == commit),
+                "main moved to {commit} untested"
+            );
+        }
+        let mut walk = repo.revwalk().unwrap();
+        walk.push(repo.revparse_single(&tip).unwrap().id()).unwrap();
+        walk.hide(repo.revparse_single(&base).unwrap().id())
+            .unwrap();
+        walk.simplify_first_parent().unwrap();
+        assert_eq!(walk.count(), 6, "one merge commit per task that landed");
+        // One test of the eight, then the halves: 9 runs where testing each alone takes 8
+        // and gives no batch a chance; the second culprit is known without a test of its own.
+        assert_eq!(tested.lines().count(), 9, "{tested}");
+        let mut bisecting = 0;
+        while let Ok(event) = seen.try_recv() {
+            if let RunEvent::MergeTesting {
+                bisecting: true, ..
+            } = event
+            {
+                bisecting += 1;
+            }
+        }
+        assert_eq!(
+            bisecting, 8,
+            "every test after the first is a bisection step"
+        );
     }
 }

@@ -589,7 +589,13 @@ impl TaskRunner {
                     // The verify result on the branch, if any, gives way to the one that
                     // decided the landing.
                     log.verify = Some(VerifyResult {
-                        command: self.config.looping.verify.command.clone().unwrap_or_default(),
+                        command: self
+                            .config
+                            .looping
+                            .verify
+                            .command
+                            .clone()
+                            .unwrap_or_default(),
                         passed: true,
                         exit_code: Some(0),
                         output_tail: String::new(),

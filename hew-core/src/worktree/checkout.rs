@@ -14,8 +14,7 @@ use std::path::Path;
 
 use git2::build::CheckoutBuilder;
 use git2::{
-    BranchType, ErrorCode, Oid, Repository, StatusOptions, WorktreeAddOptions,
-    WorktreePruneOptions,
+    BranchType, ErrorCode, Oid, Repository, StatusOptions, WorktreeAddOptions, WorktreePruneOptions,
 };
 
 use super::WorktreeError;
@@ -82,7 +81,9 @@ pub(crate) fn add_detached(
 ) -> Result<(), WorktreeError> {
     let branch = format!("hew/tmp/{name}");
     let what = || format!("create worktree `{}` at {commit}", path.display());
-    let target = repo.find_commit(commit).map_err(WorktreeError::git(what()))?;
+    let target = repo
+        .find_commit(commit)
+        .map_err(WorktreeError::git(what()))?;
     write_refs(|| repo.branch(&branch, &target, true)).map_err(WorktreeError::git(what()))?;
     let made = add(repo, name, path, &branch).and_then(|()| {
         let wt = Repository::open(path).map_err(WorktreeError::git(what()))?;

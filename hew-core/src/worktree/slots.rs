@@ -178,9 +178,7 @@ impl Slots {
         let oid = git2::Oid::from_str(commit)
             .map_err(WorktreeError::git(format!("read commit {commit}")))?;
         let (name, path) = self.place(slot)?;
-        if checkout::exists(&repo, &name, &path)
-            && checkout::switch_detached(&path, oid).is_ok()
-        {
+        if checkout::exists(&repo, &name, &path) && checkout::switch_detached(&path, oid).is_ok() {
             return Ok(path);
         }
         checkout::discard(&repo, &name, &path)?;

@@ -9,6 +9,7 @@ mod guarantees;
 mod hostile;
 mod injection;
 mod logs;
+mod merge_queue;
 mod prices;
 mod prune;
 mod real_agents;
