@@ -6,7 +6,7 @@
 #   bench/run.sh                 the full benchmark (about 10 minutes on 2 cores)
 #   BENCH_QUICK=1 bench/run.sh   a smoke run: small scenarios, same code paths
 #
-# Other knobs: BENCH_ONLY="reference overhead graph summary" (a subset, in any order),
+# Other knobs: BENCH_ONLY="reference overhead graph summary verify" (a subset, in any order),
 # BENCH_KEEP=1 (keep the temp dir), BENCH_DIR=DIR (work there instead of a new temp dir),
 # BENCH_OUT=FILE (also write the table there), BENCH_SET="key=value ..." (hew config for
 # every hew run, e.g. loop.claim_ahead=false), BENCH_GRAPH_SLEEP and BENCH_GRAPH_TASKS
@@ -28,15 +28,17 @@ done
 quick=${BENCH_QUICK:-0}
 if [ "$quick" = 1 ]; then
   ref_files=500 ref_tasks=8 ref_sleep=0.5 ovh_tasks=8 graph_tasks=40 summary_records=1000
+  vq_tasks=16 vq_roles="3 BREAK 10 BREAK 5 PAIR1 6 PAIR1 12 PAIR2 14 PAIR2"
 else
   ref_files=5000 ref_tasks=40 ref_sleep=2 ovh_tasks=40 graph_tasks=500 summary_records=10000
+  vq_tasks=40 vq_roles="7 BREAK 23 BREAK 12 PAIR1 13 PAIR1 30 PAIR2 35 PAIR2"
 fi
 # The graph's agent: instant by default; BENCH_GRAPH_SLEEP=2 for a real-length one, and
 # BENCH_GRAPH_TASKS to size it.
 graph_sleep=${BENCH_GRAPH_SLEEP:-0}
 graph_tasks=${BENCH_GRAPH_TASKS:-$graph_tasks}
 jobs=4
-only=" ${BENCH_ONLY:-reference overhead graph summary} "
+only=" ${BENCH_ONLY:-reference overhead graph summary verify} "
 seed=7
 
 echo "bench: building hew (release)..."
@@ -210,7 +212,7 @@ need_ref_template() {
   gen_tracker "$work/tpl-ref" "$ref_tasks" 0
 }
 
-reference() {
+scenario_reference() {
   need_ref_template
   local ideal_ms dir hew_ms seq_ms naive_ms eff
   ideal_ms=$(awk -v n="$ref_tasks" -v j="$jobs" -v s="$ref_sleep" \
@@ -257,7 +259,7 @@ reference() {
   done
 }
 
-overhead() {
+scenario_overhead() {
   need_ref_template
   local dir rd n
   echo "bench: overhead: hew loop --jobs 1, instant agent, $ovh_tasks tasks..."
@@ -336,7 +338,7 @@ overhead() {
   fi
 }
 
-graph() {
+scenario_graph() {
   local dir=$work/graph-hew
   echo "bench: graph: generating $graph_tasks tasks with dependencies..."
   rm -rf "$dir"
@@ -371,7 +373,7 @@ graph() {
   row graph "per task" "$((wall / graph_tasks)) ms"
 }
 
-summary() {
+scenario_summary() {
   local dir=$work/summary run_id=20260101-000000-bec0
   echo "bench: summary: writing $summary_records iteration records..."
   rm -rf "$dir"
@@ -459,12 +461,98 @@ gen_records() {
     "$run_id" "$t0" "${rd%/.hew/loop/*}" "$n" "$outcome_json" >"$rd/run.json"
 }
 
+# green DIR BASE: how many first-parent commits of main after BASE fail verify-check.sh.
+green_check() {
+  local dir=$1 base=$2 red=0 c t
+  t=$(mktemp -d "$work/green.XXXXXX")
+  for c in $(git -C "$dir" rev-list --first-parent "$base..main"); do
+    rm -rf "${t:?}/done"
+    git -C "$dir" archive "$c" done 2>/dev/null | tar -x -C "$t" 2>/dev/null || true
+    (cd "$t" && sh "$bench/verify-check.sh" >/dev/null 2>&1) || red=$((red + 1))
+  done
+  rm -rf "$t"
+  echo "$red"
+}
+
+# The verify scenario: tasks whose work must not break main. A few break the build alone,
+# pairs break it only together; the verify command takes 1 s. hew verifies the merged
+# result in its merge queue (batched, bisecting); against hew with no verify command and a
+# serial queue that verifies each merge on its own.
+scenario_verify() {
+  local j=8 secs=3 dir base roles=$work/vq-roles.txt expect culprits
+  culprits=$(($(echo "$vq_roles" | wc -w) / 2))
+  # Of each pair, the second to land fails: one culprit per pair, not two.
+  local breakers pairs
+  breakers=$(echo "$vq_roles" | tr ' ' '\n' | grep -c BREAK || true)
+  pairs=$(((culprits - breakers) / 2))
+  expect=$((vq_tasks - breakers - pairs))
+  if [ ! -d "$work/tpl-vq" ]; then
+    echo "bench: verify: generating $vq_tasks tasks..."
+    gen_repo "$work/tpl-vq" 500
+    gen_tracker "$work/tpl-vq" "$vq_tasks" 0
+  fi
+  set -- $vq_roles
+  : >"$roles"
+  while [ $# -gt 1 ]; do echo "bench-$1 $2" >>"$roles"; shift 2; done
+  export BENCH_ROLES=$roles
+  base=$(git -C "$work/tpl-vq" rev-parse main)
+  local check="sh $bench/verify-check.sh"
+
+  echo "bench: verify: hew, no verify command..."
+  dir=$(copy tpl-vq vq-plain)
+  hew_setup "$dir" "$secs"
+  (cd "$dir" && "$hew" config set loop.retry.max 0 >/dev/null)
+  timed vq-plain "$dir" "$hew" loop --jobs "$j"
+  local plain_ms=$elapsed plain_landed plain_red
+  plain_landed=$(git -C "$dir" ls-tree --name-only main:done 2>/dev/null | wc -l)
+  plain_red=$(green_check "$dir" "$base")
+
+  echo "bench: verify: hew, verify on the merged result..."
+  dir=$(copy tpl-vq vq-hew)
+  hew_setup "$dir" "$secs"
+  (cd "$dir" && "$hew" config set loop.retry.max 0 >/dev/null &&
+    "$hew" config set loop.verify.command "echo >>'$work/vq-hew.runs'; sleep 1; $check" >/dev/null)
+  : >"$work/vq-hew.runs"
+  timed vq-hew "$dir" "$hew" loop --jobs "$j"
+  local hew_ms=$elapsed hew_landed hew_red hew_runs
+  hew_landed=$(git -C "$dir" ls-tree --name-only main:done 2>/dev/null | wc -l)
+  hew_red=$(green_check "$dir" "$base")
+  hew_runs=$(wc -l <"$work/vq-hew.runs")
+
+  echo "bench: verify: bench/serial-queue.sh..."
+  dir=$(copy tpl-vq vq-serial)
+  : >"$work/vq-serial.runs"
+  timed vq-serial "$dir" bash "$bench/serial-queue.sh" "$dir" "$j" \
+    "echo >>'$work/vq-serial.runs'; sleep 1; $check" sh "$bench/agent.sh" "$secs"
+  local serial_ms=$elapsed serial_landed serial_red serial_runs
+  serial_landed=$(git -C "$dir" ls-tree --name-only main:done 2>/dev/null | wc -l)
+  serial_red=$(green_check "$dir" "$base")
+  serial_runs=$(wc -l <"$work/vq-serial.runs")
+  unset BENCH_ROLES
+
+  local vs_plain vs_serial
+  vs_plain=$(ratio "$hew_ms" "$plain_ms")
+  vs_serial=$(ratio "$serial_ms" "$hew_ms")
+  landed() { [ "$1" = "$expect" ] && echo ok || echo FAILED; }
+  row verify "scenario" "$vq_tasks tasks ($breakers break the build alone, $pairs pairs break it together), ${secs} s agent, 1 s verify, --jobs $j"
+  row verify "hew, no verify command: wall" "$(secs "$plain_ms") s"
+  row verify "  landed; first-parent commits of main that fail the build" "$plain_landed; $plain_red"
+  row verify "hew, verify on the merged result: wall" "$(secs "$hew_ms") s"
+  row verify "  landed (all but the culprits)" "$hew_landed" "$expect" "$(landed "$hew_landed")"
+  row verify "  first-parent commits of main that fail the build" "$hew_red" "0" "$([ "$hew_red" = 0 ] && echo ok || echo FAILED)"
+  row verify "  verify runs" "$hew_runs"
+  row verify "  wall / hew with no verify command" "${vs_plain}x" "<= 1.3x" "$(at_most "$vs_plain" 1.3)"
+  row verify "serial-queue.sh (each merge verified alone): wall" "$(secs "$serial_ms") s"
+  row verify "  landed; failing first-parent commits; verify runs" "$serial_landed; $serial_red; $serial_runs" "" "$(landed "$serial_landed")"
+  row verify "  hew speed-up over it" "${vs_serial}x" ">= 1.8x" "$(at_least "$vs_serial" 1.8)"
+}
+
 # --- run ---------------------------------------------------------------------------------
 
 : >"$work/verdicts.txt"
 started=$(now_ms)
-for s in reference overhead graph summary; do
-  case $only in *" $s "*) "$s" ;; esac
+for s in reference overhead graph summary verify; do
+  case $only in *" $s "*) "scenario_$s" ;; esac
 done
 
 # --- the table ---------------------------------------------------------------------------

@@ -645,8 +645,15 @@ impl TaskRunner {
                 log.agent_closed = self.closed_by_agent(planned, log).await;
                 log.outcome = Outcome::VerifyFailed;
                 let into = self.merge_target();
+                let said = result
+                    .output_tail
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .map(|l| format!(": {}", l.trim()))
+                    .unwrap_or_default();
                 log.error = Some(format!(
-                    "the verify command failed on this task's work merged onto {into} at {}",
+                    "the verify command failed on this task's work merged onto {into} at {}{said}",
                     short(&onto)
                 ));
                 let comment = format!(
