@@ -111,13 +111,15 @@ impl Context {
         Ok(loaded.into_config())
     }
 
-    /// The tracker configured for the repository at `root`.
-    pub fn tracker(&self, config: &Config, root: &Path) -> CliTracker {
-        CliTracker::new(
-            config.tracker.command.clone(),
-            root.to_owned(),
-            config.tracker.timeout.get(),
-        )
+    /// The tracker for the repository at `root`: `tracker.command`, or the one chosen
+    /// when it is unset (an error when none is installed).
+    pub fn tracker(&self, config: &Config, root: &Path) -> Result<CliTracker, CliError> {
+        let t = &config.tracker;
+        Ok(CliTracker::for_repo(
+            t.command.as_deref(),
+            root,
+            t.timeout.get(),
+        )?)
     }
 }
 

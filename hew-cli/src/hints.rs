@@ -13,6 +13,12 @@ pub fn tracker(e: &TrackerError) -> Option<String> {
              `tracker.command` at it: `hew config set tracker.command br` \
              (currently `{program}`)"
         )),
+        TrackerError::NoneInstalled => Some(
+            "install br with `cargo install beads_rust`, or bd with `npm install -g @beads/bd` \
+             (or `brew install beads`, or `go install github.com/steveyegge/beads/cmd/bd@latest`); \
+             or point `tracker.command` at one: `hew config set tracker.command /path/to/br`"
+                .into(),
+        ),
         TrackerError::NotInitialized { program, .. } => Some(format!(
             "run `{program} init` in the repository, or set BEADS_DIR to an existing \
              `.beads` directory"

@@ -9,7 +9,9 @@ use hew_core::agent::{CheckStatus, preflight};
 use hew_core::config::{Config, Effect};
 use hew_core::records::{Liveness, RunKind, RunStatus, list_runs, liveness};
 use hew_core::repo::current_branch;
-use hew_core::tracker::{ReadyQuery, Tracker, TrackerError};
+use hew_core::tracker::{
+    CliTracker, KNOWN_TRACKERS, ReadyQuery, Tracker, TrackerChoice, TrackerError,
+};
 use hew_core::worktree::{PruneOptions, find_leftovers};
 
 use crate::context::Context;
@@ -144,7 +146,7 @@ pub fn cmd_doctor(ctx: &Context, _args: DoctorArgs) -> Result<Exit, CliError> {
     // Without a valid config, check what the defaults would use.
     let config = config.unwrap_or_default();
     let dir = root.as_deref().unwrap_or(&ctx.cwd);
-    checks.extend(super::block_on(tracker_checks(ctx, &config, dir))?);
+    checks.extend(super::block_on(tracker_checks(&config, dir))?);
     checks.extend(super::block_on(agent_checks(&config))?);
     if let Some(root) = &root {
         checks.push(stale_runs_check(root));
@@ -166,29 +168,48 @@ pub fn cmd_doctor(ctx: &Context, _args: DoctorArgs) -> Result<Exit, CliError> {
 }
 
 /// The tracker program (and its version), then its database in `dir`.
-pub async fn tracker_checks(ctx: &Context, config: &Config, dir: &Path) -> Vec<Check> {
-    let tracker = ctx.tracker(config, dir);
-    let program = tracker.program().to_owned();
+pub async fn tracker_checks(config: &Config, dir: &Path) -> Vec<Check> {
+    let choice = match TrackerChoice::for_repo(config.tracker.command.as_deref(), dir) {
+        Ok(choice) => choice,
+        Err(e) => {
+            return vec![Check::fail(
+                "tracker",
+                e.to_string(),
+                crate::hints::tracker(&e),
+            )];
+        }
+    };
+    let tracker = CliTracker::new(
+        choice.program.clone(),
+        dir.to_owned(),
+        config.tracker.timeout.get(),
+    );
+    let program = choice.program.as_str();
     let version = match tracker.version().await {
         Ok(v) => {
-            let at = find_program(&program)
-                .map(|p| format!(" ({})", p.display()))
+            let at = find_program(program)
+                .map(|p| format!(" at {}", p.display()))
                 .unwrap_or_default();
-            Check::pass("tracker", format!("{v}{at}"))
+            Check::pass("tracker", format!("{choice}; {v}{at}"))
         }
         Err(e) => {
             let detail = match &e {
                 TrackerError::Missing { .. } => {
-                    format!("`{program}` (tracker.command) is not installed or not on PATH")
+                    format!("{choice}, which is not installed or not on PATH")
                 }
-                other => other.to_string(),
+                other => format!("{choice}; {other}"),
             };
             let mut fix = crate::hints::tracker(&e);
-            if matches!(e, TrackerError::Missing { .. })
-                && program != "br"
-                && find_program("br").is_some()
-            {
-                fix = Some("br is installed: `hew config set tracker.command br`".into());
+            if matches!(e, TrackerError::Missing { .. }) {
+                if let Some(other) = KNOWN_TRACKERS
+                    .iter()
+                    .find(|t| **t != program && find_program(t).is_some())
+                {
+                    fix = Some(format!(
+                        "{other} is installed: `hew config set tracker.command {other}`, or \
+                         unset it to choose on each run (`hew config unset tracker.command`)"
+                    ));
+                }
             }
             return vec![Check::fail("tracker", detail, fix)];
         }

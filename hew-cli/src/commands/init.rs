@@ -9,20 +9,16 @@ use super::doctor::tracker_checks;
 use crate::context::Context;
 use crate::error::CliError;
 use crate::exit::Exit;
-use crate::program::find_program;
 
 #[derive(Debug, Args)]
 pub struct InitArgs {}
 
 pub fn cmd_init(ctx: &Context, _args: InitArgs) -> Result<Exit, CliError> {
     let root = ctx.repo_root()?;
-    let config = ctx.load_config(Vec::new())?;
-    // The default tracker is bd; when only br is installed, say so in the new file.
-    let tracker = (find_program(&config.tracker.command).is_none()
-        && config.tracker.command == "bd"
-        && find_program("br").is_some())
-    .then_some("br");
-    let done = init_project(&root, tracker).map_err(super::config_error)?;
+    // Refuse a broken config before writing anything.
+    ctx.load_config(Vec::new())?;
+    // `tracker.command` stays unset: the tracker is chosen on each run (see `hew doctor`).
+    let done = init_project(&root).map_err(super::config_error)?;
     for (path, action) in &done {
         let shown = path.strip_prefix(&root).unwrap_or(path).display();
         let what = match action {
@@ -32,16 +28,10 @@ pub fn cmd_init(ctx: &Context, _args: InitArgs) -> Result<Exit, CliError> {
         };
         println!("{what:<22} {shown}");
     }
-    if let (Some(t), Some((_, FileAction::Created))) = (tracker, done.first()) {
-        println!(
-            "{:<22} tracker.command = \"{t}\" (bd is not installed)",
-            "set"
-        );
-    }
 
     // Checked with the file just written, so a tracker set there counts.
     let config = ctx.load_config(Vec::new())?;
-    let checks = super::block_on(tracker_checks(ctx, &config, &root))?;
+    let checks = super::block_on(tracker_checks(&config, &root))?;
     println!();
     for c in &checks {
         c.print();

@@ -51,13 +51,10 @@ pub fn project_config_text() -> String {
     out
 }
 
-/// Creates `.hew/config.toml` (with `tracker_command` set, if given) and
+/// Creates `.hew/config.toml` (every key commented out) and
 /// `.hew/.gitignore` in the repository at `root`. An existing config is never changed; an
 /// existing `.gitignore` only gains the `loop/` line it lacks.
-pub fn init_project(
-    root: &Path,
-    tracker_command: Option<&str>,
-) -> Result<Vec<(PathBuf, FileAction)>, ConfigError> {
+pub fn init_project(root: &Path) -> Result<Vec<(PathBuf, FileAction)>, ConfigError> {
     let dir = root.join(".hew");
     let config = dir.join("config.toml");
     let write = |path: &Path, text: &str| {
@@ -71,17 +68,7 @@ pub fn init_project(
     let config_action = if config.exists() {
         FileAction::Kept
     } else {
-        let mut text = project_config_text();
-        if let Some(cmd) = tracker_command {
-            // In place of the commented default, so it sits with its documentation.
-            let quoted = toml_edit::Value::from(cmd).to_string();
-            text = text.replacen(
-                "# command = \"bd\"",
-                &format!("command = {}", quoted.trim()),
-                1,
-            );
-        }
-        write(&config, &text)?;
+        write(&config, &project_config_text())?;
         // What was written must load, like every file `hew config set` saves.
         ConfigFile::open(&config)?;
         FileAction::Created
@@ -145,7 +132,7 @@ mod tests {
     #[test]
     fn init_writes_both_files_once_and_loads() {
         let dir = tempfile::tempdir().unwrap();
-        let done = init_project(dir.path(), Some("br")).unwrap();
+        let done = init_project(dir.path()).unwrap();
         assert!(done.iter().all(|(_, a)| *a == FileAction::Created));
         let config = dir.path().join(".hew/config.toml");
         let loaded = load(&LoadOptions {
@@ -154,18 +141,11 @@ mod tests {
             overrides: Vec::new(),
         })
         .unwrap();
-        let expected = Config {
-            tracker: crate::config::TrackerConfig {
-                command: "br".into(),
-                ..Config::default().tracker
-            },
-            ..Config::default()
-        };
-        assert_eq!(loaded.config(), &expected);
+        assert_eq!(loaded.config(), &Config::default());
 
         fs::write(&config, "[loop]\njobs = 7\n").unwrap();
         fs::write(dir.path().join(".hew/.gitignore"), "*.tmp").unwrap();
-        let again = init_project(dir.path(), None).unwrap();
+        let again = init_project(dir.path()).unwrap();
         assert_eq!(again[0].1, FileAction::Kept);
         assert_eq!(again[1].1, FileAction::Updated);
         assert_eq!(fs::read_to_string(&config).unwrap(), "[loop]\njobs = 7\n");
@@ -173,9 +153,6 @@ mod tests {
             fs::read_to_string(dir.path().join(".hew/.gitignore")).unwrap(),
             format!("*.tmp\n{GITIGNORE}")
         );
-        assert_eq!(
-            init_project(dir.path(), None).unwrap()[1].1,
-            FileAction::Kept
-        );
+        assert_eq!(init_project(dir.path()).unwrap()[1].1, FileAction::Kept);
     }
 }

@@ -122,11 +122,12 @@ const POSITIVE_U64: KeyKind = KeyKind::Integer {
 const PRIORITY_NAMES: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
 
 static KEYS: [KeyDef; 36] = [
-    key(
+    optional(
         "tracker.command",
         KeyKind::String,
         "br",
-        "the beads CLI to run: `bd` or `br`, a name on PATH or a path",
+        "the beads CLI to run: `bd` or `br`, a name on PATH or a path; unset: the tool \
+         that made `.beads/`, else `bd` on PATH, else `br`",
     ),
     key(
         "tracker.timeout",

@@ -64,7 +64,7 @@ fn the_user_file_beats_the_defaults() {
     let setup = setup("[loop]\njobs = 3\n", "");
     let loaded = load_with(&setup, &[], &[]).unwrap();
     assert_eq!(loaded.config().looping.jobs.get(), 3);
-    assert_eq!(loaded.config().tracker.command, "bd");
+    assert_eq!(loaded.config().tracker.command, None);
     assert_eq!(loaded.files(), [setup.paths.user.clone().unwrap()]);
 }
 
@@ -91,7 +91,7 @@ fn the_environment_beats_the_project_file() {
     ];
     let config = load_with(&setup, &env, &[]).unwrap().into_config();
     assert_eq!(config.looping.jobs.get(), 5);
-    assert_eq!(config.tracker.command, "br");
+    assert_eq!(config.tracker.command.as_deref(), Some("br"));
 }
 
 #[test]
@@ -159,9 +159,10 @@ fn list_gives_every_set_key_with_maps_whole() {
     assert_eq!(get("loop.agent.timeout"), Some("45m"));
     assert_eq!(get("loop.skip_types"), Some("epic"));
     assert_eq!(get("loop.worktree.dir"), None);
+    assert_eq!(get("tracker.command"), None);
     assert_eq!(
         list.first().map(|(k, _)| k.as_str()),
-        Some("tracker.command")
+        Some("tracker.timeout")
     );
 }
 

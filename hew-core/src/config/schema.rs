@@ -33,8 +33,9 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrackerConfig {
-    /// The tracker binary: `bd` or `br`, a name on PATH or a path.
-    pub command: String,
+    /// The tracker binary: `bd` or `br`, a name on PATH or a path. Unset: chosen by
+    /// `tracker::choose_tracker` (the tool that made `.beads/`, else `bd`, else `br`).
+    pub command: Option<String>,
     /// How long one tracker call may take before it is killed.
     pub timeout: HumanDuration,
 }
@@ -42,7 +43,7 @@ pub struct TrackerConfig {
 impl Default for TrackerConfig {
     fn default() -> Self {
         Self {
-            command: "bd".into(),
+            command: None,
             timeout: HumanDuration::from_secs(30),
         }
     }

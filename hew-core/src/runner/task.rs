@@ -128,11 +128,11 @@ impl TaskRunner {
             config: cfg.clone(),
             run_id: run_id.to_owned(),
             run_dir: run_dir.clone(),
-            tracker: CliTracker::new(
-                cfg.tracker.command.clone(),
-                root.clone(),
+            tracker: CliTracker::for_repo(
+                cfg.tracker.command.as_deref(),
+                root,
                 cfg.tracker.timeout.get(),
-            ),
+            )?,
             slots,
             queue,
             skill,

@@ -11,7 +11,7 @@
 //! validated before use.
 
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::Duration;
 
@@ -70,6 +70,18 @@ impl CliTracker {
             timeout,
             env: Vec::new(),
         }
+    }
+
+    /// The tracker for the repository at `root`, `configured` being `tracker.command`,
+    /// chosen by [`super::TrackerChoice::for_repo`]: the one way every command that runs
+    /// the tracker finds it.
+    pub fn for_repo(
+        configured: Option<&str>,
+        root: &Path,
+        timeout: Duration,
+    ) -> Result<Self, TrackerError> {
+        let choice = super::TrackerChoice::for_repo(configured, root)?;
+        Ok(Self::new(choice.program, root.to_owned(), timeout))
     }
 
     /// Sets an environment variable for every call, e.g. `BEADS_DIR` to pin the database.

@@ -18,6 +18,11 @@ pub enum TrackerError {
         /// The program hew tried to run.
         program: String,
     },
+    /// `tracker.command` is unset and no known tracker is on PATH.
+    #[error(
+        "no beads tracker found: `tracker.command` is unset and neither `bd` nor `br` is on PATH"
+    )]
+    NoneInstalled,
     /// There is no beads database where the tracker looked.
     #[error("`{command}` found no beads database: {detail}")]
     NotInitialized {

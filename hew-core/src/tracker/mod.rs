@@ -5,12 +5,16 @@
 //! contract the rest of hew relies on; [`CliTracker`] implements it for both bd and br and
 //! absorbs their differences (see `parse`).
 
+mod choice;
 mod cli;
 mod error;
 mod id;
 mod parse;
 mod task;
 
+pub use choice::{
+    ChoiceReason, KNOWN_TRACKERS, TrackerChoice, choose_tracker, find_program, made_by,
+};
 pub use cli::CliTracker;
 pub use error::TrackerError;
 pub use id::{InvalidId, TaskId, validate_actor, validate_label};

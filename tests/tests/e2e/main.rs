@@ -19,6 +19,7 @@ mod runners;
 mod setup;
 mod spend;
 mod stop;
+mod tracker_choice;
 mod tracker_faults;
 
 /// The fake agent binary built with these tests.

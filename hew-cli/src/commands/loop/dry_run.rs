@@ -34,7 +34,7 @@ pub fn dry_run(ctx: &Context, run: RunArgs) -> Result<Exit, CliError> {
     let root = ctx.repo_root()?;
     let filter = task_filter(&run)?;
     let config = ctx.load_config(overrides(&run))?;
-    let tracker = ctx.tracker(&config, &root);
+    let tracker = ctx.tracker(&config, &root)?;
     let plan = crate::commands::block_on(plan(&tracker, &config.looping, &filter, DRY_RUN_LIMIT))??;
 
     for s in &plan.skipped {

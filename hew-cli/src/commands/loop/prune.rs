@@ -51,10 +51,16 @@ pub fn prune(ctx: &Context, args: PruneArgs) -> Result<Exit, CliError> {
         .filter(|r| liveness(r) == Liveness::Stale)
         .collect();
     if args.apply && !stale.is_empty() {
-        let tracker = ctx.tracker(&config, &root);
         let host = hew_core::runner::host_name();
         let dir = config.looping.worktree.dir.clone();
-        match crate::commands::block_on(recover(&root, &tracker, &host, dir))? {
+        let t = &config.tracker;
+        let tracker =
+            hew_core::tracker::CliTracker::for_repo(t.command.as_deref(), &root, t.timeout.get());
+        let recovered = match tracker {
+            Ok(tracker) => crate::commands::block_on(recover(&root, &tracker, &host, dir))?,
+            Err(e) => Err(e),
+        };
+        match recovered {
             Ok(report) => {
                 for line in recovery_lines(&report) {
                     println!("{line}");

@@ -16,7 +16,7 @@ pub struct RecoverArgs {}
 pub fn recover_cmd(ctx: &Context, _args: RecoverArgs) -> Result<Exit, CliError> {
     let root = ctx.repo_root()?;
     let config = ctx.load_config(Vec::new())?;
-    let tracker = ctx.tracker(&config, &root);
+    let tracker = ctx.tracker(&config, &root)?;
     let host = hew_core::runner::host_name();
     let dir = config.looping.worktree.dir.clone();
     let report = crate::commands::block_on(recover(&root, &tracker, &host, dir))??;
