@@ -8,6 +8,7 @@ mod error;
 mod escape;
 mod exit;
 mod hints;
+mod json;
 mod program;
 mod progress;
 mod table;

@@ -5,6 +5,8 @@
 use clap::{Args, Subcommand};
 use hew_core::config::{ConfigError, ConfigFile, EarlierKey, Effect, Scope, key_listing, keys};
 
+use serde_json::{Value, json};
+
 use crate::context::Context;
 use crate::error::CliError;
 use crate::exit::Exit;
@@ -25,6 +27,8 @@ enum ConfigCommand {
         key: String,
         #[command(flatten)]
         scope: ScopeArgs,
+        #[command(flatten)]
+        json: JsonArg,
     },
     /// Set a value, keeping the file's comments and layout. Lists are comma-separated
     /// (`epic,chore`) or a TOML array; maps are `KEY=VAL,...`; an empty value clears.
@@ -47,9 +51,14 @@ enum ConfigCommand {
     List {
         #[command(flatten)]
         scope: ScopeArgs,
+        #[command(flatten)]
+        json: JsonArg,
     },
     /// List every settable key, its kind and what it does.
-    Keys,
+    Keys {
+        #[command(flatten)]
+        json: JsonArg,
+    },
     /// Print the path of a config file.
     Path {
         #[command(flatten)]
@@ -67,6 +76,13 @@ struct ScopeArgs {
     project: bool,
 }
 
+#[derive(Debug, Args)]
+struct JsonArg {
+    /// Print machine-readable JSON (docs/JSON.md).
+    #[arg(long)]
+    json: bool,
+}
+
 impl ScopeArgs {
     fn get(&self) -> Option<Scope> {
         if self.user {
@@ -81,7 +97,7 @@ impl ScopeArgs {
 
 pub fn cmd_config(ctx: &Context, args: ConfigArgs) -> Result<Exit, CliError> {
     match args.command {
-        ConfigCommand::Get { key, scope } => {
+        ConfigCommand::Get { key, scope, json } => {
             let value = match scope.get() {
                 Some(scope) => open(ctx, scope)?.get(&key).map_err(config_error)?,
                 None => ctx
@@ -89,9 +105,14 @@ pub fn cmd_config(ctx: &Context, args: ConfigArgs) -> Result<Exit, CliError> {
                     .effective(&key)
                     .map_err(config_error)?,
             };
+            if json.json {
+                crate::json::print(json!({"key": key, "value": value}));
+            }
             match value {
                 Some(v) => {
-                    println!("{v}");
+                    if !json.json {
+                        println!("{v}");
+                    }
                     Ok(Exit::Success)
                 }
                 None => {
@@ -115,7 +136,7 @@ pub fn cmd_config(ctx: &Context, args: ConfigArgs) -> Result<Exit, CliError> {
             }
             Ok(Exit::Success)
         }
-        ConfigCommand::List { scope } => {
+        ConfigCommand::List { scope, json } => {
             let (pairs, earlier) = match scope.get() {
                 Some(scope) => {
                     let file = open(ctx, scope)?;
@@ -132,13 +153,51 @@ pub fn cmd_config(ctx: &Context, args: ConfigArgs) -> Result<Exit, CliError> {
                     (loaded.list(), loaded.earlier().to_vec())
                 }
             };
+            if json.json {
+                let file = match scope.get() {
+                    Some(scope) => Some(ctx.config_path(scope)?.display().to_string()),
+                    None => None,
+                };
+                let scope = match scope.get() {
+                    Some(Scope::User) => "user",
+                    Some(Scope::Project) => "project",
+                    None => "merged",
+                };
+                let values: serde_json::Map<String, Value> = pairs
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect();
+                let earlier: Vec<Value> = earlier.iter().map(earlier_json).collect();
+                crate::json::print(json!({
+                    "scope": scope,
+                    "file": file,
+                    "values": values,
+                    "earlier": earlier,
+                }));
+                return Ok(Exit::Success);
+            }
             for (key, value) in pairs {
                 println!("{key} = {value}");
             }
             print_earlier(&earlier);
             Ok(Exit::Success)
         }
-        ConfigCommand::Keys => {
+        ConfigCommand::Keys { json } => {
+            if json.json {
+                let keys: Vec<Value> = key_listing()
+                    .into_iter()
+                    .map(|k| {
+                        json!({
+                            "key": k.path,
+                            "kind": k.kind,
+                            "optional": k.optional,
+                            "doc": k.doc,
+                        })
+                    })
+                    .collect();
+                crate::json::print(json!({ "keys": keys }));
+                return Ok(Exit::Success);
+            }
             let mut table = Table::new(["KEY", "KIND", "MEANING"]);
             for k in key_listing() {
                 table.row([k.path, k.kind, k.doc.to_owned()]);
@@ -152,6 +211,20 @@ pub fn cmd_config(ctx: &Context, args: ConfigArgs) -> Result<Exit, CliError> {
             Ok(Exit::Success)
         }
     }
+}
+
+/// One key of earlier hew in `config list --json`.
+fn earlier_json(k: &EarlierKey) -> Value {
+    let (effect, detail) = match &k.effect {
+        Effect::ReadAs(target) => ("read_as", (*target).to_owned()),
+        Effect::Ignored(why) => ("ignored", why.clone()),
+    };
+    json!({
+        "key": k.key,
+        "origin": k.origin.to_string(),
+        "effect": effect,
+        "detail": detail,
+    })
 }
 
 /// The keys of earlier hew, as TOML comments after the values: what became of each.

@@ -20,7 +20,11 @@ use crate::exit::Exit;
 use crate::program::{agent_program, find_program};
 
 #[derive(Debug, Args)]
-pub struct DoctorArgs {}
+pub struct DoctorArgs {
+    /// Print the checks as machine-readable JSON (docs/JSON.md); the exit code is the same.
+    #[arg(long)]
+    json: bool,
+}
 
 /// One check's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +70,21 @@ impl Check {
         }
     }
 
+    /// The check in `hew doctor --json`.
+    fn to_json(&self) -> serde_json::Value {
+        let status = match (self.passed, self.warning) {
+            (false, _) => "fail",
+            (true, true) => "warn",
+            (true, false) => "pass",
+        };
+        serde_json::json!({
+            "name": self.name,
+            "status": status,
+            "detail": self.detail,
+            "fix": self.fix,
+        })
+    }
+
     /// `✓ tracker     br 0.7.6`, and `      fix: ...` under a failure.
     pub fn print(&self) {
         let mark = match (self.passed, self.warning) {
@@ -84,7 +103,7 @@ impl Check {
     }
 }
 
-pub fn cmd_doctor(ctx: &Context, _args: DoctorArgs) -> Result<Exit, CliError> {
+pub fn cmd_doctor(ctx: &Context, args: DoctorArgs) -> Result<Exit, CliError> {
     let mut checks = Vec::new();
     let root = match ctx.repo_root() {
         Ok(root) => {
@@ -154,10 +173,24 @@ pub fn cmd_doctor(ctx: &Context, _args: DoctorArgs) -> Result<Exit, CliError> {
         checks.push(unlanded_check(root));
     }
 
+    let failed = checks.iter().filter(|c| !c.passed).count();
+    if args.json {
+        let tracker = TrackerChoice::for_repo(config.tracker.command.as_deref(), dir).ok();
+        crate::json::print(serde_json::json!({
+            "passed": failed == 0,
+            "failed": failed,
+            "tracker": tracker,
+            "checks": checks.iter().map(Check::to_json).collect::<Vec<_>>(),
+        }));
+        return Ok(if failed == 0 {
+            Exit::Success
+        } else {
+            Exit::Failure
+        });
+    }
     for c in &checks {
         c.print();
     }
-    let failed = checks.iter().filter(|c| !c.passed).count();
     if failed == 0 {
         println!("\nall {} checks passed", checks.len());
         Ok(Exit::Success)

@@ -33,7 +33,7 @@ pub fn cmd_prices(ctx: &Context, args: PricesArgs) -> Result<Exit, CliError> {
             "service_tiers": table.service_tiers,
             "models": rows,
         });
-        println!("{out:#}");
+        crate::json::print(out);
         return Ok(Exit::Success);
     }
     println!(

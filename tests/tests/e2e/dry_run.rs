@@ -13,6 +13,10 @@ by_type = { bug = "sonnet" }
 "#;
 
 fn dry_run_json(repo: &TestRepo) -> Vec<Value> {
+    dry_run_doc(repo)["tasks"].as_array().unwrap().clone()
+}
+
+fn dry_run_doc(repo: &TestRepo) -> Value {
     let out = repo
         .hew()
         .args(["loop", "--dry-run", "--json"])
@@ -143,9 +147,9 @@ fn filters_and_forced_model_apply() {
         ])
         .assert()
         .success();
-    let rows: Vec<Value> = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let doc: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(
-        routes(&rows),
+        routes(doc["tasks"].as_array().unwrap()),
         vec![(bug, Some("opus".into()), "flag".to_owned())]
     );
 }

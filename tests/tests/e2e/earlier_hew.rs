@@ -55,7 +55,7 @@ fn json_of(repo: &TestRepo, args: &[&str]) -> Value {
 fn list_shows_earlier_runs_with_exact_totals() {
     let repo = TestRepo::new();
     add_earlier_runs(&repo);
-    let runs = json_of(&repo, &["loop", "list", "--json"]);
+    let runs = json_of(&repo, &["loop", "list", "--json"])["runs"].take();
     assert_eq!(
         runs,
         json!([
@@ -289,8 +289,8 @@ fn a_user_config_of_earlier_hew_routes_the_dry_run_and_warns_once() {
         .assert()
         .success();
     let stdout = text(&out.get_output().stdout);
-    let rows: Vec<Value> =
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let doc: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let rows = doc["tasks"].as_array().unwrap();
     let mut routes: Vec<(String, String, String)> = rows
         .iter()
         .map(|r| {
@@ -413,7 +413,7 @@ fn a_run_beside_earlier_runs_recovers_nothing_and_warns_of_nothing() {
     );
     assert_eq!(repo.show(&id)["status"], "closed");
 
-    let runs = json_of(&repo, &["loop", "list", "--json"]);
+    let runs = json_of(&repo, &["loop", "list", "--json"])["runs"].take();
     let listed: Vec<(&str, Option<&str>, u64)> = runs
         .as_array()
         .unwrap()

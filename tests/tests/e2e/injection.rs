@@ -60,8 +60,9 @@ fn a_model_name_from_the_tracker_never_becomes_a_flag() {
     );
 
     // The dry run shows the refusal and the rule that applied instead.
-    let rows: Vec<Value> =
+    let doc: Value =
         serde_json::from_str(&said(&repo, &["loop", "--dry-run", "--json"])).expect("dry run JSON");
+    let rows = doc["tasks"].as_array().unwrap();
     let row = |id: &str| rows.iter().find(|r| r["id"] == id).unwrap().clone();
     assert_eq!(
         (row(&label)["model"].clone(), row(&label)["rule"].clone()),

@@ -8,6 +8,7 @@ mod earlier_hew;
 mod guarantees;
 mod hostile;
 mod injection;
+mod json;
 mod logs;
 mod merge_queue;
 mod prices;

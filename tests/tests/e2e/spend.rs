@@ -372,7 +372,9 @@ fn summary_and_list_before_any_run() {
     assert!(text(&out.get_output().stderr).contains("no runs"));
     let list = hew_ok(&repo, &["loop", "list"]);
     assert!(list.contains("no runs yet"), "{list}");
-    assert_eq!(hew_ok(&repo, &["loop", "list", "--json"]).trim(), "[]");
+    let list: serde_json::Value =
+        serde_json::from_str(&hew_ok(&repo, &["loop", "list", "--json"])).unwrap();
+    assert_eq!(list, serde_json::json!({"schema_version": 1, "runs": []}));
 }
 
 /// A Claude session as a subscription login runs it on Opus 4.6: every cache write a

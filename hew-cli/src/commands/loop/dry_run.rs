@@ -60,9 +60,10 @@ pub fn dry_run(ctx: &Context, run: RunArgs) -> Result<Exit, CliError> {
                 rejected_models: p.rejected.clone(),
             })
             .collect();
-        let json = serde_json::to_string_pretty(&rows)
-            .map_err(|e| CliError::new(Exit::Failure, format!("failed to write JSON: {e}")))?;
-        println!("{json}");
+        crate::json::print(serde_json::json!({
+            "jobs": config.looping.jobs.get(),
+            "tasks": rows,
+        }));
     } else {
         print_plan(&plan, config.looping.jobs.get());
         for p in &plan.tasks {

@@ -65,7 +65,7 @@ pub fn list(ctx: &Context, args: ListArgs) -> Result<Exit, CliError> {
                 run
             })
             .collect();
-        println!("{:#}", json!(runs));
+        crate::json::print(json!({ "runs": runs }));
         return Ok(Exit::Success);
     }
     if rows.is_empty() {

@@ -7,10 +7,11 @@
 //! `hew loop recover` does, so no worktree goes from under a live agent.
 
 use clap::Args;
-use hew_core::records::{Liveness, RunDir, RunStatus, list_runs, liveness};
+use hew_core::records::{Liveness, RunDir, RunRecord, RunStatus, list_runs, liveness};
 use hew_core::recover::recover;
 use hew_core::repo::current_branch;
-use hew_core::worktree::{BranchFate, PruneOptions, find_leftovers, remove_leftovers};
+use hew_core::worktree::{BranchFate, Leftovers, PruneOptions, find_leftovers, remove_leftovers};
+use serde_json::{Value, json};
 
 use super::run_may_be_running;
 use crate::context::Context;
@@ -28,6 +29,10 @@ pub struct PruneArgs {
     /// branches fully merged into it are removed.
     #[arg(long, value_name = "BRANCH")]
     into: Option<String>,
+
+    /// Print what a dry run lists as machine-readable JSON (docs/JSON.md).
+    #[arg(long, conflicts_with = "apply")]
+    json: bool,
 }
 
 pub fn prune(ctx: &Context, args: PruneArgs) -> Result<Exit, CliError> {
@@ -99,6 +104,10 @@ pub fn prune(ctx: &Context, args: PruneArgs) -> Result<Exit, CliError> {
     let found =
         find_leftovers(&root, &opts, &may_be_running).map_err(|e| CliError::new(Exit::Repo, e))?;
 
+    if args.json {
+        print_json(&into, &stale, &found, &live);
+        return Ok(Exit::Success);
+    }
     let verb = if args.apply {
         "removing"
     } else {
@@ -208,4 +217,57 @@ pub fn prune(ctx: &Context, args: PruneArgs) -> Result<Exit, CliError> {
         ));
     }
     Ok(Exit::Success)
+}
+
+/// A dry run's listing as one `--json` document.
+fn print_json(into: &str, stale: &[&RunRecord], found: &Leftovers, live: &[String]) {
+    let path = |p: &std::path::Path| p.display().to_string();
+    let mut worktrees: Vec<Value> = found
+        .pool
+        .iter()
+        .map(|(name, p)| json!({"name": name, "path": path(p), "run_id": null}))
+        .collect();
+    let mut directories = Vec::new();
+    for run in &found.runs {
+        for (name, p) in &run.worktrees {
+            worktrees.push(json!({"name": name, "path": path(p), "run_id": run.run_id}));
+        }
+        if let Some(dir) = &run.dir {
+            directories.push(json!({"path": path(dir), "run_id": run.run_id}));
+        }
+    }
+    let branches: Vec<Value> = found
+        .branches
+        .iter()
+        .map(|b| {
+            let (fate, commits, at) = match &b.fate {
+                BranchFate::Merged => ("merged", None, None),
+                BranchFate::Unmerged(n) => ("unmerged", Some(*n), None),
+                BranchFate::CheckedOut(p) => ("checked_out", None, Some(path(p))),
+            };
+            json!({
+                "branch": b.branch,
+                "fate": fate,
+                "removed": fate == "merged",
+                "unmerged_commits": commits,
+                "checked_out_at": at,
+            })
+        })
+        .collect();
+    crate::json::print(json!({
+        "into": into,
+        "recover": stale
+            .iter()
+            .map(|r| json!({"run_id": r.run_id, "pid": r.pid}))
+            .collect::<Vec<_>>(),
+        "worktrees": worktrees,
+        "directories": directories,
+        "branches": branches,
+        "in_use": found
+            .in_use
+            .iter()
+            .map(|(p, pid)| json!({"path": path(p), "pid": pid}))
+            .collect::<Vec<_>>(),
+        "live_runs": live,
+    }));
 }

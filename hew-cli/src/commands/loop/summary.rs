@@ -72,7 +72,7 @@ pub fn summary(ctx: &Context, args: SummaryArgs) -> Result<Exit, CliError> {
         json["unlanded"] = unlanded
             .as_ref()
             .map_or(serde_json::Value::Null, unlanded_json);
-        println!("{json:#}");
+        crate::json::print(json);
     } else {
         print!("{}", render(&summary, args.format, args.tasks));
         let bullet = match args.format {
