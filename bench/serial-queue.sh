@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # A rival for the benchmark's verify scenario: the parallel loop of naive-parallel.sh with
 # a serial merge queue that keeps main green: under flock, each finished branch is merged
-# into the main checkout and VERIFY runs there; a merge that fails it is undone
-# (`git reset --hard` to the tip before it) and its task left open. Every merge is
-# verified on its own, one at a time.
+# onto main's tip in a scratch worktree and VERIFY runs there; main fast-forwards to the
+# merge only if it passes, else the task is left open. Every merge is verified on its own,
+# one at a time.
 #
 #   serial-queue.sh REPO JOBS VERIFY AGENT [ARGS...]
 #
@@ -21,17 +21,21 @@ wtdir="$(git rev-parse --absolute-git-dir)/serial-queue-worktrees"
 mkdir -p "$wtdir"
 lock="$(git rev-parse --absolute-git-dir)/serial-queue.lock"
 export repo base wtdir lock verify
-trap 'rm -rf "$wtdir"' EXIT
+trap 'git worktree remove --force "$wtdir/.queue" 2>/dev/null; rm -rf "$wtdir"' EXIT
 
-# Merges BRANCH into the main checkout and verifies the result, one at a time; a merge
-# that conflicts or fails VERIFY is undone before the lock is let go.
+# The queue's scratch worktree.
+git worktree add --quiet --detach "$wtdir/.queue" "$base"
+
+# Merges BRANCH onto main's tip in the scratch worktree and verifies the result there, one
+# at a time; main moves to the merge only if it passed.
 merge() {
   flock "$lock" bash -c '
-    cd "$repo"
-    before=$(git rev-parse HEAD)
+    cd "$wtdir/.queue"
+    git checkout --quiet --detach "$base"
     git merge --quiet --no-ff --no-edit -m "Merge $1" "$1" ||
       { git merge --abort 2>/dev/null; exit 1; }
-    sh -c "$verify" >/dev/null 2>&1 || { git reset --quiet --hard "$before"; exit 1; }' merge "$1"
+    sh -c "$verify" >/dev/null 2>&1 || exit 1
+    git -C "$repo" merge --quiet --ff-only "$(git rev-parse HEAD)"' merge "$1"
 }
 export -f merge
 

@@ -121,7 +121,7 @@ const POSITIVE_U64: KeyKind = KeyKind::Integer {
 };
 const PRIORITY_NAMES: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
 
-static KEYS: [KeyDef; 36] = [
+static KEYS: [KeyDef; 37] = [
     optional(
         "tracker.command",
         KeyKind::String,
@@ -280,6 +280,12 @@ static KEYS: [KeyDef; 36] = [
         NONZERO_U32,
         "4",
         "at most this many waiting tasks are merged and verified together",
+    ),
+    key(
+        "loop.merge.parallel",
+        NONZERO_U32,
+        "4",
+        "how many merged results the merge queue verifies at once",
     ),
     key(
         "loop.retry.max",

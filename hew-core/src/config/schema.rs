@@ -294,12 +294,15 @@ impl VerifyOn {
 pub struct MergeConfig {
     /// At most this many waiting tasks are merged and verified together.
     pub batch: NonZeroU32,
+    /// How many merged results the queue verifies at once, each in a worktree of its own.
+    pub parallel: NonZeroU32,
 }
 
 impl Default for MergeConfig {
     fn default() -> Self {
         Self {
             batch: NonZeroU32::new(8).unwrap_or(NonZeroU32::MIN),
+            parallel: NonZeroU32::MIN,
         }
     }
 }

@@ -175,10 +175,11 @@ impl RunDir {
         self.path.join("stop")
     }
 
-    /// `iters/queue.pid`: the process group of the merge queue's running verify command,
-    /// so a later hew can stop it if this one dies (as an agent's).
-    pub fn queue_pid_file(&self) -> PathBuf {
-        self.path.join("iters").join("queue.pid")
+    /// `iters/`: where the iteration records are, and the process groups of running
+    /// agents and merge-queue verify commands (`<n>.pid`, `queue-<slot>.pid`), so a later
+    /// hew can stop them if this one dies.
+    pub fn iters_dir(&self) -> PathBuf {
+        self.path.join("iters")
     }
 
     /// `iters/<n>.pid`: the process group of a running agent, so a later hew can stop it

@@ -20,9 +20,9 @@
 //! The target never points at a commit that was not tested, and a task is closed only
 //! after its work landed. A hew killed mid-test leaves the target where it was: its tasks
 //! are released by the next run's recovery, their branches kept. The queue's verify
-//! command writes its process group to `iters/queue.pid`, so recovery stops it too.
+//! commands write their process groups to `iters/queue-<slot>.pid`, so recovery stops
+//! them too.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -36,8 +36,6 @@ use crate::agent::Stop;
 use crate::records::VerifyResult;
 use crate::worktree::{self, Integration, Landing, MergedOnto, Slots, WorktreeError};
 
-/// The slot number of the queue's own worktree (worker slots count from 1).
-const QUEUE_SLOT: usize = 0;
 /// How often a batch is built again because the target kept moving under it.
 const MAX_MOVES: u32 = 5;
 
@@ -127,9 +125,15 @@ pub(crate) struct QueueParts {
     /// The verify command on the merged result, and its time limit.
     pub verify: Option<(String, Duration)>,
     pub batch: usize,
+    /// How many merged results are verified at once (`loop.merge.parallel`).
+    pub parallel: usize,
+    /// The slot number of the queue's first worktree; the others follow (worker slots
+    /// count from 1).
+    pub first_slot: usize,
     pub run_id: String,
-    /// `iters/queue.pid` in the run's records.
-    pub pid_file: PathBuf,
+    /// Where each running verify command's process group is written (`iters/` in the
+    /// run's records, as `queue-<slot>.pid`), for a later hew to stop if this one dies.
+    pub pid_dir: PathBuf,
     pub events: mpsc::UnboundedSender<RunEvent>,
     pub stop: watch::Receiver<Stop>,
 }
@@ -203,25 +207,17 @@ impl MergeQueue {
     }
 }
 
-/// Part of a batch, tested (or known) together.
-struct Group {
-    entries: Vec<Entry>,
-    bisecting: bool,
-    /// The first half of a failed batch: when it lands as it was built, the half after it
-    /// is known to fail.
-    first_half: bool,
-    /// Set on a second half: the failed batch's result, known to hold when the group is
-    /// built on `on` (the tip its first half landed at).
-    known: Option<Known>,
+/// What a search of a chain left to do.
+enum Searched {
+    /// Every entry was answered.
+    Done,
+    /// A culprit was answered, and what came before it; these came after it.
+    Culprit(Vec<Entry>),
+    /// The target moved under the chain: these are unanswered.
+    Moved(Vec<Entry>),
 }
 
-struct Known {
-    result: VerifyResult,
-    tested_at: String,
-    on: Option<String>,
-}
-
-/// An entry merged onto the tip in its group.
+/// An entry merged onto the tip, in turn.
 struct Merged {
     entry: Entry,
     /// Its merge commit, or the commit before it when it brought nothing new.
@@ -256,137 +252,151 @@ impl Worker {
         }
     }
 
-    /// Lands what can land of `entries`, and answers each.
+    /// Lands what can land of `entries`, and answers each: the batch is merged onto the
+    /// target's tip and searched (see [`Worker::search`]); what follows a culprit is
+    /// merged again without it, onto the new tip, and searched in turn.
     async fn land_batch(&mut self, entries: Vec<Entry>) {
-        let mut todo = VecDeque::from([Group {
-            entries,
-            bisecting: false,
-            first_half: false,
-            known: None,
-        }]);
+        let mut rest = entries;
         let mut moves = 0;
-        while let Some(mut group) = todo.pop_front() {
+        while !rest.is_empty() {
             if *self.parts.stop.borrow() == Stop::Now {
-                answer_all(group.entries, &Verdict::Stopped);
-                continue;
+                answer_all(rest, &Verdict::Stopped);
+                return;
             }
             let into = self.target().branch;
             let onto = match blocking_tip(&self.parts.repo_root, &into).await {
                 Ok(onto) => onto,
                 Err(e) => {
-                    answer_all(group.entries, &Verdict::Failed(e.to_string()));
-                    continue;
+                    answer_all(rest, &Verdict::Failed(e.to_string()));
+                    return;
                 }
             };
-            let merged = self.merge_in_turn(&onto, group.entries).await;
-            let Some(last) = merged.last().map(|m| m.commit.clone()) else {
-                continue;
-            };
-            let known = group
-                .known
-                .take()
-                .filter(|k| k.on.as_deref() == Some(onto.as_str()));
-            let red = match known {
-                Some(k) => Some((k.result, k.tested_at)),
-                None => match self.test(&merged, &last, group.bisecting).await {
-                    Tested::Passed => None,
-                    Tested::Failed(result) => Some((result, last.clone())),
-                    Tested::Stopped => {
-                        answer_all(merged.into_iter().map(|m| m.entry), &Verdict::Stopped);
-                        continue;
-                    }
-                },
-            };
-            if let Some((result, tested_at)) = red {
-                let mut entries: Vec<Entry> = merged.into_iter().map(|m| m.entry).collect();
-                if entries.len() == 1 {
-                    answer_all(
-                        entries,
-                        &Verdict::VerifyFailed {
-                            result,
-                            onto,
-                            tested_at,
-                        },
-                    );
-                    continue;
-                }
-                let second = entries.split_off(entries.len() / 2);
-                todo.push_front(Group {
-                    entries: second,
-                    bisecting: true,
-                    first_half: false,
-                    known: Some(Known {
-                        result,
-                        tested_at,
-                        on: None,
-                    }),
-                });
-                todo.push_front(Group {
-                    entries,
-                    bisecting: true,
-                    first_half: true,
-                    known: None,
-                });
-                continue;
-            }
-            match self.land(&onto, &last).await {
-                Ok(Landing::Landed { into }) => {
-                    moves = 0;
-                    if group.first_half
-                        && let Some(known) = todo.front_mut().and_then(|g| g.known.as_mut())
-                    {
-                        known.on = Some(last.clone());
-                    }
-                    let tested_at = self.parts.verify.is_some().then(|| last.clone());
-                    let _ = self.parts.events.send(RunEvent::MergeLanded {
-                        iters: merged.iter().map(|m| m.entry.iter).collect(),
-                        commit: last.clone(),
-                        into: into.clone(),
-                    });
-                    for m in merged {
-                        let verdict = if m.commit == onto {
-                            Verdict::UpToDate {
-                                commit: onto.clone(),
-                                into: into.clone(),
-                            }
-                        } else {
-                            Verdict::Landed {
-                                commit: m.commit,
-                                into: into.clone(),
-                                tested_at: tested_at.clone(),
-                            }
-                        };
-                        m.entry.answer(verdict);
-                    }
-                }
-                Ok(Landing::Moved) if moves < MAX_MOVES => {
-                    // Built and tested again on the new tip: what was known is not.
+            let chain = self.merge_in_turn(&onto, rest).await;
+            rest = match self.search(onto, chain).await {
+                Searched::Done => return,
+                Searched::Culprit(after) => after,
+                Searched::Moved(unanswered) if moves < MAX_MOVES => {
+                    // Merged and tested again on the new tip.
                     moves += 1;
-                    todo.push_front(Group {
-                        entries: merged.into_iter().map(|m| m.entry).collect(),
-                        bisecting: group.bisecting,
-                        first_half: false,
-                        known: None,
-                    });
+                    unanswered
                 }
-                Ok(Landing::Moved) => {
+                Searched::Moved(unanswered) => {
                     let e = WorktreeError::TargetKeptMoving {
                         branch: into,
                         attempts: moves,
                     };
-                    answer_all(
-                        merged.into_iter().map(|m| m.entry),
-                        &Verdict::Failed(e.to_string()),
-                    );
+                    answer_all(unanswered, &Verdict::Failed(e.to_string()));
+                    return;
+                }
+            };
+        }
+    }
+
+    /// Tests `chain` (merged in turn onto `onto`) and lands its longest tested prefix that
+    /// passes, up to its first culprit: the first entry whose prefix fails when the one
+    /// before passes.
+    ///
+    /// Each round tests up to `loop.merge.parallel` prefixes at once, spread evenly over
+    /// what is still unknown: the whole chain first (with one test at a time, only that), then,
+    /// once a prefix failed, the prefixes below it. The green prefix below the first red one
+    /// lands at once. With one test at a time this is a binary search; with as many as
+    /// there are entries, one round finds the culprit.
+    async fn search(&mut self, onto: String, chain: Vec<Merged>) -> Searched {
+        let n = chain.len();
+        // Each entry is taken out once answered.
+        let mut chain: Vec<(Option<Entry>, String)> = chain
+            .into_iter()
+            .map(|m| (Some(m.entry), m.commit))
+            .collect();
+        // The prefix of this length is on the target; the one of `red.0` failed.
+        let (mut lo, mut at) = (0, onto);
+        let mut red: Option<(usize, VerifyResult, String)> = None;
+        while lo < n {
+            if let Some((hi, result, tested_at)) = red.take_if(|r| r.0 == lo + 1) {
+                let culprit = chain[hi - 1].0.take();
+                answer_all(
+                    culprit,
+                    &Verdict::VerifyFailed {
+                        result,
+                        onto: at,
+                        tested_at,
+                    },
+                );
+                return Searched::Culprit(chain.into_iter().skip(hi).filter_map(|c| c.0).collect());
+            }
+            let probes = probes(lo, red.as_ref().map(|r| r.0), n, self.parts.parallel);
+            let last = probes[probes.len() - 1];
+            let _ = self.parts.events.send(RunEvent::MergeTesting {
+                iters: chain[lo..last]
+                    .iter()
+                    .filter_map(|c| c.0.as_ref().map(|e| e.iter))
+                    .collect(),
+                commit: chain[last - 1].1.clone(),
+                bisecting: red.is_some(),
+                waiting: self.waiting.load(Ordering::SeqCst),
+            });
+            let commits: Vec<String> = probes.iter().map(|p| chain[p - 1].1.clone()).collect();
+            let results = self.test_all(&commits).await;
+            let mut green = lo;
+            for (p, tested) in probes.iter().zip(results) {
+                match tested {
+                    Tested::Passed => green = green.max(*p),
+                    Tested::Failed(result) => {
+                        red = Some((*p, result, chain[p - 1].1.clone()));
+                        break;
+                    }
+                    Tested::Stopped => {
+                        answer_all(chain.into_iter().filter_map(|c| c.0), &Verdict::Stopped);
+                        return Searched::Done;
+                    }
+                }
+            }
+            if green == lo {
+                continue;
+            }
+            let to = chain[green - 1].1.clone();
+            match self.land(&at, &to).await {
+                Ok(Landing::Landed { into }) => {
+                    let landed: Vec<u32> = chain[lo..green]
+                        .iter()
+                        .filter_map(|c| c.0.as_ref().map(|e| e.iter))
+                        .collect();
+                    let _ = self.parts.events.send(RunEvent::MergeLanded {
+                        iters: landed,
+                        commit: to.clone(),
+                        into: into.clone(),
+                    });
+                    let tested_at = self.parts.verify.is_some().then(|| to.clone());
+                    let mut before = at.clone();
+                    for (entry, commit) in &mut chain[lo..green] {
+                        let verdict = if *commit == before {
+                            Verdict::UpToDate {
+                                commit: before.clone(),
+                                into: into.clone(),
+                            }
+                        } else {
+                            Verdict::Landed {
+                                commit: commit.clone(),
+                                into: into.clone(),
+                                tested_at: tested_at.clone(),
+                            }
+                        };
+                        before.clone_from(commit);
+                        answer_all(entry.take(), &verdict);
+                    }
+                    (lo, at) = (green, to);
+                }
+                Ok(Landing::Moved) => {
+                    return Searched::Moved(chain.into_iter().filter_map(|c| c.0).collect());
                 }
                 Err(e) => {
-                    answer_all(
-                        merged.into_iter().map(|m| m.entry),
-                        &Verdict::Failed(e.to_string()),
-                    );
+                    let unanswered = chain.into_iter().filter_map(|c| c.0);
+                    answer_all(unanswered, &Verdict::Failed(e.to_string()));
+                    return Searched::Done;
                 }
             }
         }
+        Searched::Done
     }
 
     /// Merges each entry in turn onto `onto`; those that conflict or fail are answered and
@@ -419,37 +429,45 @@ impl Worker {
         merged
     }
 
-    /// Runs the verify command on `commit` in the queue's worktree, when there is one to
-    /// run; a hard stop of the run cancels it.
-    async fn test(&self, merged: &[Merged], commit: &str, bisecting: bool) -> Tested {
+    /// Runs the verify command on each of `commits` at once, each in a queue worktree of
+    /// its own, when there is one to run; a hard stop of the run cancels them.
+    async fn test_all(&self, commits: &[String]) -> Vec<Tested> {
         let Some((command, timeout)) = self.parts.verify.clone() else {
-            return Tested::Passed;
+            return commits.iter().map(|_| Tested::Passed).collect();
         };
-        let _ = self.parts.events.send(RunEvent::MergeTesting {
-            iters: merged.iter().map(|m| m.entry.iter).collect(),
-            commit: commit.to_owned(),
-            bisecting,
-            waiting: self.waiting.load(Ordering::SeqCst),
+        let tests = commits.iter().enumerate().map(|(i, commit)| {
+            let slot = self.parts.first_slot + i;
+            let (slots, at) = (self.parts.slots.clone(), commit.clone());
+            let (command, run_id) = (command.clone(), self.parts.run_id.clone());
+            let pid_file = self.parts.pid_dir.join(format!("queue-{slot}.pid"));
+            let mut stop = self.parts.stop.clone();
+            tokio::spawn(async move {
+                let path = match blocking(move || slots.check_out_commit(slot, &at)).await {
+                    Ok(path) => path,
+                    Err(e) => {
+                        return Tested::Failed(VerifyResult {
+                            command,
+                            passed: false,
+                            exit_code: None,
+                            output_tail: format!("could not check out the merge to test it: {e}"),
+                        });
+                    }
+                };
+                let slot = slot.to_string();
+                let env = [("HEW_RUN_ID", run_id.as_str()), ("HEW_SLOT", slot.as_str())];
+                let run = verify(&command, &path, timeout, &env, Some(&pid_file));
+                tokio::select! {
+                    result = run => if result.passed { Tested::Passed } else { Tested::Failed(result) },
+                    _ = stop.wait_for(|s| *s == Stop::Now) => Tested::Stopped,
+                }
+            })
         });
-        let (slots, at) = (self.parts.slots.clone(), commit.to_owned());
-        let path = match blocking(move || slots.check_out_commit(QUEUE_SLOT, &at)).await {
-            Ok(path) => path,
-            Err(e) => {
-                return Tested::Failed(VerifyResult {
-                    command,
-                    passed: false,
-                    exit_code: None,
-                    output_tail: format!("could not check out {commit} to test it: {e}"),
-                });
-            }
-        };
-        let env = [("HEW_RUN_ID", self.parts.run_id.as_str())];
-        let run = verify(&command, &path, timeout, &env, Some(&self.parts.pid_file));
-        let mut stop = self.parts.stop.clone();
-        tokio::select! {
-            result = run => if result.passed { Tested::Passed } else { Tested::Failed(result) },
-            _ = stop.wait_for(|s| *s == Stop::Now) => Tested::Stopped,
+        let handles: Vec<_> = tests.collect();
+        let mut results = Vec::with_capacity(handles.len());
+        for handle in handles {
+            results.push(handle.await.unwrap_or(Tested::Stopped));
         }
+        results
     }
 
     /// Moves the target from `onto` to `commit`.
@@ -489,6 +507,26 @@ enum Tested {
     Passed,
     Failed(VerifyResult),
     Stopped,
+}
+
+/// The prefix lengths to test next, ascending: with nothing failed yet, up to `parallel`
+/// spread over `(lo, n]`, `n` always among them; once the prefix of length `hi` failed,
+/// up to `parallel` spread over `(lo, hi)`.
+fn probes(lo: usize, hi: Option<usize>, n: usize, parallel: usize) -> Vec<usize> {
+    let parallel = parallel.max(1);
+    let mut out: Vec<usize> = match hi {
+        None => (1..=parallel)
+            .map(|i| lo + (i * (n - lo)).div_ceil(parallel))
+            .collect(),
+        Some(hi) => {
+            let open = hi - lo - 1;
+            let k = parallel.min(open);
+            (1..=k).map(|i| lo + (i * open).div_ceil(k + 1)).collect()
+        }
+    };
+    out.dedup();
+    out.retain(|p| *p > lo);
+    out
 }
 
 impl Entry {
@@ -595,16 +633,25 @@ mod tests {
         repo.reference(&refname, id, true, "test").unwrap();
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn bisection_finds_two_culprits_in_a_batch_of_eight_and_lands_the_other_six() {
+    /// What a batch of eight branches came to, two of them culprits: their verdicts, how
+    /// many tests ran, and the queue's rounds (bisecting ones apart).
+    struct Batch {
+        verdicts: Vec<Verdict>,
+        tests: usize,
+        rounds: usize,
+        bisecting: usize,
+    }
+
+    const CULPRITS: [usize; 2] = [2, 5];
+
+    async fn batch_of_eight(parallel: usize) -> Batch {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("repo");
         std::fs::create_dir(&root).unwrap();
         let repo = project(&root);
         let base = repo.revparse_single("main").unwrap().id().to_string();
-        let culprits = [2, 5];
         for n in 0..8 {
-            let call = if culprits.contains(&n) {
+            let call = if CULPRITS.contains(&n) {
                 "nowhere"
             } else {
                 "f"
@@ -639,8 +686,10 @@ mod tests {
                 Duration::from_secs(60),
             )),
             batch: 8,
+            parallel,
+            first_slot: 1,
             run_id: RUN_ID.into(),
-            pid_file: dir.path().join("queue.pid"),
+            pid_dir: dir.path().to_owned(),
             events,
             stop,
         });
@@ -669,7 +718,7 @@ mod tests {
             let on_main = repo
                 .revparse_single(&format!("main:callers/t{n}.txt"))
                 .is_ok();
-            if culprits.contains(&n) {
+            if CULPRITS.contains(&n) {
                 assert!(
                     matches!(verdict, Verdict::VerifyFailed { .. }),
                     "t{n}: {verdict:?}"
@@ -705,21 +754,50 @@ mod tests {
             .unwrap();
         walk.simplify_first_parent().unwrap();
         assert_eq!(walk.count(), 6, "one merge commit per task that landed");
-        // One test of the eight, then the halves: 9 runs where testing each alone takes 8
-        // and gives no batch a chance; the second culprit is known without a test of its own.
-        assert_eq!(tested.lines().count(), 9, "{tested}");
-        let mut bisecting = 0;
+        let (mut rounds, mut bisecting) = (0, 0);
         while let Ok(event) = seen.try_recv() {
-            if let RunEvent::MergeTesting {
-                bisecting: true, ..
-            } = event
-            {
-                bisecting += 1;
+            if let RunEvent::MergeTesting { bisecting: b, .. } = event {
+                rounds += 1;
+                bisecting += usize::from(b);
             }
         }
-        assert_eq!(
-            bisecting, 8,
-            "every test after the first is a bisection step"
-        );
+        Batch {
+            verdicts,
+            tests: tested.lines().count(),
+            rounds,
+            bisecting,
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn one_test_at_a_time_finds_two_culprits_in_a_batch_of_eight_by_halving() {
+        let batch = batch_of_eight(1).await;
+        assert_eq!(batch.verdicts.len(), 8);
+        // The eight fail; halving finds t2 in 3 more tests (t0-t1 land), the five after
+        // it fail, t5 is found in 2 more (t3-t4 land), and t6-t7 pass: 8 tests, where
+        // testing each alone takes 8 with no batch ever passing at once.
+        assert_eq!(batch.tests, 8);
+        assert_eq!((batch.rounds, batch.bisecting), (8, 5));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn parallel_tests_find_the_culprits_of_a_batch_of_eight_in_four_rounds() {
+        let batch = batch_of_eight(4).await;
+        assert_eq!(batch.verdicts.len(), 8);
+        // Prefixes 2, 4, 6, 8 at once: t2 is in 3-4, found by one more test; then the
+        // five after it, four prefixes at once, give t5 at once; then t6-t7.
+        assert_eq!(batch.rounds, 4);
+        assert_eq!(batch.tests, 4 + 1 + 4 + 2);
+    }
+
+    #[test]
+    fn probes_spread_over_what_is_unknown() {
+        assert_eq!(probes(0, None, 8, 1), [8]);
+        assert_eq!(probes(0, None, 8, 4), [2, 4, 6, 8]);
+        assert_eq!(probes(2, None, 3, 4), [3]);
+        assert_eq!(probes(0, Some(8), 8, 1), [4]);
+        assert_eq!(probes(2, Some(8), 8, 2), [4, 6]);
+        assert_eq!(probes(2, Some(4), 8, 4), [3]);
+        assert_eq!(probes(0, None, 5, 4), [2, 3, 4, 5]);
     }
 }

@@ -118,8 +118,10 @@ impl TaskRunner {
                 .filter(|c| !c.trim().is_empty() && verify.on.on_merge())
                 .map(|c| (c, cfg.looping.agent.timeout.get())),
             batch: cfg.looping.merge.batch.get() as usize,
+            parallel: cfg.looping.merge.parallel.get() as usize,
+            first_slot: cfg.looping.jobs.get() as usize + 1,
             run_id: run_id.to_owned(),
-            pid_file: run_dir.queue_pid_file(),
+            pid_dir: run_dir.iters_dir(),
             events: events.clone(),
             stop: stop.clone(),
         });
