@@ -134,6 +134,11 @@ pub fn agent_environment(environment: &Environment, runtime: Runtime) -> String 
              `hew config set loop.agent.binary /path/to/claude`"
                 .into()
         }
+        (Environment::Setup, _) => "fix the command of `loop.worktree.setup` (the end of its \
+             output is in the iteration records, `.hew/loop/<run-id>/iters/`; run it by hand in \
+             a worktree to see all of it), raise `loop.worktree.setup_timeout` if it needs \
+             longer, or unset it"
+            .into(),
         (Environment::Start, _) => format!(
             "install Codex (`npm install -g @openai/codex`) and check that `{runtime} --version` \
              runs, or point at it with `hew config set loop.agent.binary /path/to/{runtime}`"

@@ -77,11 +77,13 @@ pub enum Environment {
     /// The agent program is missing, cannot be executed, or died before printing anything
     /// it was expected to print.
     Start,
+    /// The worktree's setup command (`loop.worktree.setup`) failed, before any agent ran.
+    Setup,
 }
 
 impl Environment {
     /// A short name for messages and records: `login`, `network`, `usage_limit`, `model`,
-    /// `flag`, `start`.
+    /// `flag`, `start`, `setup`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Login => "login",
@@ -90,6 +92,7 @@ impl Environment {
             Self::Model => "model",
             Self::Flag => "flag",
             Self::Start => "start",
+            Self::Setup => "setup",
         }
     }
 }

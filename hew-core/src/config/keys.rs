@@ -121,7 +121,7 @@ const POSITIVE_U64: KeyKind = KeyKind::Integer {
 };
 const PRIORITY_NAMES: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
 
-static KEYS: [KeyDef; 37] = [
+static KEYS: [KeyDef; 42] = [
     optional(
         "tracker.command",
         KeyKind::String,
@@ -264,6 +264,25 @@ static KEYS: [KeyDef; 37] = [
         "reuse each worker's worktree from task to task",
     ),
     optional(
+        "loop.worktree.setup",
+        KeyKind::String,
+        "npm ci",
+        "a shell command run in a worktree before its agent: when the worktree is made, and \
+         when a setup_when_changed file changed",
+    ),
+    key(
+        "loop.worktree.setup_when_changed",
+        KeyKind::List,
+        "Cargo.lock,package-lock.json",
+        "files whose change since a worktree's last setup runs the setup again",
+    ),
+    key(
+        "loop.worktree.setup_timeout",
+        KeyKind::NonZeroDuration("every setup would be killed as soon as it starts"),
+        "30m",
+        "longest the setup command may run; then it is killed and counts as failed",
+    ),
+    optional(
         "loop.verify.command",
         KeyKind::String,
         "cargo test",
@@ -286,6 +305,18 @@ static KEYS: [KeyDef; 37] = [
         NONZERO_U32,
         "4",
         "how many merged results the merge queue verifies at once",
+    ),
+    optional(
+        "loop.notify.command",
+        KeyKind::String,
+        "curl -fsS -H 'Content-Type: application/json' --data-binary @- https://example.com/hook",
+        "a shell command run when a run ends, the run's summary JSON on its stdin",
+    ),
+    key(
+        "loop.notify.timeout",
+        KeyKind::NonZeroDuration("every notify command would be killed as soon as it starts"),
+        "1m",
+        "longest the notify command may run before it is killed",
     ),
     key(
         "loop.retry.max",

@@ -74,6 +74,8 @@ pub struct LoopConfig {
     pub retry: RetryConfig,
     /// `[loop.budget]`: when a run stops for what it has spent.
     pub budget: BudgetConfig,
+    /// `[loop.notify]`: what is told when a run ends.
+    pub notify: NotifyConfig,
 }
 
 impl Default for LoopConfig {
@@ -89,6 +91,7 @@ impl Default for LoopConfig {
             merge: MergeConfig::default(),
             retry: RetryConfig::default(),
             budget: BudgetConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -238,6 +241,15 @@ pub struct WorktreeConfig {
     pub dir: Option<PathBuf>,
     /// Reuse each worker's worktree from task to task (warm build caches).
     pub reuse: bool,
+    /// A shell command run in a worktree before its agent (install dependencies, copy
+    /// files in): when the slot's worktree is made, and again when a file of
+    /// `setup_when_changed` changed since. A failure is the environment's, not the task's.
+    pub setup: Option<String>,
+    /// Files (relative to the worktree) whose change since a slot's last setup runs the
+    /// setup again: lock files, say.
+    pub setup_when_changed: Vec<String>,
+    /// Longest the setup command may run before it is killed (and counts as failed).
+    pub setup_timeout: HumanDuration,
 }
 
 impl Default for WorktreeConfig {
@@ -245,6 +257,9 @@ impl Default for WorktreeConfig {
         Self {
             dir: None,
             reuse: true,
+            setup: None,
+            setup_when_changed: Vec::new(),
+            setup_timeout: HumanDuration::from_secs(15 * 60),
         }
     }
 }
@@ -303,6 +318,26 @@ impl Default for MergeConfig {
         Self {
             batch: NonZeroU32::new(8).unwrap_or(NonZeroU32::MIN),
             parallel: NonZeroU32::MIN,
+        }
+    }
+}
+
+/// `[loop.notify]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// A shell command run once when a run ends (not a dry run), the run's summary JSON on
+    /// its stdin. Its failure is a warning, never the run's.
+    pub command: Option<String>,
+    /// Longest the notify command may run before it is killed.
+    pub timeout: HumanDuration,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            command: None,
+            timeout: HumanDuration::from_secs(30),
         }
     }
 }

@@ -17,8 +17,8 @@ mod store;
 pub use earlier::SCHEMA_EARLIER;
 pub use liveness::{Liveness, liveness, this_host};
 pub use record::{
-    IterRecord, Outcome, RunKind, RunRecord, RunStatus, SCHEMA_VERSION, StopReason, Timings,
-    VerifyResult,
+    IterRecord, Outcome, RunKind, RunRecord, RunStatus, SCHEMA_VERSION, SetupResult, StopReason,
+    Timings, VerifyResult,
 };
 pub use store::{RecordError, RunDir, RunLock, list_runs, loop_dir, new_run_id, write_json_atomic};
 

@@ -82,6 +82,24 @@ pub struct VerifyResult {
     pub output_tail: String,
 }
 
+/// The worktree's setup command (`loop.worktree.setup`), when it ran before the agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetupResult {
+    /// The command, as configured.
+    pub command: String,
+    /// Why it ran: the worktree was new, or which file changed since its last setup.
+    #[serde(default)]
+    pub reason: String,
+    /// Whether it passed (exit 0 within `loop.worktree.setup_timeout`).
+    pub passed: bool,
+    /// Its exit code, if it exited.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// The end of its output, kept when it failed.
+    #[serde(default)]
+    pub output_tail: String,
+}
+
 /// One iteration: one task, one agent run, one outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IterRecord {
@@ -153,6 +171,9 @@ pub struct IterRecord {
     /// The branch kept with unmerged commits, if any: no work is lost.
     #[serde(default)]
     pub kept_branch: Option<String>,
+    /// The worktree's setup command, when it ran before the agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<SetupResult>,
     /// The verify command's result, when it ran: on the merged result when it ran there
     /// (see `tested_at`), else on the task's branch.
     #[serde(default)]
@@ -201,6 +222,8 @@ pub struct Timings {
     pub claim_ms: u64,
     /// Preparing the task's worktree and branch.
     pub checkout_ms: u64,
+    /// The worktree's setup command (`loop.worktree.setup`), when it ran.
+    pub setup_ms: u64,
     /// The agent, from its start to the end of its output.
     pub agent_ms: u64,
     /// Reading the commits and leftovers the agent left in its worktree.
@@ -414,6 +437,7 @@ impl IterRecord {
             tested_at: None,
             merged_into: None,
             kept_branch: None,
+            setup: None,
             verify: None,
             ended: None,
             exit_code: None,

@@ -9,6 +9,7 @@
 //! - `claims` is one `ready` call and the claims after it, run beside the scheduler.
 //! - `task` is one task's path, stage by stage: check out → run the agent → inspect →
 //!   verify → hand the slot back → land (merge, close) → settle → record.
+//! - `setup` runs `loop.worktree.setup` in a checked-out worktree when it is due.
 //!
 //! Subscribers (the CLI's display, `--json`, tests) receive [`RunEvent`]s; the runner never
 //! prints.
@@ -25,6 +26,7 @@ mod run;
 mod scheduler;
 #[cfg(test)]
 mod scheduler_tests;
+mod setup;
 mod task;
 mod verify;
 mod work;

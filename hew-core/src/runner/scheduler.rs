@@ -539,6 +539,7 @@ where
                 StopReason::Environment,
             ),
             Environment::Start => ("the agent could not start", StopReason::Environment),
+            Environment::Setup => ("the worktree setup failed", StopReason::Environment),
         };
         self.progress.record.error = Some(format!("{what}: {message}"));
         self.progress.environment = Some(environment);

@@ -1,6 +1,7 @@
 //! One task's path through a run, stage by stage:
 //!
-//! 1. **check out**: the slot's worktree on a fresh branch at the merge target's tip;
+//! 1. **check out**: the slot's worktree on a fresh branch at the merge target's tip, set
+//!    up (`loop.worktree.setup`) when that is due;
 //! 2. **run the agent** there, its usage passed on as it comes;
 //! 3. **inspect** what it left: commits, uncommitted changes;
 //! 4. **verify** on the branch, when there is work to merge and `loop.verify.on` says so;
@@ -27,6 +28,7 @@ use super::outcome::{Decision, Observed};
 use super::prompt::{PROJECT_SKILL, build_prompt, worker_skill};
 use super::queue::{MergeQueue, QueueParts, Verdict};
 use super::run::{RunError, RunOptions};
+use super::setup::{Setup, SetupEnv};
 use super::verify::verify;
 use super::work::{Done, Fatal, HeldSlot, Job, Work, WorkerEvent};
 use crate::agent::{self, AgentEvent, AgentRun, ErrorClass, Launch, Runtime, Stop};
@@ -58,6 +60,8 @@ pub(crate) struct TaskRunner {
     stop: watch::Receiver<Stop>,
     /// The prices in effect (built-in table under config overrides).
     pub(super) prices: Prices,
+    /// `loop.worktree.setup`, run after the checkout when it is due.
+    setup: Setup,
 }
 
 impl Work for TaskRunner {
@@ -142,6 +146,7 @@ impl TaskRunner {
             events,
             stop,
             prices: Prices::new(&cfg.prices),
+            setup: Setup::new(cfg),
         })
     }
 
@@ -201,6 +206,21 @@ impl TaskRunner {
                 return self.record(log, None, tokio::time::Instant::now());
             }
         };
+        let env = SetupEnv {
+            run_id: &self.run_id,
+            task_id: planned.id.as_str(),
+            runtime: log.runtime,
+        };
+        if let Err(fatal) = self.setup.prepare(&wt, env, &mut log).await {
+            // The environment failed, not the task: it is left as it was (see `setup`).
+            if let Some(fatal) = fatal {
+                held.stop_run(fatal);
+            }
+            self.release_task(&planned, &mut log).await;
+            self.hand_back(wt.clone(), held, &mut log).await;
+            self.settle_branch(&wt.branch, false, &mut log).await;
+            return self.record(log, Some(Duration::ZERO), tokio::time::Instant::now());
+        }
         let run = match self.run_agent(&planned, &wt, &held, &mut log).await {
             Ok(run) => run,
             Err(e) => {
@@ -382,6 +402,7 @@ impl TaskRunner {
                 ("HEW_TASK_ID".into(), planned.id.to_string()),
                 ("HEW_ATTEMPT".into(), planned.attempt.to_string()),
                 ("HEW_WORKTREE".into(), worktree),
+                ("HEW_SLOT".into(), wt.slot.to_string()),
                 (
                     "BEADS_DIR".into(),
                     self.beads_dir.to_string_lossy().into_owned(),

@@ -22,6 +22,7 @@ mod spend;
 mod stop;
 mod tracker_choice;
 mod tracker_faults;
+mod worktree_setup;
 
 /// The fake agent binary built with these tests.
 pub fn fake_agent() -> &'static std::path::Path {

@@ -73,7 +73,8 @@
 //! With `FAKE_AGENT_RECORD_DIR`, `<dir>/<task-id>.<attempt>.json` is written atomically at
 //! the start (`ended_at` null) and again at the end: `argv` (without argv[0]), `cwd`,
 //! `workdir`, `format`, `task_id`, `attempt`, `env` (`HEW_RUN_ID`, `HEW_TASK_ID`,
-//! `HEW_ATTEMPT`, `HEW_WORKTREE`, `BEADS_DIR`, `ANTHROPIC_MODEL`; null when unset),
+//! `HEW_ATTEMPT`, `HEW_WORKTREE`, `HEW_SLOT`, `BEADS_DIR`, `ANTHROPIC_MODEL`; null when
+//! unset),
 //! `requested_model` (`--model`/`-m`), `model`, `prompt`, `pid`, `pgid`, `started_at` and
 //! `ended_at` (unix ms), `exit_code`, `commits`, `closed`.
 //!
@@ -258,6 +259,7 @@ fn main() {
         "HEW_TASK_ID",
         "HEW_ATTEMPT",
         "HEW_WORKTREE",
+        "HEW_SLOT",
         "BEADS_DIR",
         "ANTHROPIC_MODEL",
     ];
