@@ -23,5 +23,6 @@ pub use keys::{KeyDef, KeyKind, KeyListing, MapKeys, find_key, key_listing, keys
 pub use load::{ConfigPaths, LoadOptions, Loaded, Scope, load};
 pub use schema::{
     AgentConfig, BudgetConfig, Config, InvalidPriority, LoopConfig, LoopModelConfig, MergeConfig,
-    Priority, RetryConfig, Runtime, TrackerConfig, VerifyConfig, VerifyOn, WorktreeConfig,
+    NotifyConfig, Priority, RetryConfig, Runtime, TrackerConfig, VerifyConfig, VerifyOn,
+    WorktreeConfig,
 };

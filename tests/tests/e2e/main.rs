@@ -11,6 +11,7 @@ mod injection;
 mod json;
 mod logs;
 mod merge_queue;
+mod notify;
 mod prices;
 mod prune;
 mod real_agents;

@@ -7,6 +7,7 @@ mod cancel;
 mod dry_run;
 mod list;
 mod logs;
+mod notify;
 mod prune;
 mod recover;
 mod run;

@@ -1,6 +1,7 @@
 //! `hew loop`: runs the loop, showing its progress (live lines on a terminal, whole lines
 //! otherwise, JSON lines with `--json`: see `crate::progress`), then the run's summary (the
 //! same as `hew loop summary`).
+//! At the very end, `loop.notify.command` is told (see `notify`).
 //! Ctrl-C (or SIGTERM) once stops scheduling and lets agents wind down within
 //! `loop.agent.grace`; twice stops them at once.
 
@@ -23,6 +24,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
     let root = ctx.repo_root()?;
     let filter = task_filter(&args)?;
     let config = ctx.load_config(overrides(&args))?;
+    let notify = config.looping.notify.clone();
     let opts = RunOptions {
         repo_root: root.clone(),
         config,
@@ -82,6 +84,11 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
             crate::hints::agent_environment(environment, report.record.runtime)
         );
         eprintln!("hint: no task was touched: run `hew loop` again once that is fixed");
+    }
+    // Last, once the records are final: the summary it gets is the one `hew loop summary`
+    // prints.
+    if let Some(warning) = super::notify::notify(&root, &report.record.run_id, &notify) {
+        eprintln!("warning: {warning}");
     }
     Ok(match report.record.stop_reason {
         Some(StopReason::Interrupted) => Exit::Interrupted,

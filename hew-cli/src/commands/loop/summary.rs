@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use hew_core::agent::Tokens;
 use hew_core::diverted::{Unlanded, unlanded_work};
-use hew_core::records::{RunDir, RunKind, RunStatus, list_runs};
+use hew_core::records::{RecordError, RunDir, RunKind, RunStatus, list_runs};
 use hew_core::summary::{Spend, Summary, read_summary};
 use hew_core::time::Timestamp;
 
@@ -61,19 +61,20 @@ pub fn summary(ctx: &Context, args: SummaryArgs) -> Result<Exit, CliError> {
                 .with_hint("`hew loop list` shows the runs"),
         );
     }
-    let (summary, skipped) =
-        read_summary(&dir, Timestamp::now()).map_err(|e| CliError::new(Exit::Failure, e))?;
-    for e in &skipped {
-        eprintln!("warning: skipped {e}");
-    }
-    let unlanded = dir.read_run().ok().and_then(|r| unlanded_work(&root, &r));
     if args.json {
-        let mut json = summary.to_json(args.tasks);
-        json["unlanded"] = unlanded
-            .as_ref()
-            .map_or(serde_json::Value::Null, unlanded_json);
+        let (json, skipped) =
+            summary_json(&root, &dir, args.tasks).map_err(|e| CliError::new(Exit::Failure, e))?;
+        for e in &skipped {
+            eprintln!("warning: skipped {e}");
+        }
         crate::json::print(json);
     } else {
+        let (summary, skipped) =
+            read_summary(&dir, Timestamp::now()).map_err(|e| CliError::new(Exit::Failure, e))?;
+        for e in &skipped {
+            eprintln!("warning: skipped {e}");
+        }
+        let unlanded = dir.read_run().ok().and_then(|r| unlanded_work(&root, &r));
         print!("{}", render(&summary, args.format, args.tasks));
         let bullet = match args.format {
             Format::Table => "note: ",
@@ -84,6 +85,22 @@ pub fn summary(ctx: &Context, args: SummaryArgs) -> Result<Exit, CliError> {
         }
     }
     Ok(Exit::Success)
+}
+
+/// The summary of the run in `dir` as `--json` prints it (with a row per iteration when
+/// `tasks`), and the records that could not be read.
+pub fn summary_json(
+    root: &std::path::Path,
+    dir: &RunDir,
+    tasks: bool,
+) -> Result<(serde_json::Value, Vec<RecordError>), RecordError> {
+    let (summary, skipped) = read_summary(dir, Timestamp::now())?;
+    let unlanded = dir.read_run().ok().and_then(|r| unlanded_work(root, &r));
+    let mut json = summary.to_json(tasks);
+    json["unlanded"] = unlanded
+        .as_ref()
+        .map_or(serde_json::Value::Null, unlanded_json);
+    Ok((json, skipped))
 }
 
 /// What to tell the user about work that waits on a run branch: where it is, why, and the
