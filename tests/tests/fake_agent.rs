@@ -269,6 +269,7 @@ fn record_has_argv_env_and_prompt() {
             ("HEW_TASK_ID", "demo-3"),
             ("HEW_ATTEMPT", "2"),
             ("HEW_WORKTREE", dir),
+            ("HEW_SLOT", "2"),
             ("BEADS_DIR", "/nowhere/.beads"),
             ("ANTHROPIC_MODEL", "claude-opus-4-5"),
             ("FAKE_AGENT_RECORD_DIR", rec.path().to_str().unwrap()),
@@ -286,7 +287,7 @@ fn record_has_argv_env_and_prompt() {
     assert_eq!(
         r["env"],
         json!({"HEW_RUN_ID": "run-1", "HEW_TASK_ID": "demo-3", "HEW_ATTEMPT": "2",
-            "HEW_WORKTREE": dir, "BEADS_DIR": "/nowhere/.beads",
+            "HEW_WORKTREE": dir, "HEW_SLOT": "2", "BEADS_DIR": "/nowhere/.beads",
             "ANTHROPIC_MODEL": "claude-opus-4-5"})
     );
     assert_eq!(r["prompt"], prompt);
