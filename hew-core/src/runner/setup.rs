@@ -108,6 +108,18 @@ impl Setup {
             }
             Err(e) => (false, None, format!("could not run: {e}"), Vec::new()),
         };
+        if passed {
+            let path = wt.path.clone();
+            let left = blocking(move || unignored(&path)).await;
+            if !left.is_empty() {
+                log.notes.push(format!(
+                    "the setup left files git does not ignore ({}): they are removed before \
+                     the slot's next task and an agent may commit them; add them to \
+                     .gitignore",
+                    left.join(", ")
+                ));
+            }
+        }
         if passed && let Some(stamp) = &due.stamp {
             let (stamp, text) = (stamp.clone(), due.fingerprint.clone());
             if let Err(e) = blocking(move || std::fs::write(stamp, text)).await {
@@ -195,6 +207,27 @@ fn fingerprint(command: &str, path: &Path, files: &[String]) -> String {
         text.push_str(&format!("file {blob} {file}\n"));
     }
     text
+}
+
+/// Untracked files in the worktree at `path` that git does not ignore (a few of them):
+/// after a checkout there are none, so they are the setup's.
+fn unignored(path: &Path) -> Vec<String> {
+    let Ok(repo) = git2::Repository::open(path) else {
+        return Vec::new();
+    };
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(false)
+        .include_ignored(false);
+    let Ok(statuses) = repo.statuses(Some(&mut opts)) else {
+        return Vec::new();
+    };
+    statuses
+        .iter()
+        .filter(|e| e.status().contains(git2::Status::WT_NEW))
+        .filter_map(|e| e.path().ok().map(|p| format!("`{p}`")))
+        .take(5)
+        .collect()
 }
 
 /// What differs between two fingerprints, for the record.
@@ -292,6 +325,16 @@ mod tests {
         let d = due("true", dir.path(), &[]).unwrap();
         assert!(d.stamp.is_none());
         assert!(due("true", dir.path(), &[]).is_some());
+    }
+
+    #[test]
+    fn files_the_setup_left_unignored_are_named() {
+        let (_dir, path) = repo_with(&[(".gitignore", "node_modules/\n")]);
+        std::fs::create_dir_all(path.join("node_modules/x")).unwrap();
+        std::fs::write(path.join("node_modules/x/index.js"), "").unwrap();
+        assert_eq!(unignored(&path), ["`.gitignore`"]);
+        std::fs::write(path.join(".env"), "KEY=1").unwrap();
+        assert_eq!(unignored(&path), ["`.env`", "`.gitignore`"]);
     }
 
     #[test]

@@ -109,6 +109,8 @@ fn setup_installs_what_verify_needs_and_reruns_only_when_a_watched_file_changes(
     assert_eq!(it["setup"]["passed"], true);
     assert_eq!(it["setup"]["reason"], "the worktree has not been set up");
     assert!(last_iterations(&repo, &first[1]).get("setup").is_none());
+    let notes = it["notes"].to_string();
+    assert!(!notes.contains("the setup left files"), "{notes}");
     // The tool is ignored: no agent committed it, the target does not have it.
     assert_eq!(repo.file_on("main", "tools/check"), None);
 
