@@ -92,6 +92,14 @@ pub fn unlanded_run_branches(root: &Path, fallback_into: Option<&str>) -> Vec<Un
     found
 }
 
+/// How many commits `branch` has that `into` lacks, in the repository at `root`: `None`
+/// when it has none (its work landed), or the branch or the repository is gone. For a
+/// branch kept with an agent's unmerged work, this says whether it still needs a person.
+pub fn unmerged_commits(root: &Path, branch: &str, into: &str) -> Option<usize> {
+    let repo = git2::Repository::open(root).ok()?;
+    ahead(&repo, branch, into)
+}
+
 /// How many commits `branch` has that `into` lacks; `None` when there are none or the
 /// branch does not exist. A missing `into` lacks everything.
 fn ahead(repo: &git2::Repository, branch: &str, into: &str) -> Option<usize> {

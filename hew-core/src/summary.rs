@@ -77,6 +77,17 @@ pub struct TaskRow {
     pub source: UsageSource,
 }
 
+/// A branch kept with an agent's unmerged commits, so no work is lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptBranch {
+    /// The branch.
+    pub branch: String,
+    /// The iteration that kept it; `None` when a recovery of the run kept it.
+    pub iter: Option<u32>,
+    /// The task whose work it holds, when an iteration kept it.
+    pub task_id: Option<String>,
+}
+
 /// A run, summed up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
@@ -116,6 +127,10 @@ pub struct Summary {
     pub cost_disagreements: Vec<u32>,
     /// One row per iteration, in order.
     pub tasks: Vec<TaskRow>,
+    /// Branches the run kept with unmerged commits, by iteration then the ones a recovery
+    /// kept; each branch once (the latest iteration that kept it). Whether they have been
+    /// merged since is git's to say ([`unmerged_commits`](crate::diverted::unmerged_commits)).
+    pub kept_branches: Vec<KeptBranch>,
 }
 
 /// A cost being added up: exact nano-dollars, or unknown.
@@ -182,6 +197,7 @@ pub struct SummaryBuilder {
     cost_disagreements: Vec<u32>,
     last_ended: Option<Timestamp>,
     tasks: Vec<TaskRow>,
+    kept: BTreeMap<String, (u32, String)>,
 }
 
 impl SummaryBuilder {
@@ -202,6 +218,7 @@ impl SummaryBuilder {
             cost_disagreements: Vec::new(),
             last_ended: None,
             tasks: Vec::new(),
+            kept: BTreeMap::new(),
         }
     }
 
@@ -249,6 +266,12 @@ impl SummaryBuilder {
             _ => {}
         }
         self.last_ended = self.last_ended.max(Some(it.ended_at));
+        if let Some(branch) = it.kept_branch.as_ref().filter(|b| !b.is_empty()) {
+            let kept = self.kept.entry(branch.clone()).or_default();
+            if it.number >= kept.0 {
+                *kept = (it.number, it.task_id.clone());
+            }
+        }
         self.tasks.push(TaskRow {
             number: it.number,
             task_id: it.task_id.clone(),
@@ -290,6 +313,25 @@ impl SummaryBuilder {
                 })
                 .collect();
         }
+        let mut kept_branches: Vec<KeptBranch> = self
+            .kept
+            .into_iter()
+            .map(|(branch, (iter, task_id))| KeptBranch {
+                branch,
+                iter: Some(iter),
+                task_id: Some(task_id),
+            })
+            .collect();
+        kept_branches.sort_by_key(|k| k.iter);
+        for branch in &run.kept_branches {
+            if !kept_branches.iter().any(|k| &k.branch == branch) {
+                kept_branches.push(KeptBranch {
+                    branch: branch.clone(),
+                    iter: None,
+                    task_id: None,
+                });
+            }
+        }
         Summary {
             run_id: run.run_id.clone(),
             kind: run.kind(),
@@ -319,6 +361,7 @@ impl SummaryBuilder {
                 d
             },
             tasks: self.tasks,
+            kept_branches,
         }
     }
 }

@@ -399,3 +399,34 @@ fn older_records_render_as_default_with_totals_only() {
     assert_eq!(s.iterations, 0);
     assert_eq!(s.duration, Duration::from_secs(60));
 }
+
+/// Every branch holding unmerged work is named once, with the iteration that kept it last;
+/// the ones a recovery kept come after, without an iteration.
+#[test]
+fn kept_branches_are_named_once_latest_iteration_first_recoveries_last() {
+    let mut run_record = run(RunStatus::Finished, Some(2_000_000));
+    run_record.kept_branches = vec!["hew/demo-9".into(), "hew/demo-3".into()];
+    let mut a = iter(1, None, Outcome::MergeConflict, &[]);
+    a.kept_branch = Some("hew/demo-3".into());
+    let b = iter(2, None, Outcome::Closed, &[]);
+    let mut c = iter(3, None, Outcome::MergeConflict, &[]);
+    c.task_id = "demo-3".into();
+    c.kept_branch = Some("hew/demo-3".into());
+    let mut d = iter(4, None, Outcome::VerifyFailed, &[]);
+    d.kept_branch = Some("hew/demo-4".into());
+    let s = summarize(&run_record, &[d, c, b, a], Timestamp::now());
+    let kept: Vec<(&str, Option<u32>)> = s
+        .kept_branches
+        .iter()
+        .map(|k| (k.branch.as_str(), k.iter))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("hew/demo-3", Some(3)),
+            ("hew/demo-4", Some(4)),
+            ("hew/demo-9", None)
+        ]
+    );
+    assert_eq!(s.kept_branches[0].task_id.as_deref(), Some("demo-3"));
+}

@@ -375,6 +375,28 @@ fn a_merge_conflict_keeps_the_work_and_releases_the_task_labelled() {
         comments.contains(&kept),
         "the comment names the branch: {comments}"
     );
+    // The summary names the kept work and the command that shows it, in text and JSON.
+    let inspect = format!("git log --oneline main..{kept}");
+    let summary = stdout(&repo.hew().args(["loop", "summary"]).assert().success());
+    assert!(
+        summary.contains(&format!("kept on {kept}")) && summary.contains(&inspect),
+        "{summary}"
+    );
+    let json: Value = serde_json::from_str(&stdout(
+        &repo
+            .hew()
+            .args(["loop", "summary", "--json"])
+            .assert()
+            .success(),
+    ))
+    .unwrap();
+    assert_eq!(
+        json["kept_branches"][0]["branch"],
+        kept.as_str(),
+        "{json:#}"
+    );
+    assert_eq!(json["kept_branches"][0]["task_id"], id.as_str(), "{json:#}");
+    assert_eq!(json["kept_branches"][0]["inspect"], inspect.as_str());
 
     // The next run retries it on a fresh base: it lands, the marks go, the first attempt's
     // branch stays.

@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use hew_core::agent::Tokens;
-use hew_core::diverted::{Unlanded, unlanded_work};
+use hew_core::diverted::{Unlanded, unlanded_work, unmerged_commits};
 use hew_core::records::{RecordError, RunDir, RunKind, RunStatus, list_runs};
 use hew_core::summary::{Spend, Summary, read_summary};
 use hew_core::time::Timestamp;
 
 use crate::context::Context;
 use crate::error::CliError;
+use crate::escape::escape;
 use crate::exit::Exit;
 use crate::table::Table;
 
@@ -74,7 +75,10 @@ pub fn summary(ctx: &Context, args: SummaryArgs) -> Result<Exit, CliError> {
         for e in &skipped {
             eprintln!("warning: skipped {e}");
         }
-        let unlanded = dir.read_run().ok().and_then(|r| unlanded_work(&root, &r));
+        let run = dir.read_run().ok();
+        let unlanded = run.as_ref().and_then(|r| unlanded_work(&root, r));
+        let into = run.as_ref().map_or("", |r| r.into.as_str());
+        let kept = kept_work(&root, into, &summary);
         print!("{}", render(&summary, args.format, args.tasks));
         let bullet = match args.format {
             Format::Table => "note: ",
@@ -82,6 +86,9 @@ pub fn summary(ctx: &Context, args: SummaryArgs) -> Result<Exit, CliError> {
         };
         for line in unlanded.iter().flat_map(unlanded_lines) {
             println!("{bullet}{line}");
+        }
+        for k in &kept {
+            println!("{bullet}{}", k.line());
         }
     }
     Ok(Exit::Success)
@@ -95,11 +102,17 @@ pub fn summary_json(
     tasks: bool,
 ) -> Result<(serde_json::Value, Vec<RecordError>), RecordError> {
     let (summary, skipped) = read_summary(dir, Timestamp::now())?;
-    let unlanded = dir.read_run().ok().and_then(|r| unlanded_work(root, &r));
+    let run = dir.read_run().ok();
+    let unlanded = run.as_ref().and_then(|r| unlanded_work(root, r));
+    let into = run.as_ref().map_or("", |r| r.into.as_str());
     let mut json = summary.to_json(tasks);
     json["unlanded"] = unlanded
         .as_ref()
         .map_or(serde_json::Value::Null, unlanded_json);
+    json["kept_branches"] = kept_work(root, into, &summary)
+        .iter()
+        .map(KeptWork::json)
+        .collect();
     Ok((json, skipped))
 }
 
@@ -124,6 +137,79 @@ pub fn unlanded_lines(u: &Unlanded) -> Vec<String> {
     ]
 }
 
+/// A branch the run kept with an agent's commits that its target still lacks.
+#[derive(Debug, Clone)]
+pub struct KeptWork {
+    /// The branch.
+    pub branch: String,
+    /// The branch it would land on.
+    pub into: String,
+    /// Commits on `branch` that `into` lacks.
+    pub commits: usize,
+    /// The iteration that kept it (none: a recovery did).
+    pub iter: Option<u32>,
+    /// The task whose work it is.
+    pub task_id: Option<String>,
+}
+
+impl KeptWork {
+    /// The command that shows the work: `git log --oneline main..hew/demo-3`.
+    pub fn inspect_command(&self) -> String {
+        if self.into.is_empty() {
+            format!("git log --oneline {}", self.branch)
+        } else {
+            format!("git log --oneline {}..{}", self.into, self.branch)
+        }
+    }
+
+    /// One line for the user: where the work is, whose, and how to see it.
+    pub fn line(&self) -> String {
+        let whose = match (&self.task_id, self.iter) {
+            (Some(task), Some(n)) => format!(" (task {}, iteration #{n})", escape(task)),
+            _ => " (kept by a recovery)".to_owned(),
+        };
+        format!(
+            "{} unmerged commit{} kept on {}{whose}: see {} with `{}`",
+            self.commits,
+            if self.commits == 1 { "" } else { "s" },
+            escape(&self.branch),
+            if self.commits == 1 { "it" } else { "them" },
+            escape(&self.inspect_command())
+        )
+    }
+
+    /// The same for `--json`.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "branch": self.branch,
+            "into": self.into,
+            "commits": self.commits,
+            "iter": self.iter,
+            "task_id": self.task_id,
+            "inspect": self.inspect_command(),
+        })
+    }
+}
+
+/// The branches `summary` names as kept that still hold commits `into` lacks (a branch
+/// merged or deleted since is no one's concern any more).
+pub fn kept_work(root: &std::path::Path, into: &str, summary: &Summary) -> Vec<KeptWork> {
+    summary
+        .kept_branches
+        .iter()
+        .filter_map(|k| {
+            let commits = unmerged_commits(root, &k.branch, into)?;
+            Some(KeptWork {
+                branch: k.branch.clone(),
+                into: into.to_owned(),
+                commits,
+                iter: k.iter,
+                task_id: k.task_id.clone(),
+            })
+        })
+        .collect()
+}
+
 /// The same for `--json`.
 pub fn unlanded_json(u: &Unlanded) -> serde_json::Value {
     serde_json::json!({
@@ -136,7 +222,7 @@ pub fn unlanded_json(u: &Unlanded) -> serde_json::Value {
 }
 
 /// Refuses an id that could reach outside `.hew/loop`.
-fn checked_run_id(id: &str) -> Result<String, CliError> {
+pub(super) fn checked_run_id(id: &str) -> Result<String, CliError> {
     let ok = !id.is_empty()
         && id
             .chars()
@@ -152,7 +238,7 @@ fn checked_run_id(id: &str) -> Result<String, CliError> {
 }
 
 /// The id of the run that started last.
-fn latest_run(root: &std::path::Path) -> Result<String, CliError> {
+pub(super) fn latest_run(root: &std::path::Path) -> Result<String, CliError> {
     let (runs, errors) = list_runs(root);
     for e in &errors {
         eprintln!("warning: skipped {e}");
@@ -400,7 +486,7 @@ fn spend_cells(s: &Spend) -> String {
 }
 
 /// `finished (ready_empty)`, `running`, ...
-fn state(s: &Summary) -> String {
+pub(super) fn state(s: &Summary) -> String {
     let status = match s.status {
         RunStatus::Running => return "running (in progress)".to_owned(),
         RunStatus::Finished => "finished",
