@@ -93,6 +93,75 @@ macro_rules! require_tracker {
     };
 }
 
+/// Headless Chromium (Debian's `chromium-headless-shell`), to render hew's HTML report:
+/// `HEW_CHROMIUM` when set, else `chromium-headless-shell` on PATH or in `/usr/bin`. `None`
+/// (and a note saying why the test is skipped) when it is missing, unless
+/// `HEW_REQUIRE_CHROMIUM=1` (set by `scripts/test.sh`), which makes that a failure.
+pub fn chromium() -> Option<PathBuf> {
+    let candidates = std::env::var_os("HEW_CHROMIUM")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(std::env::var_os("PATH").into_iter().flat_map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("chromium-headless-shell"))
+                .collect::<Vec<_>>()
+        }))
+        .chain([PathBuf::from("/usr/bin/chromium-headless-shell")]);
+    let found = candidates.into_iter().find(|c| c.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("HEW_REQUIRE_CHROMIUM").is_none(),
+            "chromium-headless-shell is required (HEW_REQUIRE_CHROMIUM is set) but missing: \
+             run scripts/install-chromium.sh"
+        );
+        eprintln!(
+            "note: chromium-headless-shell not found; skipping (install it with \
+             scripts/install-chromium.sh)"
+        );
+    }
+    found
+}
+
+/// What headless Chromium made of a page: the DOM after its scripts ran, and its log
+/// (console messages included).
+pub struct Rendered {
+    /// The serialized DOM.
+    pub dom: String,
+    /// Chromium's stderr with `--enable-logging=stderr`.
+    pub log: String,
+}
+
+/// Loads the file `page` in headless Chromium `browser`, with no network and no sandbox
+/// (tests run as root in CI), and returns what it rendered. With `screenshot`, also
+/// writes a PNG of the page at 1400 px wide there.
+pub fn render_page(browser: &Path, page: &Path, screenshot: Option<&Path>) -> Rendered {
+    let profile = tempfile::tempdir().expect("temp dir");
+    let url = format!("file://{}", page.display());
+    let mut cmd = Command::new(browser);
+    cmd.args([
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--proxy-server=127.0.0.1:9",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()));
+    match screenshot {
+        Some(png) => cmd
+            .arg(format!("--screenshot={}", png.display()))
+            .arg("--window-size=1400,2000")
+            .arg("--hide-scrollbars"),
+        None => cmd.arg("--dump-dom"),
+    };
+    let out = cmd.arg(url).output().expect("run chromium-headless-shell");
+    assert!(out.status.success(), "chromium: {out:?}");
+    Rendered {
+        dom: String::from_utf8_lossy(&out.stdout).into_owned(),
+        log: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// The `hew` binary built by this `cargo test` run.
 pub fn hew_bin() -> PathBuf {
     // Test binaries live in target/<profile>/deps; the hew binary one level up.

@@ -15,6 +15,7 @@ mod notify;
 mod prices;
 mod prune;
 mod real_agents;
+mod report;
 mod retries;
 mod run_loop;
 mod runners;

@@ -1,7 +1,7 @@
 //! `hew loop`: run agents over the ready tasks (`run`, the default), see what would run
 //! (`--dry-run`), ask running loops to stop (`cancel`), clean up after dead ones
 //! (`recover`) or ended ones (`prune`), read an agent's output (`logs`), and read back
-//! what runs did and spent (`summary`, `list`).
+//! what runs did and spent (`summary`, `list`, and `report`, the same as a page).
 
 mod cancel;
 mod dry_run;
@@ -10,6 +10,7 @@ mod logs;
 mod notify;
 mod prune;
 mod recover;
+mod report;
 mod run;
 mod summary;
 
@@ -59,6 +60,10 @@ enum LoopCommand {
     /// and by the models that consumed them (the latest run by default; works while it
     /// runs).
     Summary(summary::SummaryArgs),
+    /// A run as one self-contained HTML page: a timeline of the iterations on their worker
+    /// slots, spend by model, outcomes, what needs attention, and a sortable table of every
+    /// iteration (the latest run by default; works while it runs).
+    Report(report::ReportArgs),
     /// The runs in this repository: when, how long, iterations, tasks closed, cost, and
     /// why each stopped.
     List(list::ListArgs),
@@ -149,6 +154,7 @@ pub fn cmd_loop(ctx: &Context, args: LoopArgs) -> Result<Exit, CliError> {
         Some(LoopCommand::Prune(prune)) => prune::prune(ctx, prune),
         Some(LoopCommand::Summary(args)) => summary::summary(ctx, args),
         Some(LoopCommand::List(args)) => list::list(ctx, args),
+        Some(LoopCommand::Report(args)) => report::report(ctx, args),
         Some(LoopCommand::Run(run)) => run_or_plan(ctx, run),
         None => run_or_plan(ctx, args.run),
     }
