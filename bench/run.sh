@@ -416,6 +416,40 @@ scenario_summary() {
   if ! grep -q "$summary_records" "$out"; then
     echo "bench: summary: the output does not mention $summary_records iterations (see $out)" >&2
   fi
+  report_page "$dir" "$run_id"
+}
+
+# report_page DIR RUN_ID: `hew loop report` over the same records: wall time, peak memory
+# and the size of the page, which must draw one bar per iteration.
+report_page() {
+  local dir=$1 run_id=$2 page=$work/report.html out=$work/logs/report.log tfile=$work/report.time
+  if ! "$hew" loop report --help >/dev/null 2>&1; then
+    row summary "hew loop report: wall" "n/a (report not built)" "<= 2 s"
+    return
+  fi
+  local wall_s rss_kb=""
+  if [ -x /usr/bin/time ]; then
+    (cd "$dir" && "$hew" loop report --run-id "$run_id" -o "$page") >"$out" 2>&1 || true
+    (cd "$dir" && /usr/bin/time -f '%e %M' -o "$tfile" "$hew" loop report --run-id "$run_id" -o "$page") >"$out" 2>&1 || {
+      row summary "hew loop report" "failed (see $out)" "" "FAILED"
+      return
+    }
+    read -r wall_s rss_kb <"$tfile"
+  else
+    timed report "$dir" "$hew" loop report --run-id "$run_id" -o "$page"
+    wall_s=$(secs "$elapsed")
+  fi
+  local bytes mb bars
+  bytes=$(wc -c <"$page")
+  mb=$(awk -v b="$bytes" 'BEGIN { printf "%.2f", b / 1048576 }')
+  bars=$(grep -o '<g class="it ' "$page" | wc -l)
+  row summary "hew loop report: wall" "$wall_s s" "<= 2 s" "$(at_most "$wall_s" 2)"
+  if [ -n "$rss_kb" ]; then
+    row summary "hew loop report: peak memory" "$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }') MB"
+  fi
+  row summary "hew loop report: page size" "$mb MB" "<= 5 MB" "$(at_most "$mb" 5)"
+  row summary "hew loop report: bars drawn" "$bars" "$summary_records" \
+    "$([ "$bars" = "$summary_records" ] && echo ok || echo FAILED)"
 }
 
 # stamp VAR SECS: sets VAR to 2026-01-01T00:00:00 plus SECS (under 30 days), no subshell.

@@ -217,6 +217,39 @@ fn summary_of_a_parallel_run_in_table_and_markdown() {
 }
 
 #[test]
+fn the_report_of_an_earlier_run_draws_every_iteration_and_leaves_its_directory_alone() {
+    let repo = TestRepo::new();
+    add_earlier_runs(&repo);
+    let run_dir = repo.path().join(".hew/loop").join(PARALLEL);
+    let files_before = std::fs::read_dir(&run_dir).unwrap().count();
+    let summary = json_of(
+        &repo,
+        &["loop", "summary", "--run-id", PARALLEL, "--json", "--tasks"],
+    );
+    let written = quiet_success(&repo, &["loop", "report", "--run-id", PARALLEL]);
+    let page_path = repo.path().join(format!(".hew/report-{PARALLEL}.html"));
+    assert_eq!(written.trim(), page_path.display().to_string());
+    assert_eq!(std::fs::read_dir(&run_dir).unwrap().count(), files_before);
+    let page = std::fs::read_to_string(&page_path).unwrap();
+    let tasks = summary["tasks"].as_array().unwrap();
+    assert_eq!(page.matches("<g class=\"it o-").count(), tasks.len());
+    for t in tasks {
+        let bar = format!(
+            "<g class=\"it o-{}\" data-iter=\"{}\">",
+            t["outcome"].as_str().unwrap(),
+            t["iter"]
+        );
+        assert!(page.contains(&bar), "{bar}");
+    }
+    let cost = format!("${:.4}", summary["totals"]["cost_usd"].as_f64().unwrap());
+    assert!(
+        page.contains(&format!("id=\"total-cost\">{cost}<")),
+        "{cost}"
+    );
+    assert!(page.contains("recorded by earlier hew"));
+}
+
+#[test]
 fn doctor_counts_earlier_runs_as_finished_not_unreadable_or_stale() {
     let repo = TestRepo::new();
     add_earlier_runs(&repo);

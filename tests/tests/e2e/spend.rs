@@ -330,6 +330,10 @@ fn summary_reads_a_run_in_progress_and_skips_corrupt_records() {
     assert!(table.contains("running (in progress)"), "{table}");
     let list = hew_ok(&repo, &["loop", "list"]);
     assert!(list.contains("running"), "{list}");
+    // The report reads it too: the run is shown running, its one iteration drawn.
+    let page = hew_ok(&repo, &["loop", "report", "-o", "-"]);
+    assert!(page.contains("running (in progress)"), "{page}");
+    assert_eq!(page.matches("<g class=\"it o-closed\"").count(), 1);
 
     kill(Pid::from_raw(hew.id() as i32), Signal::SIGINT).unwrap();
     let out = hew.wait_with_output().unwrap();
@@ -349,6 +353,18 @@ fn summary_reads_a_run_in_progress_and_skips_corrupt_records() {
     let s: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(s["outcomes"]["closed"], 1);
     assert_eq!(s["outcomes"]["cancelled"], 1);
+    let out = repo
+        .hew()
+        .args(["loop", "report", "-o", "-", "--run-id", &run_id])
+        .assert()
+        .success();
+    assert!(text(&out.get_output().stderr).contains("7.json"));
+    let page = text(&out.get_output().stdout);
+    assert_eq!(
+        page.matches("<g class=\"it o-").count(),
+        2,
+        "the corrupt record is skipped"
+    );
     assert_eq!(repo.show(&first)["status"], "closed");
 
     // An unknown or hostile run id is refused.

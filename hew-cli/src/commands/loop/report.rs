@@ -23,7 +23,7 @@ use std::process::{Command, Stdio};
 
 use clap::Args;
 use hew_core::diverted::unlanded_work;
-use hew_core::records::{IterRecord, Outcome, RunDir, RunRecord, Timings};
+use hew_core::records::{IterRecord, Outcome, RunDir, RunKind, RunRecord, Timings};
 use hew_core::retry::EXHAUSTED_LABEL;
 use hew_core::summary::{Summary, SummaryBuilder};
 use hew_core::time::Timestamp;
@@ -46,7 +46,8 @@ pub struct ReportArgs {
     last: bool,
 
     /// Where to write the page: a file, or `-` for standard output (default:
-    /// `.hew/loop/<run-id>/report.html`).
+    /// `.hew/loop/<run-id>/report.html`; for a run of earlier hew, whose directory is left
+    /// as it was, `.hew/report-<run-id>.html`).
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 
@@ -147,6 +148,10 @@ pub fn report(ctx: &Context, args: ReportArgs) -> Result<Exit, CliError> {
         path => {
             let path = match path {
                 Some(p) => ctx.cwd.join(p),
+                // A run directory of earlier hew stays as it was: its page goes beside.
+                None if dir.kind() == RunKind::Earlier => {
+                    root.join(".hew").join(format!("report-{run_id}.html"))
+                }
                 None => dir.path().join("report.html"),
             };
             write_page(&path, &page)?;

@@ -541,8 +541,14 @@ fn attention(out: &mut String, r: &Report) {
                 let _ = write!(
                     out,
                     "<li class=\"a-kept\"><span class=\"tag k-merge_conflict\">kept branch</span> \
-                     {}<code>{}</code></li>",
-                    esc(&k.line()),
+                     {} unmerged commit{} on <b>{}</b>{}: <code>{}</code></li>",
+                    k.commits,
+                    if k.commits == 1 { "" } else { "s" },
+                    esc(&k.branch),
+                    match (&k.task_id, k.iter) {
+                        (Some(task), Some(n)) => format!(" (task {}, #{n})", esc(task)),
+                        _ => " (kept by a recovery)".to_owned(),
+                    },
                     esc(&k.inspect_command())
                 );
             }
