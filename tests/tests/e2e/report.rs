@@ -160,7 +160,7 @@ fn a_real_runs_report_renders_in_a_browser_with_the_summarys_totals() {
 }
 
 #[test]
-fn report_writes_to_standard_output_and_refuses_open_without_a_file() {
+fn report_writes_a_file_or_standard_output_and_opens_it_on_request() {
     require_tracker!();
     let repo = TestRepo::with_tracker();
     repo.use_agent("claude", fake_agent(), "");
@@ -183,6 +183,35 @@ fn report_writes_to_standard_output_and_refuses_open_without_a_file() {
         .join("report.html");
     assert_eq!(default.trim(), written.display().to_string());
     assert!(written.is_file());
+    // --open hands the page to the desktop's opener; when that fails, a warning.
+    let bin = tempfile::tempdir().unwrap();
+    let opened = bin.path().join("opened");
+    hew_tests::write_script(
+        &bin.path().join("xdg-open"),
+        &format!("#!/bin/sh\necho \"$1\" > '{}'\n", opened.display()),
+    );
+    repo.hew()
+        .args(["loop", "report", "--open"])
+        .env("PATH", bin.path())
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read_to_string(&opened).unwrap().trim(),
+        written.display().to_string()
+    );
+    hew_tests::write_script(&bin.path().join("xdg-open"), "#!/bin/sh\nexit 3\n");
+    let failed = repo
+        .hew()
+        .args(["loop", "report", "--open"])
+        .env("PATH", bin.path())
+        .assert()
+        .success();
+    let err = String::from_utf8_lossy(&failed.get_output().stderr).into_owned();
+    assert!(
+        err.contains("warning: `xdg-open` could not open the report")
+            && err.contains("report.html"),
+        "{err}"
+    );
     let refused = repo
         .hew()
         .args(["loop", "report", "-o", "-", "--open"])
