@@ -442,7 +442,7 @@ report_page() {
   local bytes mb bars
   bytes=$(wc -c <"$page")
   mb=$(awk -v b="$bytes" 'BEGIN { printf "%.2f", b / 1048576 }')
-  bars=$(grep -o '<g class="it ' "$page" | wc -l)
+  bars=$(grep -o '<g class="o-' "$page" | wc -l)
   row summary "hew loop report: wall" "$wall_s s" "<= 2 s" "$(at_most "$wall_s" 2)"
   if [ -n "$rss_kb" ]; then
     row summary "hew loop report: peak memory" "$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }') MB"

@@ -232,12 +232,13 @@ fn the_report_of_an_earlier_run_draws_every_iteration_and_leaves_its_directory_a
     assert_eq!(std::fs::read_dir(&run_dir).unwrap().count(), files_before);
     let page = std::fs::read_to_string(&page_path).unwrap();
     let tasks = summary["tasks"].as_array().unwrap();
-    assert_eq!(page.matches("<g class=\"it o-").count(), tasks.len());
+    assert_eq!(page.matches("<g class=\"o-").count(), tasks.len());
     for t in tasks {
         let bar = format!(
-            "<g class=\"it o-{}\" data-iter=\"{}\">",
+            "<g class=\"o-{}\"><title>#{} {} ",
             t["outcome"].as_str().unwrap(),
-            t["iter"]
+            t["iter"],
+            t["task_id"].as_str().unwrap()
         );
         assert!(page.contains(&bar), "{bar}");
     }

@@ -115,10 +115,14 @@ fn a_real_runs_report_renders_in_a_browser_with_the_summarys_totals() {
     assert!(dom.contains("&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;"));
 
     // One bar per iteration, in as many lanes as slots.
-    assert_eq!(dom.matches("<g class=\"it o-").count(), iters.len());
+    assert_eq!(dom.matches("<g class=\"o-").count(), iters.len());
     for i in &iters {
         let outcome = i["outcome"].as_str().unwrap();
-        let bar = format!("<g class=\"it o-{outcome}\" data-iter=\"{}\">", i["number"]);
+        let bar = format!(
+            "<g class=\"o-{outcome}\"><title>#{} {} ",
+            i["number"],
+            i["task_id"].as_str().unwrap()
+        );
         assert!(dom.contains(&bar), "{bar}");
     }
     // The totals are the summary's, to the token and the cent.

@@ -64,6 +64,10 @@ fn outcome_colour(o: Outcome) -> &'static str {
     }
 }
 
+/// The most entries of one kind the attention list shows; a long night's failures are
+/// in the table.
+const ATTENTION_SHOWN: usize = 100;
+
 const CSS: &str = include_str!("page.css");
 const SCRIPT: &str = include_str!("page.js");
 
@@ -106,19 +110,21 @@ pub fn render(r: &Report) -> String {
          <title>hew run {}</title><style>{CSS}",
         esc(&s.run_id)
     );
-    for stage in STAGES {
-        let _ = write!(
-            out,
-            ".s-{0}{{fill:{1}}}.k-{0}{{background:{1}}}",
-            stage.name, stage.colour
-        );
-    }
     for o in Outcome::ALL {
         let _ = write!(
             out,
-            ".o-{0} .b,.o-{0}.b{{fill:{1}}}.k-{0}{{background:{1}}}tr.o-{0} td.oc{{color:{1}}}",
+            ".o-{0} rect,rect.o-{0}{{fill:{1}}}.k-{0}{{background:{1}}}\
+             tr.o-{0} td:nth-child(7){{color:{1}}}",
             o.as_str(),
             outcome_colour(o)
+        );
+    }
+    // After the outcomes: a stage's colour wins over its bar's.
+    for stage in STAGES {
+        let _ = write!(
+            out,
+            "rect.s-{0}{{fill:{1}}}.k-{0}{{background:{1}}}",
+            stage.name, stage.colour
         );
     }
     out.push_str("</style></head><body>\n");
@@ -279,15 +285,16 @@ fn timeline(out: &mut String, r: &Report) {
         );
     }
     for it in &r.iters {
-        let y = AXIS_H + LANE_H * lane(it.slot) as f64 + (LANE_H - BAR_H) / 2.0;
+        let y = (AXIS_H + LANE_H * lane(it.slot) as f64 + (LANE_H - BAR_H) / 2.0).round();
         let bx = x(it.started_ms);
         let bw = len(it.ended_ms - it.started_ms).max(0.6);
+        // Every byte here is paid 10,000 times on a long night: no class on the bar (its
+        // group's outcome colours it), whole units where they are whole.
         let _ = write!(
             out,
-            "<g class=\"it o-{}\" data-iter=\"{}\"><title>{}</title>\
-             <rect class=\"b\" x=\"{bx:.1}\" y=\"{y:.1}\" width=\"{bw:.1}\" height=\"{BAR_H}\"/>",
+            "<g class=\"o-{}\"><title>{}</title>\
+             <rect x=\"{bx:.1}\" y=\"{y}\" width=\"{bw:.1}\" height=\"{BAR_H}\"/>",
             it.outcome.as_str(),
-            it.number,
             bar_title(it)
         );
         let mut sx = bx;
@@ -296,7 +303,7 @@ fn timeline(out: &mut String, r: &Report) {
             if w >= 0.3 {
                 let _ = write!(
                     out,
-                    "<rect class=\"s-{}\" x=\"{sx:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{STAGE_H}\"/>",
+                    "<rect class=\"s-{}\" x=\"{sx:.1}\" y=\"{}\" width=\"{w:.1}\" height=\"{STAGE_H}\"/>",
                     stage.name,
                     y + BAR_H - STAGE_H
                 );
@@ -308,13 +315,22 @@ fn timeline(out: &mut String, r: &Report) {
     out.push_str("</svg></section>\n");
 }
 
+/// `15ms` under a second, else as the summary writes durations.
+fn stage_time(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        duration(std::time::Duration::from_millis(ms))
+    }
+}
+
 /// What hovering a bar says: task, title, model, outcome, time, tokens, cost, stages.
 fn bar_title(it: &IterRow) -> String {
     let stages: Vec<String> = STAGES
         .iter()
         .map(|s| (s.name, (s.ms)(&it.timings)))
         .filter(|(_, ms)| *ms > 0)
-        .map(|(name, ms)| format!("{name} {}", duration(std::time::Duration::from_millis(ms))))
+        .map(|(name, ms)| format!("{name} {}", stage_time(ms)))
         .collect();
     let mut t = format!(
         "#{} {} {}\n{} · {} · {} · {} tokens · {}",
@@ -472,7 +488,7 @@ fn outcomes(out: &mut String, r: &Report) {
         let w = f64::from(*n) * 1000.0 / f64::from(total);
         let _ = write!(
             out,
-            "<rect class=\"b o-{0}\" x=\"{x:.2}\" y=\"0\" width=\"{w:.2}\" height=\"28\"><title>{0}: {n}</title></rect>",
+            "<rect class=\"o-{0}\" x=\"{x:.2}\" y=\"0\" width=\"{w:.2}\" height=\"28\"><title>{0}: {n}</title></rect>",
             o.as_str()
         );
         x += w;
@@ -498,7 +514,21 @@ fn attention(out: &mut String, r: &Report) {
         return;
     }
     out.push_str("<ul id=\"attention-list\">");
-    for a in &r.attention {
+    // Work waiting outside the target first (diverted, then kept branches), then tasks;
+    // at most ATTENTION_SHOWN of each kind: past that, the table says the rest.
+    let kind = |a: &Attention| match a {
+        Attention::Diverted(_) => 0,
+        Attention::Kept(_) => 1,
+        Attention::Failed { .. } | Attention::Exhausted { .. } => 2,
+    };
+    let mut more = [0usize; 3];
+    let mut shown: Vec<&Attention> = Vec::new();
+    for k in 0..3 {
+        let all: Vec<&Attention> = r.attention.iter().filter(|a| kind(a) == k).collect();
+        more[k] = all.len().saturating_sub(ATTENTION_SHOWN);
+        shown.extend(all.into_iter().take(ATTENTION_SHOWN));
+    }
+    for a in shown {
         match a {
             Attention::Failed {
                 iter,
@@ -563,7 +593,25 @@ fn attention(out: &mut String, r: &Report) {
             }
         }
     }
-    out.push_str("</ul></section>\n");
+    out.push_str("</ul>");
+    let [_, kept, tasks] = more;
+    if kept > 0 {
+        let _ = write!(
+            out,
+            "<p class=\"hint\">And {} more kept branches: <code>hew loop summary</code> \
+             names them all.</p>",
+            count(kept as u64)
+        );
+    }
+    if tasks > 0 {
+        let _ = write!(
+            out,
+            "<p class=\"hint\">And {} more tasks that did not close: sort the iterations \
+             by outcome to see them.</p>",
+            count(tasks as u64)
+        );
+    }
+    out.push_str("</section>\n");
 }
 
 fn table(out: &mut String, r: &Report) {
@@ -580,8 +628,8 @@ fn table(out: &mut String, r: &Report) {
         let took = it.ended_ms - it.started_ms;
         let _ = writeln!(
             out,
-            "<tr class=\"o-{o}\"><td>{}<td>{}<td>{}<td>{}<td>{}<td>{}<td class=\"oc\">{o}\
-             <td data-v=\"{offset}\">+{}<td data-v=\"{took}\">{}<td>{}<td>{}</tr>",
+            "<tr class=\"o-{o}\"><td>{}<td>{}<td>{}<td>{}<td>{}<td>{}<td>{o}\
+             <td>+{}<td>{}<td>{}<td>{}",
             it.number,
             esc(&it.task_id),
             esc(&it.title),

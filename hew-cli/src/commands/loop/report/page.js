@@ -17,11 +17,18 @@
   if (table) {
     var heads = table.tHead.rows[0].cells;
     var order = [];
+    // Numbers as shown: `12,345`, `$0.0123`, and times (`+1h02m`, `4m12s`, `2.5s`) in
+    // seconds; `unknown` sorts below every number.
     var key = function (row, i, numeric) {
-      var cell = row.cells[i];
-      var v = cell.getAttribute("data-v");
-      if (v === null) v = cell.textContent;
+      var v = row.cells[i].textContent;
       if (!numeric) return v.toLowerCase();
+      if (/^\+?(\d+(\.\d+)?[hms])+$/.test(v)) {
+        var secs = 0;
+        v.replace(/(\d+(?:\.\d+)?)([hms])/g, function (_, n, unit) {
+          secs += parseFloat(n) * (unit === "h" ? 3600 : unit === "m" ? 60 : 1);
+        });
+        return secs;
+      }
       var n = parseFloat(v.replace(/[^0-9.\-]/g, ""));
       return isNaN(n) ? -1 : n;
     };

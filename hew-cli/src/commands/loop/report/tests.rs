@@ -112,7 +112,7 @@ fn one_bar_per_iteration_with_its_stages_in_lanes_by_slot() {
         .map(|n| iter(n, (n as usize % 2) + 1, Outcome::Closed, "t"))
         .collect();
     let page = html::render(&report(&iters));
-    assert_eq!(page.matches("<g class=\"it o-closed\"").count(), 5);
+    assert_eq!(page.matches("<g class=\"o-closed\"").count(), 5);
     for stage in ["checkout", "agent", "merge"] {
         assert_eq!(
             page.matches(&format!("<rect class=\"s-{stage}\"")).count(),
@@ -193,4 +193,17 @@ fn ticks_are_round() {
     assert_eq!(html::tick_label(600_000), "10m");
     assert_eq!(html::tick_label(5_400_000), "1h30m");
     assert_eq!(html::tick_step(3_600_000), 600_000);
+}
+
+#[test]
+fn a_long_list_of_failures_is_cut_and_says_how_many_more() {
+    let iters: Vec<IterRecord> = (1..=150)
+        .map(|n| iter(n, 1, Outcome::NoChange, "t"))
+        .collect();
+    let r = report(&iters);
+    assert_eq!(r.attention.len(), 150, "every one counts");
+    let page = html::render(&r);
+    assert_eq!(page.matches("<li class=\"a-failed\">").count(), 100);
+    assert!(page.contains("And 50 more tasks that did not close"));
+    assert!(page.contains("id=\"total-attention\">150<"));
 }
