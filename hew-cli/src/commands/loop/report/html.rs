@@ -523,9 +523,9 @@ fn attention(out: &mut String, r: &Report) {
     };
     let mut more = [0usize; 3];
     let mut shown: Vec<&Attention> = Vec::new();
-    for k in 0..3 {
+    for (k, more) in more.iter_mut().enumerate() {
         let all: Vec<&Attention> = r.attention.iter().filter(|a| kind(a) == k).collect();
-        more[k] = all.len().saturating_sub(ATTENTION_SHOWN);
+        *more = all.len().saturating_sub(ATTENTION_SHOWN);
         shown.extend(all.into_iter().take(ATTENTION_SHOWN));
     }
     for a in shown {
