@@ -10,7 +10,7 @@ use hew_core::config::{
     Config, ConfigPaths, EarlierKey, Effect, LoadOptions, Loaded, Origin, Scope, load,
 };
 use hew_core::repo::{RepoError, discover_root};
-use hew_core::tracker::CliTracker;
+use hew_core::tracker::{CliTracker, Database};
 
 use crate::error::CliError;
 use crate::exit::Exit;
@@ -112,14 +112,14 @@ impl Context {
     }
 
     /// The tracker for the repository at `root`: `tracker.command`, or the one chosen
-    /// when it is unset (an error when none is installed).
+    /// when it is unset (an error when none is installed), on the database `BEADS_DIR`
+    /// names, else the repository's `.beads/`.
     pub fn tracker(&self, config: &Config, root: &Path) -> Result<CliTracker, CliError> {
         let t = &config.tracker;
-        Ok(CliTracker::for_repo(
-            t.command.as_deref(),
-            root,
-            t.timeout.get(),
-        )?)
+        Ok(
+            CliTracker::for_repo(t.command.as_deref(), root, t.timeout.get())?
+                .with_database(&Database::locate(root)),
+        )
     }
 }
 

@@ -10,7 +10,7 @@ use hew_core::config::{Config, Effect};
 use hew_core::records::{Liveness, RunKind, RunStatus, list_runs, liveness};
 use hew_core::repo::current_branch;
 use hew_core::tracker::{
-    CliTracker, KNOWN_TRACKERS, ReadyQuery, Tracker, TrackerChoice, TrackerError,
+    CliTracker, Database, KNOWN_TRACKERS, ReadyQuery, Tracker, TrackerChoice, TrackerError,
 };
 use hew_core::worktree::{PruneOptions, find_leftovers};
 
@@ -251,11 +251,16 @@ pub async fn tracker_checks(config: &Config, dir: &Path) -> Vec<Check> {
         limit: 1,
         ..ReadyQuery::default()
     };
+    // Where every tracker call of a run, and every agent, finds the database.
+    let located = Database::locate(dir);
     let database = match tracker.ready(&query).await {
-        Ok(_) => Check::pass("tracker database", "answers (`ready` works)"),
+        Ok(_) => Check::pass(
+            "tracker database",
+            format!("{}; answers (`ready` works)", located.describe()),
+        ),
         Err(e @ TrackerError::NotInitialized { .. }) => Check::fail(
             "tracker database",
-            format!("no beads database in {}", dir.display()),
+            format!("no beads database at {}", located.describe()),
             crate::hints::tracker(&e),
         ),
         Err(e) => Check::fail("tracker database", e.to_string(), crate::hints::tracker(&e)),

@@ -40,7 +40,7 @@ use crate::retry::{
     AfterFailure, CONFLICT_LABEL, EXHAUSTED_LABEL, RETRY_PREFIX, after_failure, labels_to_strip,
 };
 use crate::time::Timestamp;
-use crate::tracker::{CliTracker, Tracker};
+use crate::tracker::{CliTracker, Database, Tracker};
 use crate::worktree::{Integration, SlotOptions, Slots, TaskWorktree};
 
 /// What runs the tasks of one run: everything their stages share.
@@ -138,11 +138,12 @@ impl TaskRunner {
                 cfg.tracker.command.as_deref(),
                 root,
                 cfg.tracker.timeout.get(),
-            )?,
+            )?
+            .with_database(&Database::locate(root)),
             slots,
             queue,
             skill,
-            beads_dir: root.join(".beads"),
+            beads_dir: Database::locate(root).dir,
             events,
             stop,
             prices: Prices::new(&cfg.prices),

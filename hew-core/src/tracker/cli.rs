@@ -90,6 +90,19 @@ impl CliTracker {
         self
     }
 
+    /// Pins `database` for every call when `BEADS_DIR` chose it (so that a relative
+    /// `BEADS_DIR` means the same wherever the call runs); the repository's own `.beads/`
+    /// is found by the tracker itself, as bd's server configuration is.
+    pub fn with_database(self, database: &super::Database) -> Self {
+        match database.source {
+            super::DatabaseSource::BeadsDir => {
+                let (key, val) = database.env();
+                self.with_env(key, val)
+            }
+            super::DatabaseSource::Repository => self,
+        }
+    }
+
     /// The program this tracker runs.
     pub fn program(&self) -> &str {
         &self.program

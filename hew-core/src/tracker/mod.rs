@@ -7,6 +7,7 @@
 
 mod choice;
 mod cli;
+mod database;
 mod error;
 mod id;
 mod parse;
@@ -16,6 +17,7 @@ pub use choice::{
     ChoiceReason, KNOWN_TRACKERS, TrackerChoice, choose_tracker, find_program, made_by,
 };
 pub use cli::CliTracker;
+pub use database::{Database, DatabaseSource};
 pub use error::TrackerError;
 pub use id::{InvalidId, TaskId, validate_actor, validate_label};
 pub use task::{ReadyQuery, Task};

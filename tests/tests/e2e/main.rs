@@ -12,6 +12,7 @@ mod json;
 mod logs;
 mod merge_queue;
 mod notify;
+mod machines;
 mod prices;
 mod prune;
 mod real_agents;

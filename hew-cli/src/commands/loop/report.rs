@@ -129,10 +129,12 @@ pub fn report(ctx: &Context, args: ReportArgs) -> Result<Exit, CliError> {
                 .with_hint("`hew loop list` shows the runs"),
         );
     }
+    // The tracker the run's commands name: the configured or chosen one.
     let tracker = ctx
         .load_config(Vec::new())
-        .map(|c| c.tracker.command)
-        .unwrap_or_else(|_| "br".to_owned());
+        .ok()
+        .and_then(|c| ctx.tracker(&c, &root).ok())
+        .map_or_else(|| "br".to_owned(), |t| t.program().to_owned());
     let report = read_report(&root, &dir, &tracker, Timestamp::now())?;
     let page = html::render(&report);
 
