@@ -51,12 +51,15 @@ impl Recovery {
     }
 }
 
-/// The parts of an actor `hew/<host>/<pid>/<run-id>` (earlier versions of hew added a
-/// slot, `/w<n>`).
+/// The parts of an actor `hew/<host>@<machine>/<pid>/<run-id>`. Earlier versions of hew
+/// wrote no machine id (`hew/<host>/<pid>/<run-id>`), and before that added a slot
+/// (`/w<n>`): both are still read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor<'a> {
-    /// The machine.
+    /// The machine's host name.
     pub host: &'a str,
+    /// The machine's id (see [`crate::machine`]); `None` in actors of earlier hew.
+    pub machine: Option<&'a str>,
     /// hew's process id there.
     pub pid: u32,
     /// The run.
@@ -66,7 +69,10 @@ pub struct Actor<'a> {
 impl std::fmt::Display for Actor<'_> {
     /// The actor a run claims with.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "hew/{}/{}/{}", self.host, self.pid, self.run_id)
+        match self.machine {
+            Some(m) => write!(f, "hew/{}@{m}/{}/{}", self.host, self.pid, self.run_id),
+            None => write!(f, "hew/{}/{}/{}", self.host, self.pid, self.run_id),
+        }
     }
 }
 
@@ -77,7 +83,13 @@ impl<'a> Actor<'a> {
         if parts.next()? != "hew" {
             return None;
         }
-        let host = parts.next()?;
+        // Host names have no `@`.
+        let named = parts.next()?;
+        let (host, machine) = match named.rsplit_once('@') {
+            Some((host, machine)) if !machine.is_empty() => (host, Some(machine)),
+            Some(_) => return None,
+            None => (named, None),
+        };
         let pid = parts.next()?.parse().ok()?;
         let run_id = parts.next()?;
         let slot_ok = parts.next().is_none_or(|slot| {
@@ -85,25 +97,44 @@ impl<'a> Actor<'a> {
                 .is_some_and(|n| n.parse::<usize>().is_ok())
                 && parts.next().is_none()
         });
-        (!run_id.is_empty() && slot_ok).then_some(Self { host, pid, run_id })
+        (!run_id.is_empty() && !host.is_empty() && slot_ok).then_some(Self {
+            host,
+            machine,
+            pid,
+            run_id,
+        })
     }
 }
 
 impl Actor<'_> {
-    /// Whether the run this actor names is gone: it runs on this machine (`host`), nobody
-    /// holds its record's lock in `repo_root`, and its hew process is dead. An actor of
-    /// another machine is never called gone: its pid cannot be checked from here.
-    pub fn is_gone(&self, repo_root: &Path, host: &str) -> bool {
-        self.host == host && !RunDir::open(repo_root, self.run_id).is_live() && !pid_alive(self.pid)
+    /// Whether this actor is of this machine (`host`, `machine`): by its machine id when it
+    /// has one, whatever its host name; an actor of earlier hew, without one, by its host
+    /// name alone, as earlier hew judged it.
+    pub fn is_here(&self, host: &str, machine: &str) -> bool {
+        match self.machine {
+            Some(m) => m == machine,
+            None => self.host == host,
+        }
+    }
+
+    /// Whether the run this actor names is gone: it runs on this machine, nobody holds its
+    /// record's lock in `repo_root`, and its hew process is dead. An actor of another
+    /// machine is never called gone here, even one with the same host name: its pid cannot
+    /// be checked from here (its lease can: see `runner::lease`).
+    pub fn is_gone(&self, repo_root: &Path, host: &str, machine: &str) -> bool {
+        self.is_here(host, machine)
+            && !RunDir::open(repo_root, self.run_id).is_live()
+            && !pid_alive(self.pid)
     }
 }
 
-/// Puts right what dead runs left. `host` is this machine's name (actors from other
-/// machines are never touched); `worktree_dir` is `loop.worktree.dir`.
+/// Puts right what dead runs left. `host` and `machine` name this machine (actors from
+/// other machines are never touched); `worktree_dir` is `loop.worktree.dir`.
 pub async fn recover<T: Tracker>(
     repo_root: &Path,
     tracker: &T,
     host: &str,
+    machine: &str,
     worktree_dir: Option<PathBuf>,
 ) -> Result<Recovery, TrackerError> {
     let mut out = Recovery::default();
@@ -124,6 +155,7 @@ pub async fn recover<T: Tracker>(
         // tracker: it lands before the tasks are listed, so that it is released too.
         let actor = Actor {
             host: &run.host,
+            machine: (!run.machine.is_empty()).then_some(run.machine.as_str()),
             pid: run.pid,
             run_id: &run.run_id,
         }
@@ -141,7 +173,7 @@ pub async fn recover<T: Tracker>(
         // A run that ended can still hold a task: a claim its hew started just before it
         // was killed lands after it died, perhaps after its recovery.
         let gone = dead_ids.contains(actor.run_id)
-            || (!live.contains(actor.run_id) && actor.is_gone(repo_root, host));
+            || (!live.contains(actor.run_id) && actor.is_gone(repo_root, host, machine));
         if !gone {
             continue;
         }
@@ -347,12 +379,35 @@ mod tests {
 
     #[test]
     fn reads_only_hew_actors() {
+        let here = Actor {
+            host: "box-1",
+            machine: Some("0123456789ab"),
+            pid: 4242,
+            run_id: "20261122-052501-a1b2",
+        };
+        let written = here.to_string();
+        assert_eq!(written, "hew/box-1@0123456789ab/4242/20261122-052501-a1b2");
+        assert_eq!(Actor::parse(&written), Some(here.clone()));
+        assert!(here.is_here("other-name", "0123456789ab"));
+        // The same host name on another machine is not here: its pid is not checked.
+        assert!(!here.is_here("box-1", "ba9876543210"));
+        let dir = tempfile::tempdir().unwrap();
+        let twin = Actor {
+            pid: std::process::id() + 1_000_000,
+            ..here.clone()
+        };
+        assert!(!twin.is_gone(dir.path(), "box-1", "ba9876543210"));
+        assert!(twin.is_gone(dir.path(), "box-1", "0123456789ab"));
+
+        // As earlier versions wrote it: no machine id, judged by host name.
         let actor = Some(Actor {
             host: "box-1",
+            machine: None,
             pid: 4242,
             run_id: "20261122-052501-a1b2",
         });
         assert_eq!(Actor::parse("hew/box-1/4242/20261122-052501-a1b2"), actor);
+        assert!(actor.as_ref().unwrap().is_here("box-1", "0123456789ab"));
         assert_eq!(
             actor.as_ref().map(ToString::to_string).as_deref(),
             Some("hew/box-1/4242/20261122-052501-a1b2")
@@ -371,6 +426,8 @@ mod tests {
             "hew/box/1/run/w",
             "hew/box/1/run/w1/extra",
             "bot/box/1/run/w1",
+            "hew/box@/1/run",
+            "hew/@m/1/run",
         ] {
             assert_eq!(Actor::parse(other), None, "{other}");
         }

@@ -23,6 +23,7 @@ fn run(status: RunStatus, ended: Option<u64>) -> RunRecord {
         ended_at: ended.map(Timestamp::from_unix_ms),
         hew_version: String::new(),
         host: String::new(),
+        machine: String::new(),
         pid: 0,
         repo: Default::default(),
         into: "main".into(),

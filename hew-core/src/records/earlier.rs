@@ -218,6 +218,7 @@ fn run_record(
         ended_at,
         hew_version: String::new(),
         host: String::new(),
+        machine: String::new(),
         pid: 0,
         repo: PathBuf::new(),
         into: String::new(),

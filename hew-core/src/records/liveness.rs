@@ -37,7 +37,13 @@ pub fn liveness(run: &RunRecord) -> Liveness {
     if run.status != RunStatus::Running {
         return Liveness::Ended;
     }
-    if !run.host.is_empty() && run.host != this_host() {
+    // By machine id when the record has one (host names repeat), else by host name.
+    let elsewhere = if run.machine.is_empty() {
+        !run.host.is_empty() && run.host != this_host()
+    } else {
+        run.machine != crate::machine::machine_id()
+    };
+    if elsewhere {
         return Liveness::ElsewhereRunning(run.host.clone());
     }
     if pid_alive(run.pid) {

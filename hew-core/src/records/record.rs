@@ -365,6 +365,10 @@ pub struct RunRecord {
     /// The machine it ran on.
     #[serde(default)]
     pub host: String,
+    /// That machine's id (see [`crate::machine`]): host names repeat. Empty in records of
+    /// earlier hew.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub machine: String,
     /// hew's process id.
     #[serde(default)]
     pub pid: u32,

@@ -61,9 +61,10 @@ pub(crate) struct Ask {
     pub actor: String,
     /// Set when the run stops: no more claims.
     pub cancel: Arc<AtomicBool>,
-    /// The repository and this machine's name, to tell a gone run's stale claim.
+    /// The repository and this machine's name and id, to tell a gone run's stale claim.
     pub repo_root: PathBuf,
     pub host: String,
+    pub machine: String,
 }
 
 /// One `ready` call, then claims in the tracker's order, one at a time, until every slot
@@ -146,7 +147,8 @@ pub(crate) async fn refill<T: Tracker>(
 fn stale_claim(planned: &PlannedTask, ask: &Ask) -> Option<String> {
     let assignee = planned.task.assignee.as_deref()?;
     let open = planned.task.status == "open";
-    let gone = Actor::parse(assignee).is_some_and(|a| a.is_gone(&ask.repo_root, &ask.host));
+    let gone =
+        Actor::parse(assignee).is_some_and(|a| a.is_gone(&ask.repo_root, &ask.host, &ask.machine));
     (open && gone).then(|| assignee.to_owned())
 }
 

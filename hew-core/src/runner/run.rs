@@ -96,6 +96,7 @@ pub async fn run_loop(
         ended_at: None,
         hew_version: env!("CARGO_PKG_VERSION").to_owned(),
         host: host_name(),
+        machine: crate::machine::machine_id().to_owned(),
         pid: std::process::id(),
         repo: opts.repo_root.clone(),
         into: opts.into.clone().unwrap_or_default(),
@@ -156,6 +157,7 @@ async fn run(
         &opts.repo_root,
         &runner.tracker,
         &record.host,
+        &record.machine,
         opts.config.looping.worktree.dir.clone(),
     )
     .await
@@ -196,12 +198,14 @@ async fn run(
         wait_for_reset: opts.wait_for_reset,
         actor: Actor {
             host: &record.host,
+            machine: Some(&record.machine),
             pid: record.pid,
             run_id: &record.run_id,
         }
         .to_string(),
         repo_root: opts.repo_root.clone(),
         host: record.host.clone(),
+        machine: record.machine.clone(),
     };
     let scheduler = Scheduler::new(
         runner.tracker.clone(),
@@ -285,6 +289,7 @@ pub fn host_name() -> String {
 mod tests {
     #[test]
     fn actor_names_are_valid_for_the_tracker() {
-        crate::tracker::validate_actor("hew/host-1/1234/20261122-052501-a1b2").unwrap();
+        crate::tracker::validate_actor("hew/host-1@0123456789ab/1234/20261122-052501-a1b2")
+            .unwrap();
     }
 }

@@ -43,9 +43,10 @@ pub(crate) struct Settings {
     pub wait_for_reset: bool,
     /// Who claims: the run (`hew/<host>/<pid>/<run-id>`).
     pub actor: String,
-    /// The repository and this machine's name, to tell a gone run's stale claim.
+    /// The repository and this machine's name and id, to tell a gone run's stale claim.
     pub repo_root: std::path::PathBuf,
     pub host: String,
+    pub machine: String,
 }
 
 /// What the scheduler watches and controls besides its tasks.
@@ -376,6 +377,7 @@ where
             cancel: self.asking.cancel.clone(),
             repo_root: self.settings.repo_root.clone(),
             host: self.settings.host.clone(),
+            machine: self.settings.machine.clone(),
         };
         self.asking.ask = false;
         self.asking.in_flight = Some((ask.slots.len(), Instant::now()));

@@ -24,6 +24,10 @@ use crate::records::{
 use crate::time::Timestamp;
 use crate::tracker::{TaskId, Tracker};
 
+/// This machine's id in these tests, and the run's actor.
+const MACHINE: &str = "0123456789ab";
+const ACTOR: &str = "hew/test@0123456789ab/1/20261206-000000-test";
+
 /// What one attempt of a task does.
 #[derive(Clone)]
 struct Step {
@@ -238,9 +242,10 @@ impl Setup {
             filter: TaskFilter::default(),
             max_iters: self.max_iters,
             wait_for_reset: self.wait_for_reset,
-            actor: "hew/test/1/20261206-000000-test".into(),
+            actor: ACTOR.into(),
             repo_root: dir.path().to_owned(),
             host: "test".into(),
+            machine: MACHINE.into(),
         };
         let scheduler = Scheduler::new(
             tracker.clone(),
@@ -278,6 +283,7 @@ fn record(run_id: &str) -> RunRecord {
         ended_at: None,
         hew_version: "test".into(),
         host: "test".into(),
+        machine: MACHINE.into(),
         pid: 1,
         repo: "/nowhere".into(),
         into: "main".into(),
@@ -545,18 +551,26 @@ async fn a_fatal_failure_stops_the_run_before_its_slot_takes_another_task() {
 
 #[tokio::test(start_paused = true)]
 async fn an_open_task_still_naming_a_run_that_is_gone_is_taken_over() {
-    let tracker = tracker_with(2);
+    let tracker = tracker_with(4);
     // Reopened after a run on this machine closed it: that hew is long gone.
-    tracker.assign("t-1", "hew/test/4194303/20260101-000000-dead");
+    tracker.assign("t-1", "hew/test@0123456789ab/4194303/20260101-000000-dead");
     // Held by a run on another machine, which hew cannot check: left alone.
     tracker.assign("t-2", "hew/elsewhere/4194303/20260101-000000-else");
+    // Another machine with this machine's host name (containers called alike): its pid
+    // means nothing here, so it is left alone too.
+    tracker.assign("t-3", "hew/test@ba9876543210/4194303/20260101-000000-twin");
+    // Written by earlier hew on this host, with no machine id: judged by host name.
+    tracker.assign("t-4", "hew/test/4194303/20260101-000000-old");
     let work = Arc::new(Scripted::new(&tracker));
     let (ended, _) = Setup::jobs(1).run(&tracker, &work, None).await;
 
     assert_eq!(work.runs_of("t-1").len(), 1, "{:?}", tracker.calls());
     assert_eq!(tracker.get("t-1").task.status, "closed");
-    assert!(work.runs_of("t-2").is_empty());
-    assert_eq!(tracker.get("t-2").task.status, "open");
+    assert_eq!(tracker.get("t-4").task.status, "closed");
+    for held in ["t-2", "t-3"] {
+        assert!(work.runs_of(held).is_empty(), "{held}");
+        assert_eq!(tracker.get(held).task.status, "open");
+    }
     assert_eq!(ended.record.stop_reason, Some(StopReason::ReadyEmpty));
     let calls = tracker.calls();
     let at = calls.iter().position(|c| c == "release t-1").unwrap();

@@ -243,8 +243,9 @@ fn recovery_right_after_a_kill_releases_a_claim_still_on_its_way() {
     // Whatever recovery did, the claim has landed by now or lands after this: wait for it.
     let run = repo.run_record();
     let actor = format!(
-        "hew/{}/{}/{}",
+        "hew/{}@{}/{}/{}",
         run["host"].as_str().unwrap(),
+        run["machine"].as_str().unwrap(),
         run["pid"],
         run["run_id"].as_str().unwrap()
     );

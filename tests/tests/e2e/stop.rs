@@ -235,8 +235,9 @@ fn after_hew_is_killed_the_next_run_recovers_and_loses_nothing() {
     // that task back and does it.
     let late = repo.create_task(NewTask::new("claimed late"));
     let actor = format!(
-        "hew/{}/{}/{}",
+        "hew/{}@{}/{}/{}",
         crashed["host"].as_str().unwrap(),
+        crashed["machine"].as_str().unwrap(),
         crashed["pid"],
         crashed["run_id"].as_str().unwrap()
     );

@@ -58,14 +58,14 @@ pub fn prune(ctx: &Context, args: PruneArgs) -> Result<Exit, CliError> {
     if args.apply && !stale.is_empty() {
         let host = hew_core::runner::host_name();
         let dir = config.looping.worktree.dir.clone();
-        let t = &config.tracker;
-        let tracker =
-            hew_core::tracker::CliTracker::for_repo(t.command.as_deref(), &root, t.timeout.get());
-        let recovered = match tracker {
-            Ok(tracker) => crate::commands::block_on(recover(&root, &tracker, &host, dir))?,
-            Err(e) => Err(e),
-        };
-        match recovered {
+        let tracker = ctx.tracker(&config, &root)?;
+        match crate::commands::block_on(recover(
+            &root,
+            &tracker,
+            &host,
+            hew_core::machine::machine_id(),
+            dir,
+        ))? {
             Ok(report) => {
                 for line in recovery_lines(&report) {
                     println!("{line}");

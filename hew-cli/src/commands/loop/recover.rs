@@ -19,7 +19,13 @@ pub fn recover_cmd(ctx: &Context, _args: RecoverArgs) -> Result<Exit, CliError> 
     let tracker = ctx.tracker(&config, &root)?;
     let host = hew_core::runner::host_name();
     let dir = config.looping.worktree.dir.clone();
-    let report = crate::commands::block_on(recover(&root, &tracker, &host, dir))??;
+    let report = crate::commands::block_on(recover(
+        &root,
+        &tracker,
+        &host,
+        hew_core::machine::machine_id(),
+        dir,
+    ))??;
     if report.is_empty() {
         println!("nothing to recover: no run died with work in flight");
     }
