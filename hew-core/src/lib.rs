@@ -15,6 +15,7 @@ pub mod config;
 pub mod diverted;
 #[cfg(test)]
 mod fuzz;
+mod lease;
 pub mod machine;
 pub mod model;
 pub mod plan;

@@ -223,6 +223,15 @@ mod tests {
         async fn add_comment(&self, _: &TaskId, _: &str) -> Result<(), TrackerError> {
             unreachable!("planning never comments")
         }
+        async fn update_lease(
+            &self,
+            _: &TaskId,
+            _: &str,
+            _: &[String],
+            _: Option<&str>,
+        ) -> Result<(), TrackerError> {
+            unreachable!("planning holds no lease")
+        }
     }
 
     fn task(id: &str, issue_type: &str, labels: Option<&[&str]>) -> Task {

@@ -37,6 +37,10 @@ pub struct Recovery {
     /// `hew/*` branches whose work had all landed, deleted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deleted_branches: Vec<String>,
+    /// Tasks another machine's run held past its lease, released to be taken over: the
+    /// task and the actor whose claim it was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lease_expired: Vec<(String, String)>,
     /// Things that could not be put right, and why.
     pub warnings: Vec<String>,
 }
@@ -46,6 +50,7 @@ impl Recovery {
     pub fn is_empty(&self) -> bool {
         self.crashed_runs.is_empty()
             && self.released.is_empty()
+            && self.lease_expired.is_empty()
             && self.stopped_agents.is_empty()
             && self.deleted_branches.is_empty()
     }
@@ -174,19 +179,36 @@ pub async fn recover<T: Tracker>(
         // was killed lands after it died, perhaps after its recovery.
         let gone = dead_ids.contains(actor.run_id)
             || (!live.contains(actor.run_id) && actor.is_gone(repo_root, host, machine));
-        if !gone {
+        // Another machine's run cannot be checked from here, but its lease can: one that
+        // ran out means that run died or lost the tracker, and stopped its agent.
+        let lease_ran_out = !gone
+            && !actor.is_here(host, machine)
+            && crate::lease::expired(&task, crate::lease::unix_now());
+        if !gone && !lease_ran_out {
             continue;
         }
         let Ok(id) = TaskId::parse(&task.id) else {
             continue;
         };
-        let note = format!(
-            "hew: released: run {} stopped without finishing (recovered by a later run)",
-            actor.run_id
-        );
+        let note = if lease_ran_out {
+            format!(
+                "hew: released: the lease of {} ran out (its machine died or lost the                  tracker); taken over by a run on {host}",
+                task.assignee.as_deref().unwrap_or_default()
+            )
+        } else {
+            format!(
+                "hew: released: run {} stopped without finishing (recovered by a later run)",
+                actor.run_id
+            )
+        };
         match tracker.release(&id).await {
             Ok(()) => {
                 let _ = tracker.add_comment(&id, &note).await;
+                if lease_ran_out {
+                    let holder = task.assignee.clone().unwrap_or_default();
+                    out.lease_expired.push((task.id.clone(), holder));
+                    continue;
+                }
                 released_by_run.push((actor.run_id.to_owned(), task.id.clone()));
                 out.released.push(task.id.clone());
             }

@@ -24,6 +24,7 @@ fn run(status: RunStatus, ended: Option<u64>) -> RunRecord {
         hew_version: String::new(),
         host: String::new(),
         machine: String::new(),
+        backed_off: Vec::new(),
         pid: 0,
         repo: Default::default(),
         into: "main".into(),

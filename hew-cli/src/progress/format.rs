@@ -314,6 +314,17 @@ pub fn recovery_lines(r: &hew_core::recover::Recovery) -> Vec<String> {
             list(&r.released)
         ));
     }
+    if !r.lease_expired.is_empty() {
+        let what: Vec<String> = r
+            .lease_expired
+            .iter()
+            .map(|(task, holder)| format!("{} (from {})", escape(task), escape(holder)))
+            .collect();
+        lines.push(format!(
+            "took over task(s) whose lease ran out on another machine: {}",
+            list(&what)
+        ));
+    }
     if !r.kept_branches.is_empty() {
         lines.push(format!(
             "kept branch(es) with unmerged work: {}",

@@ -324,6 +324,11 @@ impl Progress {
             RunEvent::Warning { message } => {
                 vec![err(format!("warning: {}", escape(message)))]
             }
+            RunEvent::ClaimLost { task_id, reason } => vec![err(format!(
+                "backed off {}: {}",
+                escape(task_id),
+                escape(reason)
+            ))],
             RunEvent::RunFinished(_) => {
                 self.finished = true;
                 self.workers.clear();

@@ -121,7 +121,7 @@ const POSITIVE_U64: KeyKind = KeyKind::Integer {
 };
 const PRIORITY_NAMES: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
 
-static KEYS: [KeyDef; 42] = [
+static KEYS: [KeyDef; 43] = [
     optional(
         "tracker.command",
         KeyKind::String,
@@ -141,6 +141,12 @@ static KEYS: [KeyDef; 42] = [
         KeyKind::Bool,
         "false",
         "claim each busy worker's next task while its agent runs",
+    ),
+    key(
+        "loop.lease",
+        KeyKind::NonZeroDuration("every claim would expire as soon as it is made"),
+        "5m",
+        "how long a claim holds unless its run renews it; then another runner may take it",
     ),
     key(
         "loop.skip_types",

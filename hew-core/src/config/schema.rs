@@ -58,6 +58,9 @@ pub struct LoopConfig {
     /// Claim each busy worker's next task while its agent runs, so it starts the moment
     /// the worker is free.
     pub claim_ahead: bool,
+    /// How long a claim holds without its run renewing it: a runner on another machine
+    /// takes over a task whose lease has run out (the run renews it every third of this).
+    pub lease: HumanDuration,
     /// Task types never run (epics are containers, not work).
     pub skip_types: Vec<String>,
     /// `[loop.model]`: which model each task gets.
@@ -83,6 +86,7 @@ impl Default for LoopConfig {
         Self {
             jobs: NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN),
             claim_ahead: true,
+            lease: HumanDuration::from_secs(5 * 60),
             skip_types: vec!["epic".into()],
             model: LoopModelConfig::default(),
             agent: AgentConfig::default(),

@@ -219,6 +219,7 @@ fn run_record(
         hew_version: String::new(),
         host: String::new(),
         machine: String::new(),
+        backed_off: Vec::new(),
         pid: 0,
         repo: PathBuf::new(),
         into: String::new(),

@@ -369,6 +369,10 @@ pub struct RunRecord {
     /// earlier hew.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub machine: String,
+    /// Tasks this run claimed and backed off from, each `<task>: <why>`: another holder
+    /// kept the claim, or its lease could not be renewed in time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backed_off: Vec<String>,
     /// hew's process id.
     #[serde(default)]
     pub pid: u32,

@@ -6,6 +6,12 @@
 //! handed back its next task starts at once, with no tracker call in between. A task
 //! claimed ahead waits in [`Queue`] for its slot (or for any slot that frees first); when
 //! the run stops, whatever still waits there is released.
+//!
+//! A claim is trusted only once it is read back: some trackers let two callers win one
+//! claim under load. Right after the claim, one `show` says who the tracker names as the
+//! holder; a claim read back under another's name is not run and not released (it is the
+//! other's), and the run records that it backed off. A claim read back as this run's gets
+//! its first lease (see `lease`).
 
 use std::collections::{HashSet, VecDeque};
 use std::path::PathBuf;
@@ -13,6 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use super::lease::{self, Holder};
 use super::work::{Inbox, WorkerEvent};
 use crate::config::LoopConfig;
 use crate::plan::{PlannedTask, SkipReason, TaskFilter, plan};
@@ -31,6 +38,10 @@ pub(crate) struct Claimed {
     /// The actor of a run that was gone and still named on the open task: its claim was
     /// taken over.
     pub took_over: Option<String>,
+    /// The task's lease label, and when it was written (see `lease`).
+    pub lease: (String, tokio::time::Instant),
+    /// Where the task hears that its lease was lost, once the scheduler holds it.
+    pub lost: Option<lease::LostWatch>,
 }
 
 /// What a refill saw besides the tasks it claimed (those went out one by one).
@@ -45,6 +56,8 @@ pub(crate) struct Refilled {
     /// The `ready` call returned as many tasks as it asked for: more may be ready behind
     /// them.
     pub full: bool,
+    /// Claims that succeeded but read back under another holder: the task and who.
+    pub lost: Vec<(String, String)>,
 }
 
 /// What to ask the tracker for.
@@ -65,6 +78,10 @@ pub(crate) struct Ask {
     pub repo_root: PathBuf,
     pub host: String,
     pub machine: String,
+    /// How long a lease is.
+    pub lease: std::time::Duration,
+    /// Tasks whose claim recovery took over (a lease ran out), and whose claim it was.
+    pub took_over: std::collections::HashMap<String, String>,
 }
 
 /// One `ready` call, then claims in the tracker's order, one at a time, until every slot
@@ -123,6 +140,15 @@ pub(crate) async fn refill<T: Tracker>(
             Err(TrackerError::NotFound { .. }) => continue,
             Err(e) => return Err(e),
         };
+        let took_over = took_over.or_else(|| ask.took_over.get(planned.id.as_str()).cloned());
+        let (holder, task) = lease::read_back(tracker, &planned.id, &ask.actor).await?;
+        if let Holder::Other(holder) = holder {
+            // Won twice: the tracker names the other. Its claim stands.
+            refilled.lost.push((planned.id.to_string(), holder));
+            continue;
+        }
+        let written = tokio::time::Instant::now();
+        let label = lease::first_lease(tracker, &task, &planned.id, ask.lease).await?;
         slots.next();
         refilled.claimed += 1;
         let claimed = Claimed {
@@ -131,6 +157,8 @@ pub(crate) async fn refill<T: Tracker>(
             ready_ms,
             claim_ms: Timings::ms_since(clock),
             took_over,
+            lease: (label, written),
+            lost: None,
         };
         if let Err(e) = inbox.send(WorkerEvent::Claimed(Box::new(claimed))) {
             // The scheduler is gone: nobody will start it.
@@ -143,12 +171,16 @@ pub(crate) async fn refill<T: Tracker>(
     Ok(refilled)
 }
 
-/// The actor still named on `planned`, an open task, when it is a hew run that is gone.
+/// The actor still named on `planned`, an open task, when it is a hew run that is gone:
+/// on this machine, a dead one; on another, one whose lease ran out.
 fn stale_claim(planned: &PlannedTask, ask: &Ask) -> Option<String> {
     let assignee = planned.task.assignee.as_deref()?;
     let open = planned.task.status == "open";
-    let gone =
-        Actor::parse(assignee).is_some_and(|a| a.is_gone(&ask.repo_root, &ask.host, &ask.machine));
+    let gone = Actor::parse(assignee).is_some_and(|a| {
+        a.is_gone(&ask.repo_root, &ask.host, &ask.machine)
+            || (!a.is_here(&ask.host, &ask.machine)
+                && lease::expired(&planned.task, lease::unix_now()))
+    });
     (open && gone).then(|| assignee.to_owned())
 }
 
@@ -171,6 +203,15 @@ impl Queue {
             .iter()
             .position(|c| c.slot == slot)
             .unwrap_or(0);
+        self.waiting.remove(at)
+    }
+
+    /// Takes task `id` out of the queue, if it waits there.
+    pub(crate) fn remove(&mut self, id: &str) -> Option<Claimed> {
+        let at = self
+            .waiting
+            .iter()
+            .position(|c| c.planned.id.as_str() == id)?;
         self.waiting.remove(at)
     }
 
@@ -217,6 +258,8 @@ mod tests {
             ready_ms: 0,
             claim_ms: 0,
             took_over: None,
+            lease: (String::new(), tokio::time::Instant::now()),
+            lost: None,
         }
     }
 

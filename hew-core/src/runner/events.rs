@@ -146,6 +146,14 @@ pub enum RunEvent {
         /// Running agents are being stopped (`--budget-hard`), not left to finish.
         stopping_agents: bool,
     },
+    /// A claim this run made turned out to be another's, or its lease could not be kept:
+    /// the run backs off (a running agent is stopped) and leaves the task alone.
+    ClaimLost {
+        /// The task.
+        task_id: String,
+        /// Why.
+        reason: String,
+    },
     /// Something worth telling the user that does not stop the run.
     Warning {
         /// What to tell.

@@ -23,6 +23,11 @@ struct State {
     calls: Vec<String>,
     /// Fail every `ready` call from the n-th on (counted from 1).
     fail_ready_from: Option<usize>,
+    /// A racing claimer: every claim also succeeds for it, just after (a tracker whose
+    /// claims double-win under load).
+    rival: Option<String>,
+    /// Fail every lease write.
+    fail_leases: bool,
 }
 
 /// The tracker. Cheap to clone; clones share the state.
@@ -83,6 +88,28 @@ impl Memory {
     /// Every `ready` call from the `n`-th on fails as a tracker that went away would.
     pub(crate) fn fail_ready_from(&self, n: usize) {
         self.state().fail_ready_from = Some(n);
+    }
+
+    /// Every claim double-wins: `actor`'s claim lands just after it, and the tracker shows
+    /// `actor` as the holder.
+    pub(crate) fn rival(&self, actor: &str) {
+        self.state().rival = Some(actor.to_owned());
+    }
+
+    /// Every lease write fails as a tracker that cannot be reached would (or, with
+    /// `false`, works again).
+    pub(crate) fn fail_leases(&self, fail: bool) {
+        self.state().fail_leases = fail;
+    }
+
+    /// Leaves task `id` in progress, held by `actor` with `labels`, as another runner
+    /// would.
+    pub(crate) fn hold(&self, id: &str, actor: &str, labels: &[&str]) {
+        if let Some(e) = self.state().tasks.get_mut(id) {
+            e.task.status = "in_progress".into();
+            e.task.assignee = Some(actor.to_owned());
+            e.task.labels = Some(labels.iter().map(|l| (*l).to_owned()).collect());
+        }
     }
 
     fn log(&self, call: String) -> usize {
@@ -167,6 +194,12 @@ impl Tracker for Memory {
             e.task.assignee = Some(actor.to_owned());
             Ok(e.task.clone())
         })
+        .inspect(|_| {
+            let rival = self.state().rival.clone();
+            if let Some(rival) = rival {
+                self.assign(id.as_str(), &rival);
+            }
+        })
     }
 
     async fn close(&self, id: &TaskId, _reason: &str) -> Result<(), TrackerError> {
@@ -198,6 +231,30 @@ impl Tracker for Memory {
         self.log(format!("unlabel {id} {label}"));
         self.with(id, |e| {
             e.task.labels.get_or_insert_default().retain(|l| l != label);
+            Ok(())
+        })
+    }
+
+    async fn update_lease(
+        &self,
+        id: &TaskId,
+        add: &str,
+        remove: &[String],
+        assignee: Option<&str>,
+    ) -> Result<(), TrackerError> {
+        self.log(format!("lease {id} {add}"));
+        if self.state().fail_leases {
+            return Err(TrackerError::Missing {
+                program: "memory".into(),
+            });
+        }
+        self.with(id, |e| {
+            let labels = e.task.labels.get_or_insert_default();
+            labels.retain(|l| !remove.contains(l));
+            labels.push(add.to_owned());
+            if let Some(actor) = assignee {
+                e.task.assignee = Some(actor.to_owned());
+            }
             Ok(())
         })
     }

@@ -7,6 +7,7 @@
 //!   claimed task takes, when a failed task runs again, when the run stops. It hears from
 //!   everything it started on one channel of worker events (`work`).
 //! - `claims` is one `ready` call and the claims after it, run beside the scheduler.
+//! - `lease` keeps the run's claims alive for other machines to see, and reads them back.
 //! - `task` is one task's path, stage by stage: check out → run the agent → inspect →
 //!   verify → hand the slot back → land (merge, close) → settle → record.
 //! - `setup` runs `loop.worktree.setup` in a checked-out worktree when it is due.
@@ -17,6 +18,7 @@
 mod budget;
 mod claims;
 mod events;
+mod lease;
 #[cfg(test)]
 mod memory;
 mod outcome;

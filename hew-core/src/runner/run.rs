@@ -97,6 +97,7 @@ pub async fn run_loop(
         hew_version: env!("CARGO_PKG_VERSION").to_owned(),
         host: host_name(),
         machine: crate::machine::machine_id().to_owned(),
+        backed_off: Vec::new(),
         pid: std::process::id(),
         repo: opts.repo_root.clone(),
         into: opts.into.clone().unwrap_or_default(),
@@ -153,6 +154,7 @@ async fn run(
     let warn = |message: String| {
         let _ = events.send(RunEvent::Warning { message });
     };
+    let mut took_over = std::collections::HashMap::new();
     match recover(
         &opts.repo_root,
         &runner.tracker,
@@ -163,6 +165,7 @@ async fn run(
     .await
     {
         Ok(r) if !r.is_empty() => {
+            took_over.extend(r.lease_expired.iter().cloned());
             let _ = events.send(RunEvent::Recovered(r));
         }
         Ok(_) => {}
@@ -206,6 +209,7 @@ async fn run(
         repo_root: opts.repo_root.clone(),
         host: record.host.clone(),
         machine: record.machine.clone(),
+        took_over,
     };
     let scheduler = Scheduler::new(
         runner.tracker.clone(),

@@ -4,9 +4,10 @@
 //! for a usage limit to reset, and when it stops.
 //!
 //! It hears from the refills and tasks it started on one channel ([`WorkerEvent`]), and
-//! from the caller through the stop channel and the stop file. Its state is in four
+//! from the caller through the stop channel and the stop file. Its state is in five
 //! parts: the slots ([`Board`]), the conversation with the tracker ([`Asking`]), the tasks
-//! of the run ([`Book`]) and the run's own record ([`Progress`]). It is generic over the
+//! of the run ([`Book`]), the leases on the tasks it holds ([`Leases`], renewed on their
+//! schedule) and the run's own record ([`Progress`]). It is generic over the
 //! tracker and over what runs a task, so its policy is tested in-process, on paused time
 //! (see `scheduler_tests`).
 
@@ -21,6 +22,7 @@ use tokio::time::Instant;
 use super::RunEvent;
 use super::budget::{Budget, Crossed};
 use super::claims::{Ask, Claimed, Queue, Refilled, refill};
+use super::lease::{self, Leases};
 use super::work::{Done, Fatal, HeldSlot, Inbox, Job, Work, WorkerEvent, spawn_reporting};
 use crate::agent::{Environment, Runtime, Stop};
 use crate::config::LoopConfig;
@@ -47,6 +49,8 @@ pub(crate) struct Settings {
     pub repo_root: std::path::PathBuf,
     pub host: String,
     pub machine: String,
+    /// Tasks whose claim recovery took over because its lease ran out, and whose it was.
+    pub took_over: HashMap<String, String>,
 }
 
 /// What the scheduler watches and controls besides its tasks.
@@ -115,6 +119,9 @@ struct Book {
     done_with: HashSet<String>,
     /// Tasks that failed and may run again in this run once their wait is over.
     retry_at: HashMap<String, Instant>,
+    /// Lease labels being removed from tasks the run is done with: awaited before the
+    /// run ends.
+    cleanups: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// The run's record as it goes.
@@ -143,6 +150,7 @@ pub(crate) struct Scheduler<T, W> {
     book: Book,
     progress: Progress,
     control: Control,
+    leases: Leases,
 }
 
 impl<T, W> Scheduler<T, W>
@@ -160,7 +168,9 @@ where
     ) -> Self {
         let jobs = settings.config.jobs.get() as usize;
         let (inbox, heard) = mpsc::unbounded_channel();
+        let leases = Leases::new(settings.config.lease.get());
         Self {
+            leases,
             tracker,
             work,
             settings,
@@ -229,9 +239,13 @@ where
             tokio::select! {
                 Some(event) = self.heard.recv() => self.hear(event),
                 () = sleep_until_opt(next_retry) => self.retries_due(),
+                () = sleep_until_opt(self.leases.next_due()) => self.leases_due(),
                 _ = stop.changed() => {}
                 () = tokio::time::sleep(STOP_FILE_POLL) => {}
             }
+        }
+        for cleanup in std::mem::take(&mut self.book.cleanups) {
+            let _ = cleanup.await;
         }
         let progress = self.progress;
         let mut record = progress.record;
@@ -272,6 +286,15 @@ where
                 self.slot_free(slot, fatal);
             }
             WorkerEvent::Done(done) => self.finished(*done),
+            WorkerEvent::Lease {
+                task_id,
+                sent,
+                renewal,
+            } => {
+                if let Some(why) = self.leases.renewed(&task_id, sent, renewal) {
+                    self.back_off(&task_id, why);
+                }
+            }
             WorkerEvent::Panicked(panic) => std::panic::resume_unwind(panic),
         }
     }
@@ -378,6 +401,8 @@ where
             repo_root: self.settings.repo_root.clone(),
             host: self.settings.host.clone(),
             machine: self.settings.machine.clone(),
+            lease: self.leases.lease(),
+            took_over: self.settings.took_over.clone(),
         };
         self.asking.ask = false;
         self.asking.in_flight = Some((ask.slots.len(), Instant::now()));
@@ -409,6 +434,13 @@ where
             // since this call asked it.
             asking.ask = false;
         }
+        for (task_id, holder) in refilled.lost {
+            self.book.done_with.insert(task_id.clone());
+            self.back_off(
+                &task_id,
+                format!("claimed, but the tracker names `{holder}` as its holder: left to it"),
+            );
+        }
         for (raw_id, reason) in refilled.invalid {
             if self.book.done_with.insert(raw_id.clone()) {
                 self.tell(RunEvent::TaskSkipped {
@@ -432,9 +464,53 @@ where
         self.changed_at(now);
     }
 
+    /// Renewals that are due go out; leases not renewed in time are lost.
+    fn leases_due(&mut self) {
+        let now = Instant::now();
+        for (task_id, why) in self.leases.overdue(now) {
+            self.back_off(&task_id, why);
+        }
+        for id in self.leases.due(now) {
+            let (tracker, actor, lease) = (
+                self.tracker.clone(),
+                self.settings.actor.clone(),
+                self.leases.lease(),
+            );
+            spawn_reporting(self.inbox.clone(), async move {
+                let renewal = lease::renew(&tracker, &id, &actor, lease).await;
+                WorkerEvent::Lease {
+                    task_id: id.to_string(),
+                    sent: now,
+                    renewal,
+                }
+            });
+        }
+    }
+
+    /// The run backs off `task_id` (another holds it, or its lease could not be kept): a
+    /// task waiting for its slot is dropped, a running one's agent was told to stop by its
+    /// lease. The task is not released: it is the other's, or left to be taken over.
+    fn back_off(&mut self, task_id: &str, why: String) {
+        if self.board.waiting.remove(task_id).is_some() {
+            self.leases.end(task_id);
+            self.book.done_with.insert(task_id.to_owned());
+        }
+        self.progress
+            .record
+            .backed_off
+            .push(format!("{task_id}: {why}"));
+        self.tell(RunEvent::ClaimLost {
+            task_id: task_id.to_owned(),
+            reason: why,
+        });
+    }
+
     /// A task was claimed: it starts now if a slot is free, else waits for its slot. Once
     /// the run stops, it waits to be released.
-    fn claimed(&mut self, claimed: Claimed) {
+    fn claimed(&mut self, mut claimed: Claimed) {
+        let (label, written) =
+            std::mem::replace(&mut claimed.lease, (String::new(), Instant::now()));
+        claimed.lost = Some(self.leases.hold(claimed.planned.id.clone(), label, written));
         if self.stopping() {
             self.board.waiting.push(claimed);
             return;
@@ -574,6 +650,7 @@ where
             ready_ms,
             claim_ms,
             took_over,
+            lost,
             ..
         } = claimed;
         self.board.busy.insert(slot);
@@ -598,6 +675,7 @@ where
             claim_ms,
             took_over,
             held,
+            lost,
         };
         let work = self.work.clone();
         spawn_reporting(self.inbox.clone(), async move {
@@ -608,6 +686,9 @@ where
     /// Gives back every task claimed ahead that will not run now.
     async fn release_waiting(&mut self) {
         for claimed in self.board.waiting.drain() {
+            if let Some((id, label)) = self.leases.end(claimed.planned.id.as_str()) {
+                lease::drop_lease(&self.tracker, &id, &label).await;
+            }
             if let Err(e) = self.tracker.release(&claimed.planned.id).await {
                 self.tell(RunEvent::Warning {
                     message: format!(
@@ -624,6 +705,13 @@ where
         self.changed_at(done.tracker_changed_at);
         let id = done.log.task_id.clone();
         self.book.running.remove(&id);
+        if let Some((task, label)) = self.leases.end(&id) {
+            // The task is closed or released by now: its lease label goes.
+            let tracker = self.tracker.clone();
+            let cleanup =
+                tokio::spawn(async move { lease::drop_lease(&tracker, &task, &label).await });
+            self.book.cleanups.push(cleanup);
+        }
         match done.retry {
             Some(wait) => {
                 self.book.retry_at.insert(id, Instant::now() + wait);

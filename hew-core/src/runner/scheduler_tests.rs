@@ -121,6 +121,7 @@ impl Work for Scripted {
                 planned,
                 runtime,
                 mut held,
+                lost,
                 ..
             } = job;
             let id = planned.id.to_string();
@@ -130,15 +131,52 @@ impl Work for Scripted {
             });
             let started = Instant::now();
             let slot = held.slot();
-            tokio::time::sleep(step.agent / 2).await;
-            let usage = usage(step.tokens);
-            if step.tokens > 0 {
-                let _ = held.inbox().send(WorkerEvent::Usage {
-                    iter,
-                    usage: usage.clone(),
-                });
+            // The agent runs until its time is up, or its lease is lost: then it is
+            // stopped, and the task is left alone, as `task` does.
+            let agent = async {
+                tokio::time::sleep(step.agent / 2).await;
+                if step.tokens > 0 {
+                    let _ = held.inbox().send(WorkerEvent::Usage {
+                        iter,
+                        usage: usage(step.tokens),
+                    });
+                }
+                tokio::time::sleep(step.agent / 2).await;
+            };
+            let backed_off = match lost {
+                Some(mut lost) => tokio::select! {
+                    () = agent => None,
+                    seen = lost.wait_for(Option::is_some) => seen.ok().and_then(|w| w.clone()),
+                },
+                None => {
+                    agent.await;
+                    None
+                }
+            };
+            if let Some(why) = backed_off {
+                drop(held);
+                self.ran
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(Ran {
+                        id: id.clone(),
+                        slot,
+                        runtime,
+                        attempt,
+                        started,
+                        slot_free: Instant::now(),
+                        ended: Instant::now(),
+                    });
+                let mut log = IterRecord::started(iter, &id, &planned.task.title, slot, attempt);
+                log.outcome = Outcome::Cancelled;
+                log.notes.push(format!("backed off the task: {why}"));
+                return Done {
+                    log,
+                    retry: None,
+                    tracker_changed_at: Instant::now(),
+                };
             }
-            tokio::time::sleep(step.agent / 2).await;
+            let usage = usage(step.tokens);
             if let Some(mut fatal) = step.fatal.clone() {
                 if let Fatal::Environment { runtime: on, .. } = &mut fatal {
                     *on = runtime;
@@ -246,6 +284,7 @@ impl Setup {
             repo_root: dir.path().to_owned(),
             host: "test".into(),
             machine: MACHINE.into(),
+            took_over: HashMap::new(),
         };
         let scheduler = Scheduler::new(
             tracker.clone(),
@@ -284,6 +323,7 @@ fn record(run_id: &str) -> RunRecord {
         hew_version: "test".into(),
         host: "test".into(),
         machine: MACHINE.into(),
+        backed_off: Vec::new(),
         pid: 1,
         repo: "/nowhere".into(),
         into: "main".into(),
@@ -726,5 +766,207 @@ async fn with_wait_for_reset_a_usage_limit_pauses_the_run_until_it_resets() {
             later.started >= first.slot_free + Duration::from_secs(590),
             "started before the limit reset: {later:?}"
         );
+    }
+}
+
+/// Claims read back, and leases: what a run does when a claim turns out to be another's,
+/// or cannot be kept.
+mod claims_between_machines {
+    use super::*;
+    use crate::config::HumanDuration;
+    use crate::runner::lease;
+
+    /// A hew on another machine whose actor sorts after this run's, and one before.
+    const HIGHER: &str = "hew/zz@ffffffffffff/7/20260101-000000-high";
+    const LOWER: &str = "hew/aa@000000000000/7/20260101-000000-low";
+
+    fn leased(secs: u64) -> Setup {
+        let mut setup = Setup::jobs(1);
+        setup.config.lease = HumanDuration::from_secs(secs);
+        setup
+    }
+
+    fn agent_for(d: Duration) -> Step {
+        Step {
+            agent: d,
+            ..Step::closes()
+        }
+    }
+
+    fn backed_off(ended: &Ended, events: &[RunEvent], id: &str) -> bool {
+        let told = events
+            .iter()
+            .any(|e| matches!(e, RunEvent::ClaimLost { task_id, .. } if task_id == id));
+        let recorded = ended
+            .record
+            .backed_off
+            .iter()
+            .any(|b| b.starts_with(&format!("{id}: ")));
+        told && recorded
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_claim_read_back_under_another_holder_is_neither_run_nor_released() {
+        let tracker = tracker_with(2);
+        // The tracker lets both win, and names the other.
+        tracker.rival(HIGHER);
+        let work = Arc::new(Scripted::new(&tracker));
+        let (ended, events) = Setup::jobs(1).run(&tracker, &work, None).await;
+
+        assert!(work.ran().is_empty(), "{:?}", work.ran());
+        for id in ["t-1", "t-2"] {
+            let t = tracker.get(id).task;
+            assert_eq!(t.assignee.as_deref(), Some(HIGHER), "{id}");
+            assert_eq!(t.status, "in_progress");
+            assert!(backed_off(&ended, &events, id), "{id}: {events:?}");
+            // One read-back per claim; no release, no lease written.
+            let calls = tracker.calls();
+            assert_eq!(
+                calls.iter().filter(|c| **c == format!("show {id}")).count(),
+                1
+            );
+            assert!(!calls.contains(&format!("release {id}")), "{calls:?}");
+        }
+        assert_eq!(tracker.count("lease"), 0);
+        assert_eq!(ended.record.stop_reason, Some(StopReason::ReadyEmpty));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_claim_read_back_as_ours_runs_with_a_lease_renewed_every_third() {
+        let tracker = tracker_with(1);
+        let work = Arc::new(
+            Scripted::new(&tracker).script("t-1", vec![agent_for(Duration::from_secs(100))]),
+        );
+        let (ended, _) = leased(30).run(&tracker, &work, None).await;
+
+        assert_eq!(tracker.get("t-1").task.status, "closed");
+        // The first lease at the claim, then one every 10s of the agent's 100s.
+        let leases = tracker.count("lease");
+        assert_eq!(leases, 1 + 10, "{:?}", tracker.calls());
+        let calls = tracker.calls();
+        let claim = calls.iter().position(|c| c == "claim t-1").unwrap();
+        assert_eq!(calls[claim + 1], "show t-1", "{calls:?}");
+        assert!(
+            calls[claim + 2].starts_with("lease t-1 hew:lease-"),
+            "{calls:?}"
+        );
+        // Done with it: its lease label is gone, one label at a time while it ran.
+        tokio::task::yield_now().await;
+        let labels = tracker.get("t-1").task.labels.unwrap_or_default();
+        assert!(
+            !labels.iter().any(|l| l.starts_with(lease::LEASE_PREFIX)),
+            "{labels:?}"
+        );
+        assert!(ended.record.backed_off.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn of_two_runs_that_both_won_the_lower_actor_keeps_the_task() {
+        // This run's actor sorts before HIGHER: seen at a renewal, it writes its name back
+        // and goes on.
+        let tracker = tracker_with(1);
+        let work = Arc::new(
+            Scripted::new(&tracker).script("t-1", vec![agent_for(Duration::from_secs(60))]),
+        );
+        let t = tracker.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(15)).await;
+            t.assign("t-1", HIGHER);
+        });
+        let (ended, _) = leased(30).run(&tracker, &work, None).await;
+        assert_eq!(tracker.get("t-1").task.status, "closed");
+        assert_eq!(tracker.get("t-1").task.assignee.as_deref(), Some(ACTOR));
+        assert!(ended.record.backed_off.is_empty());
+
+        // One that sorts before this run's: this run stops its agent at the renewal that
+        // sees it, and leaves the task to it.
+        let tracker = tracker_with(1);
+        let work = Arc::new(
+            Scripted::new(&tracker).script("t-1", vec![agent_for(Duration::from_secs(60))]),
+        );
+        let t = tracker.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(15)).await;
+            t.assign("t-1", LOWER);
+        });
+        let (ended, events) = leased(30).run(&tracker, &work, None).await;
+        let task = tracker.get("t-1").task;
+        assert_eq!(
+            (task.status.as_str(), task.assignee.as_deref()),
+            ("in_progress", Some(LOWER))
+        );
+        assert!(backed_off(&ended, &events, "t-1"), "{events:?}");
+        let ran = work.runs_of("t-1");
+        assert_eq!(ran.len(), 1);
+        // Stopped at the renewal after the other's claim (20s), not at the agent's end.
+        assert_eq!(ran[0].ended - ran[0].started, Duration::from_secs(20));
+        assert!(!tracker.calls().contains(&"release t-1".to_owned()));
+        assert_eq!(ended.iters[0].outcome, Outcome::Cancelled);
+        assert!(
+            ended.iters[0].notes[0].contains(LOWER),
+            "{:?}",
+            ended.iters[0].notes
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_that_cannot_be_renewed_stops_the_agent_before_it_runs_out() {
+        let tracker = tracker_with(1);
+        let work = Arc::new(
+            Scripted::new(&tracker).script("t-1", vec![agent_for(Duration::from_secs(300))]),
+        );
+        let t = tracker.clone();
+        tokio::spawn(async move {
+            // Just after the first renewal (at 10s), the tracker goes out of reach.
+            tokio::time::sleep(Duration::from_secs(11)).await;
+            t.fail_leases(true);
+        });
+        let (ended, events) = leased(30).run(&tracker, &work, None).await;
+
+        let ran = &work.runs_of("t-1")[0];
+        // Renewed at 10s for 30s: stopped at three quarters of that, well before 40s.
+        assert_eq!(ran.ended - ran.started, Duration::from_micros(32_500_000));
+        assert!(backed_off(&ended, &events, "t-1"));
+        assert!(ended.record.backed_off[0].contains("could not be renewed"));
+        // Never counted as failed, never released: left for another runner to take over.
+        let task = tracker.get("t-1").task;
+        assert_eq!(
+            (task.status.as_str(), task.assignee.as_deref()),
+            ("in_progress", Some(ACTOR))
+        );
+        assert!(
+            !tracker
+                .calls()
+                .iter()
+                .any(|c| c.starts_with("label t-1 hew:retry"))
+        );
+        assert!(!tracker.calls().contains(&"release t-1".to_owned()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_whose_lease_ran_out_on_another_machine_is_taken_over() {
+        let tracker = tracker_with(2);
+        // Released by recovery with its holder still named (as `br reopen` leaves it),
+        // or open and still naming a holder whose lease ran out long ago.
+        tracker.assign("t-1", HIGHER);
+        tracker.hold("t-2", HIGHER, &["hew:lease-1000"]);
+        tracker
+            .release(&TaskId::parse("t-2").unwrap())
+            .await
+            .unwrap();
+        tracker.assign("t-2", HIGHER);
+        tracker.hold("t-1", HIGHER, &[&lease::label(lease::unix_now() + 3600)]);
+        tracker
+            .release(&TaskId::parse("t-1").unwrap())
+            .await
+            .unwrap();
+        tracker.assign("t-1", HIGHER);
+        let work = Arc::new(Scripted::new(&tracker));
+        let (_, _) = Setup::jobs(1).run(&tracker, &work, None).await;
+
+        // The lease on t-2 ran out: taken over. The one on t-1 holds: left alone.
+        assert_eq!(tracker.get("t-2").task.status, "closed");
+        assert!(work.runs_of("t-1").is_empty());
+        assert_eq!(tracker.get("t-1").task.assignee.as_deref(), Some(HIGHER));
     }
 }

@@ -171,6 +171,7 @@ impl TaskRunner {
             took_over,
             runtime,
             mut held,
+            lost,
         } = job;
         let mut log = IterRecord::started(
             iter,
@@ -222,7 +223,8 @@ impl TaskRunner {
             self.settle_branch(&wt.branch, false, &mut log).await;
             return self.record(log, Some(Duration::ZERO), tokio::time::Instant::now());
         }
-        let run = match self.run_agent(&planned, &wt, &held, &mut log).await {
+        let stop = super::lease::agent_stop(self.stop.clone(), lost.clone());
+        let run = match self.run_agent(&planned, &wt, &held, stop, &mut log).await {
             Ok(run) => run,
             Err(e) => {
                 // The agent could not start: no task would fare better.
@@ -245,6 +247,16 @@ impl TaskRunner {
             }
         };
         let left = self.inspect(&wt, &mut log).await;
+        if let Some(why) = super::lease::lost_reason(lost.as_ref()) {
+            // Another runner holds the task, or will take it over: nothing of it is this
+            // run's to settle. Its work, if any, stays on the branch.
+            log.outcome = Outcome::Cancelled;
+            log.notes.push(format!("backed off the task: {why}"));
+            self.hand_back(wt.clone(), held, &mut log).await;
+            self.settle_branch(&wt.branch, left.commits > 0 || left.unknown, &mut log)
+                .await;
+            return self.record(log, None, tokio::time::Instant::now());
+        }
         let mut observed = Observed {
             ended: run.ended,
             failure: run.error.as_ref(),
@@ -311,6 +323,7 @@ impl TaskRunner {
         planned: &PlannedTask,
         wt: &TaskWorktree,
         held: &HeldSlot,
+        stop: watch::Receiver<Stop>,
         log: &mut IterRecord,
     ) -> Result<AgentRun, agent::AgentError> {
         let iter = log.number;
@@ -347,7 +360,7 @@ impl TaskRunner {
             }
         });
         let clock = Instant::now();
-        let result = agent::run(&launch, self.stop.clone(), tx).await;
+        let result = agent::run(&launch, stop, tx).await;
         log.timings.agent_ms = Timings::ms_since(clock);
         let _ = forward.await;
         let _ = std::fs::remove_file(self.run_dir.agent_pid_file(iter));

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::claims::{Claimed, Refilled};
+use super::lease::{LostWatch, Renewal};
 use crate::agent::{Environment, Runtime, Usage};
 use crate::plan::PlannedTask;
 use crate::records::IterRecord;
@@ -47,6 +48,15 @@ pub(crate) enum WorkerEvent {
     },
     /// A task ended and its record was written.
     Done(Box<Done>),
+    /// A lease renewal came back.
+    Lease {
+        /// The task.
+        task_id: String,
+        /// When the renewal was sent.
+        sent: tokio::time::Instant,
+        /// What it found.
+        renewal: Renewal,
+    },
     /// A refill or a task panicked: the scheduler passes the panic on.
     Panicked(Box<dyn Any + Send>),
 }
@@ -74,6 +84,9 @@ pub(crate) struct Job {
     pub runtime: Runtime,
     /// The slot, until the task hands it back.
     pub held: HeldSlot,
+    /// Says why, once the task's lease is lost: its agent stops, and the task is left
+    /// alone (see `lease`).
+    pub lost: Option<LostWatch>,
 }
 
 /// What a task hands back when it ends.

@@ -371,6 +371,27 @@ impl Tracker for CliTracker {
         self.run(Call::On(id), args).await.map(drop)
     }
 
+    async fn update_lease(
+        &self,
+        id: &TaskId,
+        add: &str,
+        remove: &[String],
+        assignee: Option<&str>,
+    ) -> Result<(), TrackerError> {
+        validate_label(add)?;
+        let mut args = strings(["update", id.as_str(), "--add-label", add]);
+        for label in remove {
+            validate_label(label)?;
+            args.extend(strings(["--remove-label", label]));
+        }
+        if let Some(actor) = assignee {
+            validate_actor(actor)?;
+            args.push(format!("--assignee={actor}"));
+        }
+        args.push("--json".into());
+        self.run(Call::On(id), args).await.map(drop)
+    }
+
     async fn add_comment(&self, id: &TaskId, text: &str) -> Result<(), TrackerError> {
         let args = strings(["comments", "add", id.as_str(), "--json", "--", text]);
         self.run(Call::On(id), args).await.map(drop)

@@ -78,6 +78,17 @@ pub trait Tracker: Send + Sync {
         label: &str,
     ) -> impl Future<Output = Result<(), TrackerError>> + Send;
 
+    /// Writes a claim's lease in one call: adds label `add`, removes the labels in `remove`,
+    /// and with `assignee` names that holder (labels are validated as for
+    /// [`Tracker::add_label`]).
+    fn update_lease(
+        &self,
+        id: &TaskId,
+        add: &str,
+        remove: &[String],
+        assignee: Option<&str>,
+    ) -> impl Future<Output = Result<(), TrackerError>> + Send;
+
     /// Adds a comment to `id` (any text, even one starting with `-`).
     fn add_comment(
         &self,
