@@ -332,6 +332,16 @@ fn a_machine_killed_mid_run_leaves_its_tasks_to_another_once_their_leases_run_ou
     for pid in agents_of(&run_a) {
         let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
     }
+    // A tracker call the dead hew had started (a renewal) may still land: wait for it,
+    // as a machine that died would have no call left.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !working_in(a.path()).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "machine A's processes never ended"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     // Their leases must run out first (a lease that holds is left alone: see the
     // scheduler's tests).
@@ -377,4 +387,20 @@ fn a_machine_killed_mid_run_leaves_its_tasks_to_another_once_their_leases_run_ou
         stdout.contains("took over task(s) whose lease ran out"),
         "{stdout}"
     );
+}
+
+/// Live processes whose working directory is `dir` or below.
+fn working_in(dir: &Path) -> Vec<u32> {
+    let Ok(dir) = std::fs::canonicalize(dir) else {
+        return Vec::new();
+    };
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let cwd = std::fs::read_link(e.path().join("cwd")).ok()?;
+            cwd.starts_with(&dir).then_some(pid)
+        })
+        .collect()
 }
