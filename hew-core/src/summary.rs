@@ -75,6 +75,8 @@ pub struct TaskRow {
     pub spend: Spend,
     /// How far to trust the tokens.
     pub source: UsageSource,
+    /// The commit the verify command ran on in the merge queue (hex), if it did.
+    pub tested_at: Option<String>,
 }
 
 /// A branch kept with an agent's unmerged commits, so no work is lost.
@@ -285,6 +287,7 @@ impl SummaryBuilder {
                 cost_usd: it.cost_usd,
             },
             source: it.usage.source,
+            tested_at: it.tested_at.clone(),
         });
     }
 
@@ -475,6 +478,7 @@ impl Summary {
                         "attempt": t.attempt,
                         "duration_s": t.duration.as_secs_f64(),
                         "usage_source": t.source,
+                        "tested_at": t.tested_at,
                     });
                     extend(&mut v, spend(&t.spend));
                     v

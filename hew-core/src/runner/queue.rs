@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::RunEvent;
+use super::setup::Setup;
 use super::verify::verify;
 use crate::agent::Stop;
 use crate::records::VerifyResult;
@@ -122,6 +123,8 @@ pub(crate) struct QueueParts {
     pub repo_root: PathBuf,
     pub integration: Integration,
     pub slots: Slots,
+    /// The worktree setup, run in the queue's worktrees too before they verify.
+    pub setup: Arc<Setup>,
     /// The verify command on the merged result, and its time limit.
     pub verify: Option<(String, Duration)>,
     pub batch: usize,
@@ -349,6 +352,10 @@ impl Worker {
                         answer_all(chain.into_iter().filter_map(|c| c.0), &Verdict::Stopped);
                         return Searched::Done;
                     }
+                    Tested::Broken(why) => {
+                        answer_all(chain.into_iter().filter_map(|c| c.0), &Verdict::Failed(why));
+                        return Searched::Done;
+                    }
                 }
             }
             if green == lo {
@@ -440,6 +447,7 @@ impl Worker {
             let (slots, at) = (self.parts.slots.clone(), commit.clone());
             let (command, run_id) = (command.clone(), self.parts.run_id.clone());
             let pid_file = self.parts.pid_dir.join(format!("queue-{slot}.pid"));
+            let setup = self.parts.setup.clone();
             let mut stop = self.parts.stop.clone();
             tokio::spawn(async move {
                 let path = match blocking(move || slots.check_out_commit(slot, &at)).await {
@@ -453,6 +461,9 @@ impl Worker {
                         });
                     }
                 };
+                if let Err(why) = setup.prepare_for_queue(&path, slot, &run_id).await {
+                    return Tested::Broken(why);
+                }
                 let slot = slot.to_string();
                 let env = [("HEW_RUN_ID", run_id.as_str()), ("HEW_SLOT", slot.as_str())];
                 let run = verify(&command, &path, timeout, &env, Some(&pid_file));
@@ -507,6 +518,8 @@ enum Tested {
     Passed,
     Failed(VerifyResult),
     Stopped,
+    /// The test could not run: nothing is known about the work.
+    Broken(String),
 }
 
 /// The prefix lengths to test next, ascending: with nothing failed yet, up to `parallel`
@@ -681,6 +694,7 @@ mod tests {
             repo_root: root.clone(),
             integration: Integration::resolve(&root, Some("main"), RUN_ID).unwrap(),
             slots,
+            setup: Arc::new(Setup::new(&crate::config::Config::default())),
             verify: Some((
                 format!("git rev-parse HEAD >> '{}'; sh check.sh", log.display()),
                 Duration::from_secs(60),

@@ -72,23 +72,99 @@ impl Setup {
         env: SetupEnv<'_>,
         log: &mut IterRecord,
     ) -> Result<(), Option<Fatal>> {
-        let Some(command) = self.command.clone() else {
-            return Ok(());
-        };
         let clock = Instant::now();
-        let (path, files) = (wt.path.clone(), self.when_changed.clone());
-        let due = blocking(move || due(&command, &path, &files)).await;
-        let Some(due) = due else {
+        let Some(ran) = self
+            .run_if_due(&wt.path, wt.slot, env.run_id, env.task_id)
+            .await
+        else {
             return Ok(());
         };
+        if !ran.left.is_empty() {
+            log.notes.push(format!(
+                "the setup left files git does not ignore ({}): they are removed before \
+                 the slot's next task and an agent may commit them; add them to \
+                 .gitignore",
+                ran.left.join(", ")
+            ));
+        }
+        if let Some(e) = &ran.unstamped {
+            log.notes.push(format!(
+                "could not remember the setup (it runs again next time): {e}"
+            ));
+        }
+        log.timings.setup_ms = Timings::ms_since(clock);
         let command = self.command.clone().unwrap_or_default();
+        log.setup = Some(SetupResult {
+            command: command.clone(),
+            reason: ran.reason,
+            passed: ran.passed,
+            exit_code: ran.exit_code,
+            output_tail: if ran.passed {
+                String::new()
+            } else {
+                tail(&ran.output)
+            },
+        });
+        if ran.passed {
+            self.failed_in_a_row.store(0, Ordering::SeqCst);
+            return Ok(());
+        }
+        let in_a_row = self.failed_in_a_row.fetch_add(1, Ordering::SeqCst) + 1;
+        let message = format!("`{command}` {}", ran.why);
+        log.outcome = crate::records::Outcome::AgentFailed;
+        log.error_class = Some(crate::agent::ErrorClass::Other);
+        log.error = Some(format!("the worktree setup failed: {message}"));
+        log.cost_usd = Some(0.0);
+        log.notes.push(
+            "the environment failed, not the task: the setup did not pass, no agent ran, and \
+             the task is left as it was"
+                .into(),
+        );
+        Err((in_a_row >= self.limit).then(|| Fatal::Environment {
+            environment: Environment::Setup,
+            runtime: env.runtime,
+            message: format!("{message} ({in_a_row} failed setup(s) in a row)"),
+        }))
+    }
+
+    /// Sets up the worktree at `path` if it is due, for no task: the merge queue's, before
+    /// it verifies there. `Err` says why it failed, with the end of its output.
+    pub(crate) async fn prepare_for_queue(
+        &self,
+        path: &Path,
+        slot: usize,
+        run_id: &str,
+    ) -> Result<(), String> {
+        match self.run_if_due(path, slot, run_id, "").await {
+            Some(ran) if !ran.passed => Err(format!(
+                "the worktree setup `{}` {}: {}",
+                self.command.as_deref().unwrap_or_default(),
+                ran.why,
+                tail(&ran.output)
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs the command in the worktree at `path` (slot `slot`) if it is due; `None` if
+    /// there is no command or it is not due.
+    async fn run_if_due(
+        &self,
+        path: &Path,
+        slot: usize,
+        run_id: &str,
+        task_id: &str,
+    ) -> Option<Ran> {
+        let command = self.command.clone()?;
+        let (at, files, cmd) = (path.to_owned(), self.when_changed.clone(), command.clone());
+        let due = blocking(move || due(&cmd, &at, &files)).await?;
         let run = Run::new("sh", self.timeout)
             .args(["-c", command.as_str()])
-            .cwd(&wt.path)
-            .env("HEW_RUN_ID", env.run_id)
-            .env("HEW_TASK_ID", env.task_id)
-            .env("HEW_WORKTREE", &wt.path)
-            .env("HEW_SLOT", wt.slot.to_string());
+            .cwd(path)
+            .env("HEW_RUN_ID", run_id)
+            .env("HEW_TASK_ID", task_id)
+            .env("HEW_WORKTREE", path)
+            .env("HEW_SLOT", slot.to_string());
         let (passed, exit_code, why, output) = match run.output().await {
             Ok(out) => {
                 let mut text = out.stdout;
@@ -108,55 +184,40 @@ impl Setup {
             }
             Err(e) => (false, None, format!("could not run: {e}"), Vec::new()),
         };
+        let mut left = Vec::new();
+        let mut unstamped = None;
         if passed {
-            let path = wt.path.clone();
-            let left = blocking(move || unignored(&path)).await;
-            if !left.is_empty() {
-                log.notes.push(format!(
-                    "the setup left files git does not ignore ({}): they are removed before \
-                     the slot's next task and an agent may commit them; add them to \
-                     .gitignore",
-                    left.join(", ")
-                ));
+            let at = path.to_owned();
+            left = blocking(move || unignored(&at)).await;
+            if let Some(stamp) = &due.stamp {
+                let (stamp, text) = (stamp.clone(), due.fingerprint.clone());
+                unstamped = blocking(move || std::fs::write(stamp, text)).await.err();
             }
         }
-        if passed && let Some(stamp) = &due.stamp {
-            let (stamp, text) = (stamp.clone(), due.fingerprint.clone());
-            if let Err(e) = blocking(move || std::fs::write(stamp, text)).await {
-                log.notes.push(format!(
-                    "could not remember the setup (it runs again next time): {e}"
-                ));
-            }
-        }
-        log.timings.setup_ms = Timings::ms_since(clock);
-        log.setup = Some(SetupResult {
-            command: command.clone(),
+        Some(Ran {
             reason: due.reason,
             passed,
             exit_code,
-            output_tail: if passed { String::new() } else { tail(&output) },
-        });
-        if passed {
-            self.failed_in_a_row.store(0, Ordering::SeqCst);
-            return Ok(());
-        }
-        let in_a_row = self.failed_in_a_row.fetch_add(1, Ordering::SeqCst) + 1;
-        let message = format!("`{command}` {why}");
-        log.outcome = crate::records::Outcome::AgentFailed;
-        log.error_class = Some(crate::agent::ErrorClass::Other);
-        log.error = Some(format!("the worktree setup failed: {message}"));
-        log.cost_usd = Some(0.0);
-        log.notes.push(
-            "the environment failed, not the task: the setup did not pass, no agent ran, and \
-             the task is left as it was"
-                .into(),
-        );
-        Err((in_a_row >= self.limit).then(|| Fatal::Environment {
-            environment: Environment::Setup,
-            runtime: env.runtime,
-            message: format!("{message} ({in_a_row} failed setup(s) in a row)"),
-        }))
+            why,
+            output,
+            left,
+            unstamped,
+        })
     }
+}
+
+/// A setup that ran.
+struct Ran {
+    reason: String,
+    passed: bool,
+    exit_code: Option<i32>,
+    /// How it ended, in words.
+    why: String,
+    output: Vec<u8>,
+    /// Files it left that git does not ignore.
+    left: Vec<String>,
+    /// Why it could not be remembered, if it could not.
+    unstamped: Option<std::io::Error>,
 }
 
 /// Why the setup is due in the worktree at `path`, and what to stamp once it passed.

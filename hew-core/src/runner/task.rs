@@ -61,7 +61,7 @@ pub(crate) struct TaskRunner {
     /// The prices in effect (built-in table under config overrides).
     pub(super) prices: Prices,
     /// `loop.worktree.setup`, run after the checkout when it is due.
-    setup: Setup,
+    setup: Arc<Setup>,
 }
 
 impl Work for TaskRunner {
@@ -112,7 +112,9 @@ impl TaskRunner {
             source,
         })?;
         let verify = &cfg.looping.verify;
+        let setup = Arc::new(Setup::new(cfg));
         let queue = MergeQueue::start(QueueParts {
+            setup: setup.clone(),
             repo_root: root.clone(),
             integration,
             slots: slots.clone(),
@@ -147,7 +149,7 @@ impl TaskRunner {
             events,
             stop,
             prices: Prices::new(&cfg.prices),
-            setup: Setup::new(cfg),
+            setup,
         })
     }
 
@@ -501,11 +503,15 @@ impl TaskRunner {
             return;
         }
         let clock = Instant::now();
+        let slot = wt.slot.to_string();
         let result = verify(
             command,
             &wt.path,
             self.config.looping.agent.timeout.get(),
-            &[("HEW_RUN_ID", self.run_id.as_str())],
+            &[
+                ("HEW_RUN_ID", self.run_id.as_str()),
+                ("HEW_SLOT", slot.as_str()),
+            ],
             Some(&self.run_dir.agent_pid_file(log.number)),
         )
         .await;

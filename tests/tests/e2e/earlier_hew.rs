@@ -187,9 +187,9 @@ fn summary_of_a_parallel_run_in_table_and_markdown() {
         "claude-sonnet-4-5 2 2 3,500 5,000 1,000 1,700 11,200 $0.0413",
         "gpt-5.1-codex 1 1 1,500 2,000 0 500 4,000 $0.0071",
         "opus 2 1 4,000 2,000 2,000 1,700 9,700 $0.0604",
-        "1 web-a1 claude-sonnet-4-5 closed 1m00s 4,000 $0.0248",
-        "2 web-b1 opus closed 1m30s 6,200 $0.0460",
-        "5 web-a3 opus no_change 1m00s 3,500 $0.0144",
+        "1 web-a1 claude-sonnet-4-5 closed 1m00s 4,000 $0.0248 -",
+        "2 web-b1 opus closed 1m30s 6,200 $0.0460 -",
+        "5 web-a3 opus no_change 1m00s 3,500 $0.0144 -",
     ] {
         assert!(
             squeezed.iter().any(|l| l == expected),

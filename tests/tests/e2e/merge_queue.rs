@@ -175,6 +175,18 @@ fn work_that_passes_alone_but_breaks_the_build_together_never_reaches_main() {
     );
     assert_eq!(repo.show(second_id)["status"], "open");
 
+    // The summary names, per task, the commit its work was tested at.
+    let out = repo
+        .hew()
+        .args(["loop", "summary", "--json", "--tasks"])
+        .output()
+        .unwrap();
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = summary["tasks"].as_array().unwrap();
+    let row = rows.iter().find(|t| t["iter"] == first["number"]).unwrap();
+    assert_eq!(row["tested_at"], first["tested_at"], "{row:#}");
+    assert!(first["tested_at"].is_string());
+
     let b = iteration(&iters, &broken);
     assert_eq!(b["outcome"], "verify_failed", "{b:#}");
     assert!(

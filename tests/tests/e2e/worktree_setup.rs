@@ -42,6 +42,28 @@ fn setup_log(log: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The setups of worker slots (`<slot> <task>`), in order.
+fn worker_setups(log: &Path) -> Vec<String> {
+    setup_log(log)
+        .into_iter()
+        .filter(|l| {
+            l.split_once(' ')
+                .is_some_and(|(_, task)| !task.trim().is_empty())
+        })
+        .collect()
+}
+
+/// The slots of the merge queue's setups: no task, the slot after the workers'.
+fn queue_setups(log: &Path) -> Vec<String> {
+    setup_log(log)
+        .into_iter()
+        .filter_map(|l| {
+            let (slot, task) = l.split_once(' ')?;
+            task.trim().is_empty().then(|| slot.to_owned())
+        })
+        .collect()
+}
+
 /// The project: a `.gitignore` keeping the setup's output out of git, a lock file, and a
 /// setup that installs the tool the verify command runs (and logs each run outside the
 /// repository).
@@ -102,8 +124,11 @@ fn setup_installs_what_verify_needs_and_reruns_only_when_a_watched_file_changes(
         assert_eq!(it["outcome"], "closed");
         assert_eq!(it["verify"]["passed"], true);
     }
-    let lines = setup_log(&log);
+    let lines = worker_setups(&log);
     assert_eq!(lines.len(), 1, "{lines:?}");
+    // The merge queue verifies in a worktree of its own, set up as well, with the slot
+    // after the workers'.
+    assert_eq!(queue_setups(&log), ["2"]);
     assert_eq!(lines[0], format!("1 {}", first[0]));
     let it = last_iterations(&repo, &first[0]);
     assert_eq!(it["setup"]["passed"], true);
@@ -118,15 +143,17 @@ fn setup_installs_what_verify_needs_and_reruns_only_when_a_watched_file_changes(
     let second = repo.create_task(NewTask::new("second run"));
     run_loop_ok(&repo, &["-j", "1"]);
     assert_eq!(repo.show(&second)["status"], "closed");
-    assert_eq!(setup_log(&log).len(), 1, "{:?}", setup_log(&log));
+    assert_eq!(worker_setups(&log).len(), 1, "{:?}", setup_log(&log));
+    assert_eq!(queue_setups(&log), ["2"]);
 
     // Run 3, the lock file changed on the target: set up again, before the agent.
     commit_on_main(&repo, &[("deps.lock", "v2\n")], "bump deps");
     let third = repo.create_task(NewTask::new("after the bump"));
     run_loop_ok(&repo, &["-j", "1"]);
     assert_eq!(repo.show(&third)["status"], "closed");
-    let lines = setup_log(&log);
+    let lines = worker_setups(&log);
     assert_eq!(lines, [format!("1 {}", first[0]), format!("1 {third}")]);
+    assert_eq!(queue_setups(&log), ["2", "2"]);
     assert_eq!(
         last_iterations(&repo, &third)["setup"]["reason"],
         "`deps.lock` changed since the last setup"
@@ -153,12 +180,13 @@ fn each_slot_is_set_up_once_with_its_own_number() {
     for id in &ids {
         assert_eq!(repo.show(id)["status"], "closed", "{id}");
     }
-    let mut slots: Vec<String> = setup_log(&log)
+    let mut slots: Vec<String> = worker_setups(&log)
         .iter()
         .map(|l| l.split(' ').next().unwrap().to_owned())
         .collect();
     slots.sort();
     assert_eq!(slots, ["1", "2"]);
+    assert_eq!(queue_setups(&log), ["3"]);
 }
 
 #[test]

@@ -353,7 +353,15 @@ fn render_table(s: &Summary, tasks: bool) -> String {
     }
     if tasks && !s.tasks.is_empty() {
         let mut table = Table::new([
-            "#", "TASK", "MODEL", "OUTCOME", "TIME", "TOTAL", "COST", "TITLE",
+            "#",
+            "TASK",
+            "MODEL",
+            "OUTCOME",
+            "TIME",
+            "TOTAL",
+            "COST",
+            "TESTED AT",
+            "TITLE",
         ])
         .right_align(&[0, 4, 5, 6]);
         for t in &s.tasks {
@@ -365,6 +373,7 @@ fn render_table(s: &Summary, tasks: bool) -> String {
                 duration(t.duration),
                 count(t.spend.tokens.total()),
                 cost(t.spend.cost_usd),
+                tested(t.tested_at.as_deref()),
                 t.title.clone(),
             ]);
         }
@@ -446,11 +455,11 @@ fn render_markdown(s: &Summary, tasks: bool) -> String {
     }
     if tasks && !s.tasks.is_empty() {
         out.push_str("\n#### Iterations\n\n");
-        out.push_str("| # | task | title | model | outcome | time | total | cost |\n");
-        out.push_str("|---:|---|---|---|---|---:|---:|---:|\n");
+        out.push_str("| # | task | title | model | outcome | time | total | cost | tested at |\n");
+        out.push_str("|---:|---|---|---|---|---:|---:|---:|---|\n");
         for t in &s.tasks {
             out.push_str(&format!(
-                "| {} | `{}` | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | `{}` | {} | {} | {} | {} | {} | {} | {} |\n",
                 t.number,
                 cell(&t.task_id),
                 cell(&t.title),
@@ -458,7 +467,8 @@ fn render_markdown(s: &Summary, tasks: bool) -> String {
                 t.outcome,
                 duration(t.duration),
                 count(t.spend.tokens.total()),
-                cost(t.spend.cost_usd)
+                cost(t.spend.cost_usd),
+                tested(t.tested_at.as_deref())
             ));
         }
     }
@@ -470,6 +480,11 @@ fn render_markdown(s: &Summary, tasks: bool) -> String {
         }
     }
     out
+}
+
+/// The commit a task's work was verified at in the merge queue, short; `-` if it was not.
+fn tested(commit: Option<&str>) -> String {
+    commit.map_or_else(|| "-".into(), |c| c[..c.len().min(10)].to_owned())
 }
 
 fn spend_cells(s: &Spend) -> String {

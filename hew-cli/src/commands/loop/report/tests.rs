@@ -20,6 +20,7 @@ fn run() -> RunRecord {
         ended_at: Some(Timestamp::from_unix_ms(1_600_000)),
         hew_version: String::new(),
         host: String::new(),
+        machine: String::new(),
         pid: 0,
         repo: Default::default(),
         into: "main".into(),
@@ -29,6 +30,7 @@ fn run() -> RunRecord {
         iterations: 0,
         outcomes: BTreeMap::new(),
         kept_branches: Vec::new(),
+        backed_off: Vec::new(),
     }
 }
 
