@@ -163,6 +163,21 @@ fn utc(secs: u64) -> String {
     format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC")
 }
 
+/// The fix for a remote merge target (`loop.merge.remote`) hew could not fetch from.
+pub fn remote(e: &hew_core::remote::RemoteError) -> String {
+    match e {
+        hew_core::remote::RemoteError::Unreachable { remote, .. } => format!(
+            "check that `git fetch {remote}` works in this repository (network, the remote's \
+             URL, `git remote -v`, and an ssh agent or credential helper that needs no prompt), \
+             or unset loop.merge.remote to land on the local branch"
+        ),
+        hew_core::remote::RemoteError::Failed { .. } => "check that the remote named by \
+             loop.merge.remote exists (`git remote -v`) and has the branch hew merges into \
+             (`--into BRANCH`)"
+            .into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

@@ -23,6 +23,7 @@ pub mod prices;
 pub(crate) mod process;
 pub mod records;
 pub mod recover;
+pub mod remote;
 pub mod repo;
 pub mod retry;
 pub mod runner;

@@ -121,7 +121,7 @@ const POSITIVE_U64: KeyKind = KeyKind::Integer {
 };
 const PRIORITY_NAMES: [&str; 5] = ["P0", "P1", "P2", "P3", "P4"];
 
-static KEYS: [KeyDef; 43] = [
+static KEYS: [KeyDef; 44] = [
     optional(
         "tracker.command",
         KeyKind::String,
@@ -311,6 +311,12 @@ static KEYS: [KeyDef; 43] = [
         NONZERO_U32,
         "4",
         "how many merged results the merge queue verifies at once",
+    ),
+    optional(
+        "loop.merge.remote",
+        KeyKind::String,
+        "origin",
+        "land on this git remote's branch (fetch, merge, verify, push); unset: the local branch",
     ),
     optional(
         "loop.notify.command",

@@ -315,6 +315,8 @@ pub struct MergeConfig {
     pub batch: NonZeroU32,
     /// How many merged results the queue verifies at once, each in a worktree of its own.
     pub parallel: NonZeroU32,
+    /// Land on this git remote's branch (pushed), not on the local branch.
+    pub remote: Option<String>,
 }
 
 impl Default for MergeConfig {
@@ -322,6 +324,7 @@ impl Default for MergeConfig {
         Self {
             batch: NonZeroU32::new(8).unwrap_or(NonZeroU32::MIN),
             parallel: NonZeroU32::MIN,
+            remote: None,
         }
     }
 }

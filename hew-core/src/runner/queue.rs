@@ -35,17 +35,26 @@ use super::setup::Setup;
 use super::verify::verify;
 use crate::agent::Stop;
 use crate::records::VerifyResult;
+use crate::remote::{Pushed, Remote, RemoteError};
 use crate::worktree::{self, Integration, Landing, MergedOnto, Slots, WorktreeError};
 
-/// How often a batch is built again because the target kept moving under it.
-const MAX_MOVES: u32 = 5;
+/// How often a batch is built again because the target kept moving under it: another
+/// hew on this repository, or with a remote target other machines.
+const MAX_MOVES: u32 = 10;
+/// How long merges wait for a remote target that cannot be reached before they give up.
+const REMOTE_PATIENCE: Duration = Duration::from_secs(600);
+/// The longest wait between two tries at an unreachable remote.
+const REMOTE_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// Where merges go, as tasks read it without waiting for the queue.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Target {
     /// The branch new task branches start from (the target, or the run branch once
-    /// diverted).
+    /// diverted), or with a remote target its remote-tracking ref
+    /// (`refs/remotes/origin/main`).
     pub branch: String,
+    /// The target as records and messages name it (`main`, `origin/main`).
+    pub name: String,
     /// Why merges go to the run branch, once they do.
     pub diverted: Option<String>,
 }
@@ -61,6 +70,8 @@ pub(crate) struct Entry {
     reply: oneshot::Sender<Answer>,
     /// How long it waited before its batch was taken up.
     waited: Duration,
+    /// How often the target moved under its merge, which was then made and tested again.
+    moved: u32,
 }
 
 /// What became of a branch in the queue.
@@ -106,6 +117,8 @@ pub(crate) enum Verdict {
 pub(crate) struct Answer {
     /// The verdict.
     pub verdict: Verdict,
+    /// How often the target moved under its merge (another hew, another machine).
+    pub moved: u32,
     /// How long the branch waited before its batch was taken up.
     pub queued: Duration,
 }
@@ -125,6 +138,9 @@ pub(crate) struct QueueParts {
     pub slots: Slots,
     /// The worktree setup, run in the queue's worktrees too before they verify.
     pub setup: Arc<Setup>,
+    /// `loop.merge.remote`: work lands on this remote branch, pushed, instead of on
+    /// `integration`'s local branch.
+    pub remote: Option<Remote>,
     /// The verify command on the merged result, and its time limit.
     pub verify: Option<(String, Duration)>,
     pub batch: usize,
@@ -153,9 +169,17 @@ impl MergeQueue {
     /// The queue, and the work that serves it, to be spawned.
     fn new(parts: QueueParts) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let target = Arc::new(Mutex::new(Target {
-            branch: parts.integration.branch().to_owned(),
-            diverted: None,
+        let target = Arc::new(Mutex::new(match &parts.remote {
+            Some(remote) => Target {
+                branch: remote.tracking_ref(),
+                name: remote.display(),
+                diverted: None,
+            },
+            None => Target {
+                branch: parts.integration.branch().to_owned(),
+                name: parts.integration.branch().to_owned(),
+                diverted: None,
+            },
         }));
         let waiting = Arc::new(AtomicUsize::new(0));
         let worker = Worker {
@@ -188,6 +212,7 @@ impl MergeQueue {
             message,
             reply,
             waited: Duration::ZERO,
+            moved: 0,
         };
         let queued = Instant::now();
         self.waiting.fetch_add(1, Ordering::SeqCst);
@@ -195,6 +220,7 @@ impl MergeQueue {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             return Answer {
                 verdict: Verdict::Failed("the merge queue has stopped".into()),
+                moved: 0,
                 queued: Duration::ZERO,
             };
         }
@@ -204,6 +230,7 @@ impl MergeQueue {
                 verdict: Verdict::Failed(
                     "the merge queue stopped before this branch landed".into(),
                 ),
+                moved: 0,
                 queued: queued.elapsed(),
             },
         }
@@ -266,11 +293,11 @@ impl Worker {
                 answer_all(rest, &Verdict::Stopped);
                 return;
             }
-            let into = self.target().branch;
-            let onto = match blocking_tip(&self.parts.repo_root, &into).await {
+            let into = self.target().name;
+            let onto = match self.tip().await {
                 Ok(onto) => onto,
                 Err(e) => {
-                    answer_all(rest, &Verdict::Failed(e.to_string()));
+                    answer_all(rest, &Verdict::Failed(e));
                     return;
                 }
             };
@@ -279,9 +306,19 @@ impl Worker {
                 Searched::Done => return,
                 Searched::Culprit(after) => after,
                 Searched::Moved(unanswered) if moves < MAX_MOVES => {
-                    // Merged and tested again on the new tip.
+                    // Merged and tested again on the new tip, after a short wait that
+                    // grows: two machines that pushed at once do not collide again.
                     moves += 1;
+                    if self.parts.remote.is_some() {
+                        tokio::time::sleep(Duration::from_millis(100 * u64::from(moves))).await;
+                    }
                     unanswered
+                        .into_iter()
+                        .map(|e| Entry {
+                            moved: e.moved + 1,
+                            ..e
+                        })
+                        .collect()
                 }
                 Searched::Moved(unanswered) => {
                     let e = WorktreeError::TargetKeptMoving {
@@ -398,7 +435,7 @@ impl Worker {
                 }
                 Err(e) => {
                     let unanswered = chain.into_iter().filter_map(|c| c.0);
-                    answer_all(unanswered, &Verdict::Failed(e.to_string()));
+                    answer_all(unanswered, &Verdict::Failed(e));
                     return Searched::Done;
                 }
             }
@@ -481,8 +518,73 @@ impl Worker {
         results
     }
 
-    /// Moves the target from `onto` to `commit`.
-    async fn land(&mut self, onto: &str, commit: &str) -> Result<Landing, WorktreeError> {
+    /// The target's tip now (hex): read, or fetched from a remote target, waiting for it
+    /// while it cannot be reached.
+    async fn tip(&self) -> Result<String, String> {
+        let Some(remote) = &self.parts.remote else {
+            let branch = self.target().branch;
+            return blocking_tip(&self.parts.repo_root, &branch)
+                .await
+                .map_err(|e| e.to_string());
+        };
+        let started = Instant::now();
+        let mut tries = 0;
+        loop {
+            match remote.fetch().await {
+                Ok(tip) => return Ok(tip),
+                Err(e) => self.wait_for_remote(&e, started, &mut tries).await?,
+            }
+        }
+    }
+
+    /// After a remote target could not be reached: waits before the next try (longer each
+    /// time), or says why not to try again.
+    async fn wait_for_remote(
+        &self,
+        e: &RemoteError,
+        started: Instant,
+        tries: &mut u32,
+    ) -> Result<(), String> {
+        if !matches!(e, RemoteError::Unreachable { .. }) || started.elapsed() > REMOTE_PATIENCE {
+            return Err(e.to_string());
+        }
+        *tries += 1;
+        let wait = Duration::from_secs(1 << (*tries - 1).min(5)).min(REMOTE_BACKOFF_MAX);
+        let _ = self.parts.events.send(RunEvent::Warning {
+            message: format!("{e}; merges wait and try again in {}s", wait.as_secs()),
+        });
+        let mut stop = self.parts.stop.clone();
+        tokio::select! {
+            () = tokio::time::sleep(wait) => Ok(()),
+            _ = stop.wait_for(|s| *s == Stop::Now) => Err("the run was stopped".into()),
+        }
+    }
+
+    /// Moves the target from `onto` to `commit`: the local branch, or a push to the remote
+    /// target (tried again while the remote cannot be reached).
+    async fn land(&mut self, onto: &str, commit: &str) -> Result<Landing, String> {
+        if let Some(remote) = self.parts.remote.clone() {
+            let started = Instant::now();
+            let mut tries = 0;
+            return loop {
+                match remote.push(commit).await {
+                    Ok(Pushed::Accepted) => {
+                        break Ok(Landing::Landed {
+                            into: remote.display(),
+                        });
+                    }
+                    Ok(Pushed::Moved) => break Ok(Landing::Moved),
+                    Err(e) => self.wait_for_remote(&e, started, &mut tries).await?,
+                }
+            };
+        }
+        self.land_locally(onto, commit)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Moves the local target from `onto` to `commit`.
+    async fn land_locally(&mut self, onto: &str, commit: &str) -> Result<Landing, WorktreeError> {
         let (root, mut integration) =
             (self.parts.repo_root.clone(), self.parts.integration.clone());
         let (old, new) = (onto.to_owned(), commit.to_owned());
@@ -501,6 +603,7 @@ impl Worker {
         }
         *self.target.lock().unwrap_or_else(PoisonError::into_inner) = Target {
             branch: self.parts.integration.branch().to_owned(),
+            name: self.parts.integration.branch().to_owned(),
             diverted: self.parts.integration.diverted().map(str::to_owned),
         };
         landed
@@ -546,6 +649,7 @@ impl Entry {
     fn answer(self, verdict: Verdict) {
         let _ = self.reply.send(Answer {
             verdict,
+            moved: self.moved,
             queued: self.waited,
         });
     }
@@ -695,6 +799,7 @@ mod tests {
             integration: Integration::resolve(&root, Some("main"), RUN_ID).unwrap(),
             slots,
             setup: Arc::new(Setup::new(&crate::config::Config::default())),
+            remote: None,
             verify: Some((
                 format!("git rev-parse HEAD >> '{}'; sh check.sh", log.display()),
                 Duration::from_secs(60),

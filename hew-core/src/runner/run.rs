@@ -51,6 +51,9 @@ pub enum RunError {
     /// The tracker failed where the run cannot go on without it.
     #[error(transparent)]
     Tracker(#[from] TrackerError),
+    /// The remote merge target (`loop.merge.remote`) could not be fetched.
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
     /// The worker skill could not be read.
     #[error("failed to read the worker skill `{path}`: {source}")]
     Skill {
@@ -114,7 +117,7 @@ pub async fn run_loop(
     let (agent_stop, agent_stop_rx) = watch::channel(*stop.borrow());
     let agent_stop = Arc::new(agent_stop);
     let follow = tokio::spawn(follow_stop(stop.clone(), agent_stop.clone()));
-    let runner = TaskRunner::new(&opts, &run_id, &run_dir, agent_stop_rx, events.clone());
+    let runner = TaskRunner::new(&opts, &run_id, &run_dir, agent_stop_rx, events.clone()).await;
     let result = match runner {
         Ok(runner) => {
             let control = Control {
@@ -171,7 +174,7 @@ async fn run(
         Ok(_) => {}
         Err(e) => warn(format!("could not check for crashed runs: {e}")),
     }
-    record.into = runner.merge_target();
+    record.into = runner.target_name();
     run_dir.write_run(&record)?;
     let _ = events.send(RunEvent::RunStarted {
         run_id: record.run_id.clone(),

@@ -36,6 +36,7 @@ use crate::config::Config;
 use crate::plan::PlannedTask;
 use crate::prices::Prices;
 use crate::records::{IterRecord, Outcome, RunDir, Timings, VerifyResult};
+use crate::remote::Remote;
 use crate::retry::{
     AfterFailure, CONFLICT_LABEL, EXHAUSTED_LABEL, RETRY_PREFIX, after_failure, labels_to_strip,
 };
@@ -89,7 +90,7 @@ struct Landed {
 }
 
 impl TaskRunner {
-    pub(super) fn new(
+    pub(super) async fn new(
         opts: &RunOptions,
         run_id: &str,
         run_dir: &RunDir,
@@ -111,10 +112,20 @@ impl TaskRunner {
             path: root.join(PROJECT_SKILL),
             source,
         })?;
+        let remote = match &cfg.looping.merge.remote {
+            Some(name) => {
+                let remote = Remote::new(root, name, integration.target());
+                // Task branches start from the remote's tip, fetched now.
+                remote.fetch().await?;
+                Some(remote)
+            }
+            None => None,
+        };
         let verify = &cfg.looping.verify;
         let setup = Arc::new(Setup::new(cfg));
         let queue = MergeQueue::start(QueueParts {
             setup: setup.clone(),
+            remote,
             repo_root: root.clone(),
             integration,
             slots: slots.clone(),
@@ -153,9 +164,15 @@ impl TaskRunner {
         })
     }
 
-    /// The branch merges go to now (new task branches start at its tip).
+    /// The branch new task branches start at: the target's (a remote target's
+    /// remote-tracking ref), or the run branch once diverted.
     pub(super) fn merge_target(&self) -> String {
         self.queue.target().branch
+    }
+
+    /// Where work lands now, as records name it (`main`, `origin/main`, `hew/run/<id>`).
+    pub(super) fn target_name(&self) -> String {
+        self.queue.target().name
     }
 
     /// The branch merges went to instead of the target, if they had to.
@@ -610,6 +627,14 @@ impl TaskRunner {
         let queue_ms = u64::try_from(answer.queued.as_millis()).unwrap_or(u64::MAX);
         log.timings.queue_ms = queue_ms;
         log.timings.merge_ms = Timings::ms_since(clock).saturating_sub(queue_ms);
+        if answer.moved > 0 {
+            log.notes.push(format!(
+                "{} moved while this work was merged and tested ({} time(s)): it was merged \
+                 onto the new tip and tested again",
+                self.target_name(),
+                answer.moved
+            ));
+        }
         let mut landed = Landed {
             keep_branch: true,
             retry: None,
@@ -668,7 +693,7 @@ impl TaskRunner {
                 let comment = format!(
                     "hew: this task's work conflicted when merged into {} (in {}). It is kept on \
                      branch {}; the task was released to be retried on a fresh base.",
-                    self.merge_target(),
+                    self.target_name(),
                     paths.join(", "),
                     wt.branch
                 );
@@ -687,7 +712,7 @@ impl TaskRunner {
             } => {
                 log.agent_closed = self.closed_by_agent(planned, log).await;
                 log.outcome = Outcome::VerifyFailed;
-                let into = self.merge_target();
+                let into = self.target_name();
                 let said = result
                     .output_tail
                     .lines()

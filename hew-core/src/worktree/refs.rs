@@ -22,12 +22,18 @@ pub(crate) fn open(root: &Path) -> Result<Repository, WorktreeError> {
     })
 }
 
-/// The commit at the tip of local branch `branch`.
+/// The commit at the tip of local branch `branch`, or of the ref `branch` names in full
+/// (`refs/remotes/origin/main`: a remote merge target's).
 pub(crate) fn branch_tip<'r>(
     repo: &'r Repository,
     branch: &str,
 ) -> Result<Commit<'r>, WorktreeError> {
-    let reference = match repo.find_reference(&local_ref(branch)) {
+    let name = if branch.starts_with("refs/") {
+        branch.to_owned()
+    } else {
+        local_ref(branch)
+    };
+    let reference = match repo.find_reference(&name) {
         Ok(r) => r,
         // A name git cannot even parse (`a..b`) names no branch either.
         Err(e) if matches!(e.code(), ErrorCode::NotFound | ErrorCode::InvalidSpec) => {

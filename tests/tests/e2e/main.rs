@@ -16,6 +16,7 @@ mod notify;
 mod prices;
 mod prune;
 mod real_agents;
+mod remote_target;
 mod report;
 mod retries;
 mod run_loop;

@@ -54,6 +54,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
                 Exit::Failure,
                 Some("check that `.hew/` in the repository is writable".into()),
             ),
+            RunError::Remote(e) => (Exit::Repo, Some(crate::hints::remote(e))),
             RunError::Skill { .. } => (
                 Exit::Failure,
                 Some(format!(
