@@ -6,7 +6,7 @@
 #   bench/run.sh                 the full benchmark (about 10 minutes on 2 cores)
 #   BENCH_QUICK=1 bench/run.sh   a smoke run: small scenarios, same code paths
 #
-# Other knobs: BENCH_ONLY="reference overhead graph summary verify" (a subset, in any order),
+# Other knobs: BENCH_ONLY="reference overhead graph summary verify machines" (a subset, in any order),
 # BENCH_KEEP=1 (keep the temp dir), BENCH_DIR=DIR (work there instead of a new temp dir),
 # BENCH_OUT=FILE (also write the table there), BENCH_SET="key=value ..." (hew config for
 # every hew run, e.g. loop.claim_ahead=false), BENCH_GRAPH_SLEEP and BENCH_GRAPH_TASKS
@@ -29,16 +29,18 @@ quick=${BENCH_QUICK:-0}
 if [ "$quick" = 1 ]; then
   ref_files=500 ref_tasks=8 ref_sleep=0.5 ovh_tasks=8 graph_tasks=40 summary_records=1000
   vq_tasks=16 vq_roles="3 BREAK 10 BREAK 5 PAIR1 6 PAIR1 12 PAIR2 14 PAIR2"
+  mach_tasks=12 mach_sleep=0.5
 else
   ref_files=5000 ref_tasks=40 ref_sleep=2 ovh_tasks=40 graph_tasks=500 summary_records=10000
   vq_tasks=40 vq_roles="7 BREAK 23 BREAK 12 PAIR1 13 PAIR1 30 PAIR2 35 PAIR2"
+  mach_tasks=60 mach_sleep=2
 fi
 # The graph's agent: instant by default; BENCH_GRAPH_SLEEP=2 for a real-length one, and
 # BENCH_GRAPH_TASKS to size it.
 graph_sleep=${BENCH_GRAPH_SLEEP:-0}
 graph_tasks=${BENCH_GRAPH_TASKS:-$graph_tasks}
 jobs=4
-only=" ${BENCH_ONLY:-reference overhead graph summary verify} "
+only=" ${BENCH_ONLY:-reference overhead graph summary verify machines} "
 seed=7
 
 echo "bench: building hew (release)..."
@@ -594,11 +596,100 @@ scenario_verify() {
   row verify "  landed; failing first-parent commits; verify runs" "$serial_landed; $serial_red; $serial_runs" "$expect" "$(landed "$serial_landed")"
 }
 
+# machine_clone BARE DIR: a clone of BARE at DIR, configured like hew_setup and landing on
+# origin (loop.merge.remote), with the tracker named by BEADS_DIR.
+machine_clone() {
+  rm -rf "$2"
+  git clone --quiet "$1" "$2"
+  git -C "$2" config user.name "bench"
+  git -C "$2" config user.email "bench@example.invalid"
+  printf '.beads/\n.hew/\n' >>"$2/.git/info/exclude"
+  hew_setup "$2" "$mach_sleep"
+  (cd "$2" && "$hew" config set loop.merge.remote origin >/dev/null &&
+    "$hew" config set loop.claim_ahead false >/dev/null)
+}
+
+# machines_verify BARE BEADS_DIR: every task closed, each landed once on the remote's main.
+machines_verify() {
+  local closed files merges unique
+  closed=$(BEADS_DIR=$2 br list --status closed --json --limit 0 |
+    jq 'if type == "array" then . else .issues end | length')
+  files=$(git --git-dir "$1" ls-tree --name-only main:done 2>/dev/null | wc -l)
+  merges=$(git --git-dir "$1" log --first-parent --format=%s main | grep -c '^Merge hew/' || true)
+  unique=$(git --git-dir "$1" log --first-parent --format=%s main | sed -n 's/^Merge hew\/\([^ ]*\) .*/\1/p' |
+    sed 's/-[0-9]*$//' | sort -u | wc -l)
+  if [ "$closed" = "$mach_tasks" ] && [ "$files" = "$mach_tasks" ] && [ "$merges" = "$mach_tasks" ] &&
+    [ "$unique" = "$mach_tasks" ]; then
+    verdict="$closed closed, $merges merges of $unique tasks on the remote"
+    verified=ok
+  else
+    verdict="$closed closed, $files files, $merges merges of $unique tasks on the remote"
+    verified=FAILED
+  fi
+}
+
+# Several machines on one backlog, simulated on this host: clones of one bare remote, one
+# tracker through BEADS_DIR, each hew in a UTS namespace of its own (its own host name)
+# when unshare allows it, --jobs 2 each, landing on the remote.
+scenario_machines() {
+  local tpl=$work/tpl-mach one_ms three_ms i
+  if [ ! -d "$tpl" ]; then
+    echo "bench: machines: generating $mach_tasks tasks..."
+    gen_repo "$tpl/src" 500
+    git clone --quiet --bare "$tpl/src" "$tpl/origin.git"
+    mkdir -p "$tpl/backlog"
+    gen_tracker "$tpl/backlog" "$mach_tasks" 0
+  fi
+  local host_wrap=()
+  if unshare -u true 2>/dev/null; then host_wrap=(unshare -u sh -c 'hostname "$0" && exec "$@"'); fi
+
+  echo "bench: machines: one runner, --jobs 2..."
+  rm -rf "$work/mach-1" && mkdir -p "$work/mach-1"
+  cp -a "$tpl/origin.git" "$work/mach-1/origin.git"
+  cp -a "$tpl/backlog" "$work/mach-1/backlog"
+  export BEADS_DIR=$work/mach-1/backlog/.beads
+  machine_clone "$work/mach-1/origin.git" "$work/mach-1/m1"
+  timed mach-1 "$work/mach-1/m1" "$hew" loop --jobs 2
+  one_ms=$elapsed
+  machines_verify "$work/mach-1/origin.git" "$BEADS_DIR"
+  local one_ok=$verified one_verdict=$verdict
+
+  echo "bench: machines: three runners, --jobs 2 each..."
+  rm -rf "$work/mach-3" && mkdir -p "$work/mach-3"
+  cp -a "$tpl/origin.git" "$work/mach-3/origin.git"
+  cp -a "$tpl/backlog" "$work/mach-3/backlog"
+  export BEADS_DIR=$work/mach-3/backlog/.beads
+  for i in 1 2 3; do machine_clone "$work/mach-3/origin.git" "$work/mach-3/m$i"; done
+  local start pids=()
+  start=$(now_ms)
+  for i in 1 2 3; do
+    (cd "$work/mach-3/m$i" && "${host_wrap[@]}" ${host_wrap:+"bench-m$i"} "$hew" loop --jobs 2) \
+      >"$work/logs/mach-3-m$i.log" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i" || echo "bench: a machine exited with $? (see $work/logs)" >&2; done
+  three_ms=$(($(now_ms) - start))
+  machines_verify "$work/mach-3/origin.git" "$BEADS_DIR"
+  local three_ok=$verified three_verdict=$verdict
+  unset BEADS_DIR
+  local hosts
+  hosts=$(for i in 1 2 3; do jq -r .host "$(run_dir "$work/mach-3/m$i")"/run.json; done | sort -u | tr '\n' ' ')
+
+  local speedup
+  speedup=$(ratio "$one_ms" "$three_ms")
+  row machines "scenario" "$mach_tasks tasks, ${mach_sleep} s agent, clones of one bare remote, one BEADS_DIR, landing on origin"
+  row machines "one runner --jobs 2: wall" "$(secs "$one_ms") s" "" "$one_ok"
+  row machines "three runners --jobs 2 (hosts: $hosts): wall" "$(secs "$three_ms") s" "" "$three_ok"
+  row machines "  throughput over one runner" "${speedup}x" ">= 2.4x" "$(at_least "$speedup" 2.4)"
+  echo "bench: machines: one runner: $one_verdict" >>"$work/verdicts.txt"
+  echo "bench: machines: three runners: $three_verdict" >>"$work/verdicts.txt"
+}
+
 # --- run ---------------------------------------------------------------------------------
 
 : >"$work/verdicts.txt"
 started=$(now_ms)
-for s in reference overhead graph summary verify; do
+for s in reference overhead graph summary verify machines; do
   case $only in *" $s "*) "scenario_$s" ;; esac
 done
 
