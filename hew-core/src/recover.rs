@@ -10,7 +10,7 @@
 //! not running (its directory gone, or its run over) are released when the actor names
 //! this host and a dead pid.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{Signal, killpg};
@@ -30,6 +30,9 @@ pub struct Recovery {
     pub crashed_runs: Vec<String>,
     /// Tasks released back to `open`.
     pub released: Vec<String>,
+    /// Tasks closed: their run landed their work and died before it closed them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub closed: Vec<String>,
     /// Agent process groups stopped.
     pub stopped_agents: Vec<u32>,
     /// Branches with unmerged commits, kept.
@@ -50,6 +53,7 @@ impl Recovery {
     pub fn is_empty(&self) -> bool {
         self.crashed_runs.is_empty()
             && self.released.is_empty()
+            && self.closed.is_empty()
             && self.lease_expired.is_empty()
             && self.stopped_agents.is_empty()
             && self.deleted_branches.is_empty()
@@ -168,8 +172,18 @@ pub async fn recover<T: Tracker>(
         wait_for_calls_of(&actor, IN_FLIGHT_WAIT).await;
     }
 
-    // Release the tasks dead runs (or dead hews without records) still hold.
+    // Release the tasks dead runs (or dead hews without records) still hold; close those
+    // whose work the run had already landed.
     let dead_ids: BTreeSet<&str> = dead.iter().map(|r| r.run_id.as_str()).collect();
+    let landed: BTreeMap<&str, BTreeMap<String, String>> = dead
+        .iter()
+        .filter(|r| !r.into.is_empty())
+        .map(|r| {
+            let landed =
+                crate::worktree::landed_by_run(repo_root, &r.into, &r.run_id).unwrap_or_default();
+            (r.run_id.as_str(), landed)
+        })
+        .collect();
     let mut released_by_run: Vec<(String, String)> = Vec::new();
     for task in tracker.in_progress().await? {
         let Some(actor) = task.assignee.as_deref().and_then(Actor::parse) else {
@@ -190,9 +204,29 @@ pub async fn recover<T: Tracker>(
         let Ok(id) = TaskId::parse(&task.id) else {
             continue;
         };
+        if gone && let Some(commit) = landed.get(actor.run_id).and_then(|l| l.get(&task.id)) {
+            let into = dead
+                .iter()
+                .find(|r| r.run_id == actor.run_id)
+                .map_or("its target", |r| r.into.as_str());
+            let reason = format!(
+                "merged {} into {into} (hew run {}, which stopped before it closed the task; \
+                 closed by a later run's recovery)",
+                &commit[..commit.len().min(10)],
+                actor.run_id
+            );
+            match tracker.close(&id, &reason).await {
+                Ok(()) => out.closed.push(task.id.clone()),
+                Err(e) => out.warnings.push(format!(
+                    "could not close {}, whose work landed: {e}",
+                    task.id
+                )),
+            }
+            continue;
+        }
         let note = if lease_ran_out {
             format!(
-                "hew: released: the lease of {} ran out (its machine died or lost the                  tracker); taken over by a run on {host}",
+                "hew: released: the lease of {} ran out (its machine died or lost the tracker); taken over by a run on {host}",
                 task.assignee.as_deref().unwrap_or_default()
             )
         } else {

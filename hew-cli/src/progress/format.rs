@@ -314,6 +314,12 @@ pub fn recovery_lines(r: &hew_core::recover::Recovery) -> Vec<String> {
             list(&r.released)
         ));
     }
+    if !r.closed.is_empty() {
+        lines.push(format!(
+            "closed task(s) whose work had landed before their run stopped: {}",
+            list(&r.closed)
+        ));
+    }
     if !r.lease_expired.is_empty() {
         let what: Vec<String> = r
             .lease_expired

@@ -32,5 +32,5 @@ pub use prune::{
     BranchFate, BranchVerdict, LeftoverRun, Leftovers, PruneFailure, PruneOptions, find_leftovers,
     remove_leftovers,
 };
-pub use refs::settle_task_branches;
+pub use refs::{landed_by_run, settle_task_branches};
 pub use slots::{SlotOptions, Slots, TaskWorktree};

@@ -115,6 +115,52 @@ pub(crate) fn advance(
     }
 }
 
+/// How far back [`landed_by_run`] looks on the target's first-parent line.
+const LANDED_LOOKBACK: usize = 2000;
+
+/// The tasks whose work run `run_id` merged into `target` (a local branch, or a remote
+/// target named `<remote>/<branch>`), by task id, with the merge commit: read from the
+/// merge commits' messages (`Merge hew/<id> (<id>: <title>)`, then `hew run <run-id>,
+/// iteration <n>.`) on the target's recent first-parent line. A run that died between
+/// landing a task's work and closing the task leaves it here.
+pub fn landed_by_run(
+    repo_root: &Path,
+    target: &str,
+    run_id: &str,
+) -> Result<std::collections::BTreeMap<String, String>, WorktreeError> {
+    let repo = open(repo_root)?;
+    let tip = branch_tip(&repo, target)
+        .or_else(|_| branch_tip(&repo, &format!("refs/remotes/{target}")))?;
+    let mut walk = repo
+        .revwalk()
+        .and_then(|mut w| {
+            w.push(tip.id())?;
+            w.simplify_first_parent()?;
+            Ok(w)
+        })
+        .map_err(WorktreeError::git(format!("walk `{target}`")))?;
+    let signature = format!("\n\nhew run {run_id}, iteration ");
+    let mut landed = std::collections::BTreeMap::new();
+    for id in walk.by_ref().take(LANDED_LOOKBACK).flatten() {
+        let Ok(commit) = repo.find_commit(id) else {
+            continue;
+        };
+        let message = commit.message().unwrap_or_default();
+        if !message.contains(&signature) {
+            continue;
+        }
+        let task = message
+            .strip_prefix("Merge hew/")
+            .and_then(|rest| rest.split_once(" ("))
+            .and_then(|(_, inner)| inner.split_once(':'))
+            .map(|(task, _)| task.to_owned());
+        if let Some(task) = task {
+            landed.entry(task).or_insert_with(|| id.to_string());
+        }
+    }
+    Ok(landed)
+}
+
 /// After a crash: the task branches of `tasks` (`hew/<id>`, `hew/<id>-<n>`) whose commits
 /// are all on one of `targets` are deleted; the others are kept and returned, so no commit
 /// an agent made is lost. With no targets known, every branch is kept.

@@ -317,3 +317,71 @@ fn a_run_killed_while_the_queue_verifies_leaves_main_where_it_was_and_the_next_r
     });
     assert!(!hanging, "the dead run's verify command was left running");
 }
+
+#[test]
+fn a_run_killed_after_its_work_landed_but_before_it_closed_the_task_has_it_closed_not_redone() {
+    require_tracker!();
+    let repo = TestRepo::with_tracker();
+    repo.use_agent("claude", fake_agent(), "");
+    let id = repo.create_task(NewTask::new("lands, then hew dies"));
+    let marks = tempfile::tempdir().unwrap();
+    let (hold, closing) = (marks.path().join("hold"), marks.path().join("closing"));
+    std::fs::write(&hold, "").unwrap();
+    // hew's close of the task hangs, after the merge landed, until the test lets go.
+    let tracker = hew_tests::LoggedTracker::new(&format!(
+        "if [ \"$1\" = close ] && [ -e '{0}' ]; then touch '{1}'; while [ -e '{0}' ]; do sleep 0.05; done; exit 1; fi",
+        hold.display(),
+        closing.display()
+    ));
+    let mut hew = repo
+        .hew_std()
+        .args(["loop", "-j", "1"])
+        .env("HEW_TRACKER_COMMAND", &tracker.script)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !closing.exists() {
+        assert!(Instant::now() < deadline, "hew never closed the task");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    hew.kill().unwrap();
+    hew.wait().unwrap();
+    std::fs::remove_file(&hold).unwrap();
+    assert!(
+        repo.file_on("main", &format!("{id}.txt")).is_some(),
+        "the work landed"
+    );
+    assert_eq!(repo.show(&id)["status"], "in_progress");
+
+    let out = repo.hew().args(["loop", "-j", "1"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "closed task(s) whose work had landed before their run stopped: {id}"
+        )),
+        "{stdout}"
+    );
+    assert_eq!(repo.show(&id)["status"], "closed");
+    // The killed run wrote no record for it, and the next one did not run it again.
+    let ran = repo.all_iterations();
+    assert!(
+        ran.iter().all(|i| i["task_id"] != id.as_str()),
+        "the task ran again: {ran:#?}"
+    );
+    let merges = git(
+        repo.path(),
+        &["log", "--first-parent", "--format=%s", "main"],
+    );
+    let of_task = merges
+        .lines()
+        .filter(|s| s.starts_with(&format!("Merge hew/{id} ")))
+        .count();
+    assert_eq!(of_task, 1, "{merges}");
+}
