@@ -616,8 +616,8 @@ machines_verify() {
     jq 'if type == "array" then . else .issues end | length')
   files=$(git --git-dir "$1" ls-tree --name-only main:done 2>/dev/null | wc -l)
   merges=$(git --git-dir "$1" log --first-parent --format=%s main | grep -c '^Merge hew/' || true)
-  unique=$(git --git-dir "$1" log --first-parent --format=%s main | sed -n 's/^Merge hew\/\([^ ]*\) .*/\1/p' |
-    sed 's/-[0-9]*$//' | sort -u | wc -l)
+  unique=$(git --git-dir "$1" log --first-parent --format=%s main |
+    sed -n 's/^Merge hew\/[^ ]* (\([^:]*\):.*/\1/p' | sort -u | wc -l)
   if [ "$closed" = "$mach_tasks" ] && [ "$files" = "$mach_tasks" ] && [ "$merges" = "$mach_tasks" ] &&
     [ "$unique" = "$mach_tasks" ]; then
     verdict="$closed closed, $merges merges of $unique tasks on the remote"

@@ -626,3 +626,77 @@ pub fn pinned_agent(package: &str, bin: &str) -> Option<PathBuf> {
     eprintln!("skipped: {why}");
     None
 }
+
+/// A beads database in a directory of its own, outside every repository: the backlog
+/// several checkouts (or machines) share through `BEADS_DIR`.
+pub struct SharedTracker {
+    dir: TempDir,
+}
+
+impl SharedTracker {
+    /// A new database, prefix `demo`.
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("hew-backlog-")
+            .tempdir()
+            .expect("temp dir");
+        let shared = Self { dir };
+        shared.run(&["init", "--prefix", "demo"]);
+        shared
+    }
+
+    /// `BEADS_DIR` for it.
+    pub fn beads_dir(&self) -> PathBuf {
+        self.dir.path().join(".beads")
+    }
+
+    /// Runs the tracker on it (with `--json`) from outside every repository; its output.
+    pub fn run(&self, args: &[&str]) -> Value {
+        let out = Command::new(tracker_program())
+            .args(args)
+            .arg("--json")
+            .current_dir(std::env::temp_dir())
+            .env("BEADS_DIR", self.beads_dir())
+            .output()
+            .expect("run the tracker");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    }
+
+    /// Creates a task; its id.
+    pub fn create(&self, title: &str) -> String {
+        let created = self.run(&["create", title, "-p", "2", "-t", "task"]);
+        first(&created)["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// The tracker's record of `id`.
+    pub fn show(&self, id: &str) -> Value {
+        first(&self.run(&["show", id])).clone()
+    }
+}
+
+impl Default for SharedTracker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Runs `git args` in `dir`, asserting it succeeds; its stdout, trimmed.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}

@@ -7,58 +7,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hew_tests::{LoggedTracker, TestRepo, first, hew_bin, require_tracker, tracker_program};
+use hew_tests::{LoggedTracker, SharedTracker, TestRepo, hew_bin, require_tracker};
 use serde_json::{Value, json};
-
-/// A beads database in a directory of its own, outside every repository.
-struct SharedTracker {
-    dir: tempfile::TempDir,
-}
-
-impl SharedTracker {
-    fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("hew-backlog-")
-            .tempdir()
-            .unwrap();
-        let shared = Self { dir };
-        shared.run(&["init", "--prefix", "demo"]);
-        shared
-    }
-
-    /// `BEADS_DIR` for it.
-    fn beads_dir(&self) -> std::path::PathBuf {
-        self.dir.path().join(".beads")
-    }
-
-    /// Runs the tracker on it from anywhere (here: the temp dir's parent).
-    fn run(&self, args: &[&str]) -> Value {
-        let mut args = args.to_vec();
-        args.push("--json");
-        let out = std::process::Command::new(tracker_program())
-            .args(&args)
-            .current_dir(std::env::temp_dir())
-            .env("BEADS_DIR", self.beads_dir())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-    }
-
-    fn create(&self, title: &str) -> String {
-        let created = self.run(&["create", title, "-p", "2", "-t", "task"]);
-        first(&created)["id"].as_str().unwrap().to_owned()
-    }
-
-    fn show(&self, id: &str) -> Value {
-        first(&self.run(&["show", id])).clone()
-    }
-}
 
 /// A repository with no tracker of its own, running the fake agent.
 fn checkout() -> TestRepo {

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hew_tests::{NewTask, TestRepo, require_tracker};
+use hew_tests::{NewTask, TestRepo, git, require_tracker};
 use serde_json::{Value, json};
 
 use crate::fake_agent;
@@ -13,20 +13,6 @@ use crate::fake_agent;
 /// A build that can break: every `call NAME` line under `callers/` needs a `def NAME` line
 /// in `lib.txt`.
 const CHECK: &str = "#!/bin/sh\nfor name in $(cat callers/* 2>/dev/null | sed -n 's/^call //p'); do\n  grep -qx \"def $name\" lib.txt || { echo \"undefined: $name\"; exit 1; }\ndone\n";
-
-fn git(repo: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(repo)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// Commits the project whose build `check.sh` checks, with `f` defined and called once;
 /// returns the commit.

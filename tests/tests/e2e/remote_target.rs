@@ -7,70 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hew_tests::{TestRepo, first, require_tracker, tracker_program};
+use hew_tests::{SharedTracker, TestRepo, git, require_tracker};
 use serde_json::{Value, json};
 
-/// A beads database outside every repository.
-struct Backlog {
-    dir: tempfile::TempDir,
-}
-
-impl Backlog {
-    fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("hew-backlog-")
-            .tempdir()
-            .unwrap();
-        let backlog = Self { dir };
-        backlog.run(&["init", "--prefix", "demo"]);
-        backlog
-    }
-
-    fn beads_dir(&self) -> PathBuf {
-        self.dir.path().join(".beads")
-    }
-
-    fn run(&self, args: &[&str]) -> Value {
-        let out = Command::new(tracker_program())
-            .args(args)
-            .arg("--json")
-            .current_dir(std::env::temp_dir())
-            .env("BEADS_DIR", self.beads_dir())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-    }
-
-    fn create(&self, title: &str) -> String {
-        let created = self.run(&["create", title, "-p", "2", "-t", "task"]);
-        first(&created)["id"].as_str().unwrap().to_owned()
-    }
-
-    fn status(&self, id: &str) -> String {
-        first(&self.run(&["show", id]))["status"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+/// The status of task `id`.
+fn status(backlog: &SharedTracker, id: &str) -> String {
+    backlog.show(id)["status"].as_str().unwrap().to_owned()
 }
 
 /// A bare remote made from a first repository, and `n` clones of it (the first among
@@ -121,7 +63,7 @@ fn merges_on_remote(bare: &Path) -> std::collections::BTreeMap<String, usize> {
     seen
 }
 
-fn hew(repo: &TestRepo, backlog: &Backlog, args: &[&str]) -> Command {
+fn hew(repo: &TestRepo, backlog: &SharedTracker, args: &[&str]) -> Command {
     let mut cmd = repo.hew_std();
     cmd.args(args).env("BEADS_DIR", backlog.beads_dir());
     cmd
@@ -130,7 +72,7 @@ fn hew(repo: &TestRepo, backlog: &Backlog, args: &[&str]) -> Command {
 #[test]
 fn three_clones_land_every_task_once_on_one_remote() {
     require_tracker!();
-    let backlog = Backlog::new();
+    let backlog = SharedTracker::new();
     let ids: Vec<String> = (0..24)
         .map(|n| backlog.create(&format!("task {n}")))
         .collect();
@@ -160,7 +102,7 @@ fn three_clones_land_every_task_once_on_one_remote() {
 
     let merges = merges_on_remote(&bare);
     for id in &ids {
-        assert_eq!(backlog.status(id), "closed", "{id}");
+        assert_eq!(status(&backlog, id), "closed", "{id}");
         assert_eq!(
             merges.get(id),
             Some(&1),
@@ -179,7 +121,7 @@ fn three_clones_land_every_task_once_on_one_remote() {
 #[test]
 fn two_clones_pushing_at_once_both_land_and_the_second_is_tested_again() {
     require_tracker!();
-    let backlog = Backlog::new();
+    let backlog = SharedTracker::new();
     let ids = [backlog.create("left"), backlog.create("right")];
     let barrier = tempfile::tempdir().unwrap();
     // Each run's verify waits until both runs verify: they then push at the same moment.
@@ -208,7 +150,7 @@ fn two_clones_pushing_at_once_both_land_and_the_second_is_tested_again() {
     }
     let merges = merges_on_remote(&bare);
     for id in &ids {
-        assert_eq!(backlog.status(id), "closed", "{id}");
+        assert_eq!(status(&backlog, id), "closed", "{id}");
         assert_eq!(merges.get(id), Some(&1), "{merges:?}");
     }
     let notes: Vec<String> = clones
@@ -225,7 +167,7 @@ fn two_clones_pushing_at_once_both_land_and_the_second_is_tested_again() {
 #[test]
 fn merges_wait_for_an_unreachable_remote_and_no_task_is_closed_before_its_push() {
     require_tracker!();
-    let backlog = Backlog::new();
+    let backlog = SharedTracker::new();
     let id = backlog.create("lands late");
     let marks = tempfile::tempdir().unwrap();
     let (verifying, go_on) = (marks.path().join("verifying"), marks.path().join("go-on"));
@@ -258,12 +200,16 @@ fn merges_wait_for_an_unreachable_remote_and_no_task_is_closed_before_its_push()
                 .is_some_and(|m| m.contains("could not reach remote `origin`"))
     });
     assert!(warned, "no warning that the remote could not be reached");
-    assert_eq!(backlog.status(&id), "in_progress", "closed before its push");
+    assert_eq!(
+        status(&backlog, &id),
+        "in_progress",
+        "closed before its push"
+    );
     // Back again: the push goes through.
     std::fs::rename(&away, &bare).unwrap();
     let rest: Vec<String> = events.map_while(Result::ok).collect();
-    let status = run.wait().unwrap();
-    assert!(status.success(), "{rest:?}");
-    assert_eq!(backlog.status(&id), "closed");
+    let exit = run.wait().unwrap();
+    assert!(exit.success(), "{rest:?}");
+    assert_eq!(status(&backlog, &id), "closed");
     assert_eq!(merges_on_remote(&bare).get(&id), Some(&1));
 }
