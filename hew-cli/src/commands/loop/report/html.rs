@@ -45,6 +45,11 @@ pub const STAGES: &[Stage] = &[
         ms: |t| t.verify_ms,
     },
     Stage {
+        name: "queue",
+        colour: "#c9b8e6",
+        ms: |t| t.queue_ms,
+    },
+    Stage {
         name: "merge",
         colour: "#9b6bd3",
         ms: |t| t.merge_ms,
