@@ -10,12 +10,17 @@
 //!   the tip the batch was built on. If the tip moved meanwhile (another hew, a user's
 //!   commit), the batch is built and tested again on the new tip. One merge commit per
 //!   task, as without a queue.
-//! - **Red**: the batch is split in halves, the first half tested and landed before the
-//!   second, until each task that breaks the build is found alone; it ends
-//!   `verify_failed` with the command's output and the commit it was tested at. When a
-//!   first half lands green right on top of the tip its failed batch was built on, the
-//!   second half is known to fail as it stands: it is split without being tested again
-//!   (its tree is the failed batch's).
+//! - **Red**: the batch is searched for its first culprit, the first task whose prefix
+//!   fails while the prefix before it passes (see [`Worker::search`]). Passing prefixes
+//!   land as they are found; the culprit ends `verify_failed` with the command's output
+//!   and the commit it was tested at; the tasks after it are merged again without it, onto
+//!   the new tip, and searched in turn. Each round tests up to `loop.merge.parallel`
+//!   prefixes at once: with one, the search halves; with as many as the batch has tasks,
+//!   one round finds the culprit.
+//!
+//! With a remote target (`loop.merge.remote`, see `crate::remote`) the tip is fetched
+//! before each batch and landing is a push: a push git refuses because the branch moved is
+//! merged and tested again; a remote out of reach is waited for.
 //!
 //! The target never points at a commit that was not tested, and a task is closed only
 //! after its work landed. A hew killed mid-test leaves the target where it was: its tasks
