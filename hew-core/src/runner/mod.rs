@@ -36,3 +36,12 @@ mod work;
 pub use events::RunEvent;
 pub use prompt::{BUILTIN_SKILL, PROJECT_SKILL, build_prompt, worker_skill};
 pub use run::{RunError, RunOptions, RunReport, host_name, run_loop};
+
+/// Runs blocking work (git, files) off the async threads; a panic in it goes on in the
+/// caller.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}

@@ -35,9 +35,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::RunEvent;
 use super::setup::Setup;
 use super::verify::verify;
+use super::{RunEvent, blocking};
 use crate::agent::Stop;
 use crate::records::VerifyResult;
 use crate::remote::{Pushed, Remote, RemoteError};
@@ -669,14 +669,6 @@ fn answer_all(entries: impl IntoIterator<Item = Entry>, verdict: &Verdict) {
 async fn blocking_tip(root: &std::path::Path, branch: &str) -> Result<String, WorktreeError> {
     let (root, branch) = (root.to_owned(), branch.to_owned());
     blocking(move || worktree::tip(&root, &branch)).await
-}
-
-/// Runs blocking git work off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => v,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use super::blocking;
+use super::verify::tail;
 use super::work::Fatal;
 use crate::agent::{Environment, Runtime};
 use crate::config::Config;
@@ -31,9 +33,6 @@ use crate::worktree::TaskWorktree;
 
 /// The stamp's name in the worktree's private git directory.
 const STAMP: &str = "hew-setup";
-
-/// How much of the command's output a failed setup's record keeps.
-const TAIL: usize = 4096;
 
 /// The run's setup: the command, when it is due, and the failures in a row.
 pub(crate) struct Setup {
@@ -309,20 +308,6 @@ fn changed(last: &str, now: &str) -> String {
     }
 }
 
-/// The last few KB of `bytes`, as text.
-fn tail(bytes: &[u8]) -> String {
-    let start = bytes.len().saturating_sub(TAIL);
-    String::from_utf8_lossy(&bytes[start..]).into_owned()
-}
-
-/// Runs blocking file work off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => v,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,13 +381,5 @@ mod tests {
         assert_eq!(unignored(&path), ["`.gitignore`"]);
         std::fs::write(path.join(".env"), "KEY=1").unwrap();
         assert_eq!(unignored(&path), ["`.env`", "`.gitignore`"]);
-    }
-
-    #[test]
-    fn the_tail_keeps_the_end() {
-        let long = format!("{}END", "x".repeat(10_000));
-        let t = tail(long.as_bytes());
-        assert_eq!(t.len(), TAIL);
-        assert!(t.ends_with("END"));
     }
 }

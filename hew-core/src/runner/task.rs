@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-use super::RunEvent;
 use super::outcome::{Decision, Observed};
 use super::prompt::{PROJECT_SKILL, build_prompt, worker_skill};
 use super::queue::{MergeQueue, QueueParts, Verdict};
@@ -31,6 +30,7 @@ use super::run::{RunError, RunOptions};
 use super::setup::{Setup, SetupEnv};
 use super::verify::verify;
 use super::work::{Done, Fatal, HeldSlot, Job, Work, WorkerEvent};
+use super::{RunEvent, blocking};
 use crate::agent::{self, AgentEvent, AgentRun, ErrorClass, Launch, Runtime, Stop};
 use crate::config::Config;
 use crate::plan::PlannedTask;
@@ -951,14 +951,6 @@ fn failure_signature(run: &AgentRun, config: &Config) -> Option<String> {
 fn note_err<E: std::fmt::Display>(log: &mut IterRecord, what: &str, r: Result<(), E>) {
     if let Err(e) = r {
         log.notes.push(format!("failed to {what}: {e}"));
-    }
-}
-
-/// Runs blocking git work off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(v) => v,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
 

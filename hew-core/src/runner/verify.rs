@@ -58,3 +58,16 @@ pub(crate) fn tail(bytes: &[u8]) -> String {
     let start = bytes.len().saturating_sub(TAIL);
     String::from_utf8_lossy(&bytes[start..]).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_keeps_the_end() {
+        let long = format!("{}END", "x".repeat(10_000));
+        let t = tail(long.as_bytes());
+        assert_eq!(t.len(), TAIL);
+        assert!(t.ends_with("END"));
+    }
+}

@@ -57,16 +57,33 @@ pub(crate) fn exists(repo: &Repository, name: &str, path: &Path) -> bool {
 /// progress abandoned, tracked files and index forced to the tip's tree, untracked files
 /// removed, ignored files kept.
 pub(crate) fn switch(path: &Path, branch: &str, tip: Oid) -> Result<(), WorktreeError> {
-    let what = || format!("switch worktree `{}` to `{branch}`", path.display());
-    let wt = Repository::open(path).map_err(WorktreeError::git(what()))?;
-    let commit = wt.find_commit(tip).map_err(WorktreeError::git(what()))?;
-    // A merge, rebase or cherry-pick the last agent left half done ends here.
-    wt.cleanup_state().map_err(WorktreeError::git(what()))?;
+    let what = format!("switch worktree `{}` to `{branch}`", path.display());
+    force(path, tip, &what, |wt| wt.set_head(&local_ref(branch)))
+}
+
+/// Switches the worktree at `path` to `commit`, HEAD detached, as [`switch`] does.
+pub(crate) fn switch_detached(path: &Path, commit: Oid) -> Result<(), WorktreeError> {
+    let what = format!("switch worktree `{}` to {commit}", path.display());
+    force(path, commit, &what, |wt| wt.set_head_detached(commit))
+}
+
+/// Forces the worktree at `path` to `tip`'s tree (abandoning an operation in progress: a
+/// merge, rebase or cherry-pick the last agent left half done), points HEAD with `head`,
+/// and removes untracked files.
+fn force(
+    path: &Path,
+    tip: Oid,
+    what: &str,
+    head: impl FnOnce(&Repository) -> Result<(), git2::Error>,
+) -> Result<(), WorktreeError> {
+    let wt = Repository::open(path).map_err(WorktreeError::git(what))?;
+    let commit = wt.find_commit(tip).map_err(WorktreeError::git(what))?;
+    wt.cleanup_state().map_err(WorktreeError::git(what))?;
     let mut opts = CheckoutBuilder::new();
     opts.force();
     wt.checkout_tree(commit.as_object(), Some(&mut opts))
-        .map_err(WorktreeError::git(what()))?;
-    changing_worktrees(|| wt.set_head(&local_ref(branch))).map_err(WorktreeError::git(what()))?;
+        .map_err(WorktreeError::git(what))?;
+    changing_worktrees(|| head(&wt)).map_err(WorktreeError::git(what))?;
     sweep_untracked(&wt, path)
 }
 
@@ -95,22 +112,6 @@ pub(crate) fn add_detached(
         let _ = discard(repo, name, path);
     }
     made.and(deleted)
-}
-
-/// Switches the worktree at `path` to `commit`, HEAD detached: like [`switch`], any
-/// operation in progress abandoned, tracked files and index forced, untracked files
-/// removed, ignored files kept.
-pub(crate) fn switch_detached(path: &Path, commit: Oid) -> Result<(), WorktreeError> {
-    let what = || format!("switch worktree `{}` to {commit}", path.display());
-    let wt = Repository::open(path).map_err(WorktreeError::git(what()))?;
-    let target = wt.find_commit(commit).map_err(WorktreeError::git(what()))?;
-    wt.cleanup_state().map_err(WorktreeError::git(what()))?;
-    let mut opts = CheckoutBuilder::new();
-    opts.force();
-    wt.checkout_tree(target.as_object(), Some(&mut opts))
-        .map_err(WorktreeError::git(what()))?;
-    changing_worktrees(|| wt.set_head_detached(commit)).map_err(WorktreeError::git(what()))?;
-    sweep_untracked(&wt, path)
 }
 
 /// Removes the untracked files in the worktree at `path` (ignored files stay), and the
