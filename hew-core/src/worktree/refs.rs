@@ -22,18 +22,24 @@ pub(crate) fn open(root: &Path) -> Result<Repository, WorktreeError> {
     })
 }
 
-/// The commit at the tip of local branch `branch`, or of the ref `branch` names in full
-/// (`refs/remotes/origin/main`: a remote merge target's).
+/// The commit at the tip of local branch `branch`, or of the ref `base` names in full
+/// (`refs/remotes/origin/main`: where a remote merge target's task branches start).
+pub(crate) fn base_tip<'r>(repo: &'r Repository, base: &str) -> Result<Commit<'r>, WorktreeError> {
+    if base.starts_with("refs/") {
+        return repo
+            .find_reference(base)
+            .and_then(|r| r.peel_to_commit())
+            .map_err(WorktreeError::git(format!("read `{base}`")));
+    }
+    branch_tip(repo, base)
+}
+
+/// The commit at the tip of local branch `branch`.
 pub(crate) fn branch_tip<'r>(
     repo: &'r Repository,
     branch: &str,
 ) -> Result<Commit<'r>, WorktreeError> {
-    let name = if branch.starts_with("refs/") {
-        branch.to_owned()
-    } else {
-        local_ref(branch)
-    };
-    let reference = match repo.find_reference(&name) {
+    let reference = match repo.find_reference(&local_ref(branch)) {
         Ok(r) => r,
         // A name git cannot even parse (`a..b`) names no branch either.
         Err(e) if matches!(e.code(), ErrorCode::NotFound | ErrorCode::InvalidSpec) => {
@@ -130,7 +136,7 @@ pub fn landed_by_run(
 ) -> Result<std::collections::BTreeMap<String, String>, WorktreeError> {
     let repo = open(repo_root)?;
     let tip = branch_tip(&repo, target)
-        .or_else(|_| branch_tip(&repo, &format!("refs/remotes/{target}")))?;
+        .or_else(|_| base_tip(&repo, &format!("refs/remotes/{target}")))?;
     let mut walk = repo
         .revwalk()
         .and_then(|mut w| {

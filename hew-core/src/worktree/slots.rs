@@ -17,7 +17,7 @@ use super::WorktreeError;
 use super::checkout;
 use super::names::{validate_run_id, worktree_name, worktree_prefix};
 use super::pool::{self, Lease};
-use super::refs::{branch_tip, create_task_branch, delete_branch, open};
+use super::refs::{base_tip, create_task_branch, delete_branch, open};
 use crate::tracker::TaskId;
 use git2::Repository;
 
@@ -140,7 +140,7 @@ impl Slots {
         base_branch: &str,
     ) -> Result<TaskWorktree, WorktreeError> {
         let repo = open(&self.repo_root)?;
-        let tip = branch_tip(&repo, base_branch)?;
+        let tip = base_tip(&repo, base_branch)?;
         let (name, path) = self.place(slot)?;
         let branch = create_task_branch(&repo, task, &tip)?;
         let fresh = || self.remake(&repo, &name, &path, &branch);
