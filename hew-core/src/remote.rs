@@ -33,6 +33,20 @@ pub struct Remote {
     root: PathBuf,
 }
 
+/// Whether a refused push says the branch moved since it was fetched: git's
+/// `!<tab>src:dst<tab>[rejected] (fetch first)` or `(non-fast-forward)`, or, when two pushes
+/// meet at the remote, its ref lock taken by the other (`[remote rejected] (failed to update
+/// ref)`, `cannot lock ref ... is at X but expected Y`).
+fn moved_under(porcelain: &str, stderr: &str) -> bool {
+    porcelain.lines().filter(|l| l.starts_with('!')).any(|l| {
+        l.contains("[rejected]")
+            || (l.contains("[remote rejected]")
+                && (l.contains("failed to update ref")
+                    || l.contains("failed to lock")
+                    || stderr.contains("cannot lock ref")))
+    })
+}
+
 /// What became of a push.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pushed {
@@ -109,11 +123,7 @@ impl Remote {
                 .await?;
             return Ok(Pushed::Accepted);
         }
-        // `!<tab>src:dst<tab>[rejected] (fetch first)` or `(non-fast-forward)`.
-        if stdout
-            .lines()
-            .any(|l| l.starts_with('!') && l.contains("[rejected]"))
-        {
+        if moved_under(&stdout, &String::from_utf8_lossy(&out.stderr)) {
             return Ok(Pushed::Moved);
         }
         Err(self.failure("push", &out.stderr, &stdout, out.status.code()))
@@ -167,5 +177,26 @@ impl Remote {
                 detail,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_push_refused_because_the_branch_moved_is_told_from_other_refusals() {
+        let behind = "To /r.git\n!\tabc:refs/heads/main\t[rejected] (fetch first)\nDone\n";
+        assert!(moved_under(behind, ""));
+        let raced =
+            "To /r.git\n!\tabc:refs/heads/main\t[remote rejected] (failed to update ref)\nDone\n";
+        assert!(moved_under(raced, ""));
+        let locked = "To /r.git\n!\tabc:refs/heads/main\t[remote rejected] (error)\nDone\n";
+        assert!(moved_under(
+            locked,
+            "remote: error: cannot lock ref 'refs/heads/main': is at 4c1d but expected 5dc5"
+        ));
+        let hook = "To /r.git\n!\tabc:refs/heads/main\t[remote rejected] (pre-receive hook declined)\nDone\n";
+        assert!(!moved_under(hook, "remote: no pushes on Fridays"));
     }
 }

@@ -149,8 +149,9 @@ fn two_clones_pushing_at_once_both_land_and_the_second_is_tested_again() {
         );
     }
     let merges = merges_on_remote(&bare);
+    let ran: Vec<Value> = clones.iter().flat_map(|r| r.iterations()).collect();
     for id in &ids {
-        assert_eq!(status(&backlog, id), "closed", "{id}");
+        assert_eq!(status(&backlog, id), "closed", "{id}: {ran:#?}");
         assert_eq!(merges.get(id), Some(&1), "{merges:?}");
     }
     let notes: Vec<String> = clones
