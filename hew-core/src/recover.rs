@@ -193,11 +193,7 @@ pub async fn recover<T: Tracker>(
         // was killed lands after it died, perhaps after its recovery.
         let gone = dead_ids.contains(actor.run_id)
             || (!live.contains(actor.run_id) && actor.is_gone(repo_root, host, machine));
-        // Another machine's run cannot be checked from here, but its lease can: one that
-        // ran out means that run died or lost the tracker, and stopped its agent.
-        let lease_ran_out = !gone
-            && !actor.is_here(host, machine)
-            && crate::lease::expired(&task, crate::lease::unix_now());
+        let lease_ran_out = !gone && lease_ran_out(&task, &actor, host, machine);
         if !gone && !lease_ran_out {
             continue;
         }
@@ -224,25 +220,23 @@ pub async fn recover<T: Tracker>(
             }
             continue;
         }
-        let note = if lease_ran_out {
-            format!(
-                "hew: released: the lease of {} ran out (its machine died or lost the tracker); taken over by a run on {host}",
-                task.assignee.as_deref().unwrap_or_default()
-            )
-        } else {
-            format!(
-                "hew: released: run {} stopped without finishing (recovered by a later run)",
-                actor.run_id
-            )
-        };
+        if lease_ran_out {
+            let holder = task.assignee.clone().unwrap_or_default();
+            match take_back(tracker, &id, &holder, host).await {
+                Ok(()) => out.lease_expired.push((task.id.clone(), holder)),
+                Err(e) => out
+                    .warnings
+                    .push(format!("could not release {}: {e}", task.id)),
+            }
+            continue;
+        }
+        let note = format!(
+            "hew: released: run {} stopped without finishing (recovered by a later run)",
+            actor.run_id
+        );
         match tracker.release(&id).await {
             Ok(()) => {
                 let _ = tracker.add_comment(&id, &note).await;
-                if lease_ran_out {
-                    let holder = task.assignee.clone().unwrap_or_default();
-                    out.lease_expired.push((task.id.clone(), holder));
-                    continue;
-                }
                 released_by_run.push((actor.run_id.to_owned(), task.id.clone()));
                 out.released.push(task.id.clone());
             }
@@ -382,6 +376,60 @@ fn calls_of(actor: &str) -> bool {
             && std::fs::read(e.path().join("cmdline"))
                 .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == actor.as_bytes()))
     })
+}
+
+/// Whether `task`, held by `actor`, is another machine's whose lease ran out. Another
+/// machine's run cannot be checked from here, but its lease can: one that ran out means
+/// that run died or lost the tracker, and stopped its agent.
+fn lease_ran_out(
+    task: &crate::tracker::Task,
+    actor: &Actor<'_>,
+    host: &str,
+    machine: &str,
+) -> bool {
+    !actor.is_here(host, machine) && crate::lease::expired(task, crate::lease::unix_now())
+}
+
+/// Releases `id`, held by `holder` past its lease, with a comment saying so, for a run on
+/// `host` to take over.
+async fn take_back<T: Tracker>(
+    tracker: &T,
+    id: &TaskId,
+    holder: &str,
+    host: &str,
+) -> Result<(), TrackerError> {
+    tracker.release(id).await?;
+    let note = format!(
+        "hew: released: the lease of {holder} ran out (its machine died or lost the tracker); \
+         taken over by a run on {host}"
+    );
+    let _ = tracker.add_comment(id, &note).await;
+    Ok(())
+}
+
+/// While a run goes on: releases the tasks other machines' runs hold past their leases, to
+/// be claimed again (by this run, among others). Returns each task released and whose
+/// claim it was. A run starting does this as part of [`recover`].
+pub async fn take_back_expired<T: Tracker>(
+    tracker: &T,
+    host: &str,
+    machine: &str,
+) -> Result<Vec<(String, String)>, TrackerError> {
+    let mut taken = Vec::new();
+    for task in tracker.in_progress().await? {
+        let Some(actor) = task.assignee.as_deref().and_then(Actor::parse) else {
+            continue;
+        };
+        let Ok(id) = TaskId::parse(&task.id) else {
+            continue;
+        };
+        if lease_ran_out(&task, &actor, host, machine) {
+            let holder = task.assignee.clone().unwrap_or_default();
+            take_back(tracker, &id, &holder, host).await?;
+            taken.push((task.id.clone(), holder));
+        }
+    }
+    Ok(taken)
 }
 
 /// Stops agents a dead run left running: each `iters/<n>.pid` names a process group, and

@@ -58,6 +58,9 @@ pub(crate) struct Refilled {
     pub full: bool,
     /// Claims that succeeded but read back under another holder: the task and who.
     pub lost: Vec<(String, String)>,
+    /// Tasks other machines held past their leases, released before the `ready` call: the
+    /// task and whose claim it was.
+    pub taken_back: Vec<(String, String)>,
 }
 
 /// What to ask the tracker for.
@@ -82,6 +85,8 @@ pub(crate) struct Ask {
     pub lease: std::time::Duration,
     /// Tasks whose claim recovery took over (a lease ran out), and whose claim it was.
     pub took_over: std::collections::HashMap<String, String>,
+    /// First release the tasks other machines hold past their leases.
+    pub take_back: bool,
 }
 
 /// One `ready` call, then claims in the tracker's order, one at a time, until every slot
@@ -93,12 +98,19 @@ pub(crate) async fn refill<T: Tracker>(
     mut ask: Ask,
     inbox: &Inbox,
 ) -> Result<Refilled, TrackerError> {
+    let taken_back = if ask.take_back {
+        crate::recover::take_back_expired(tracker, &ask.host, &ask.machine).await?
+    } else {
+        Vec::new()
+    };
+    ask.took_over.extend(taken_back.iter().cloned());
     let clock = Instant::now();
     let plan = plan(tracker, config, &ask.filter, ask.limit).await?;
     let ready_ms = Timings::ms_since(clock);
     let mut refilled = Refilled {
         excluded: plan.skipped.len(),
         full: plan.tasks.len() + plan.skipped.len() >= ask.limit,
+        taken_back,
         ..Refilled::default()
     };
     for s in plan.skipped {

@@ -105,6 +105,10 @@ struct Asking {
     last_change: Option<Instant>,
     /// Ready tasks left out last time (raises the next `ready` limit).
     excluded: usize,
+    /// When the next refill first releases the tasks other machines hold past their
+    /// leases (every half lease: a machine that died while this run goes on has its tasks
+    /// taken over here, not only by the next run to start).
+    take_back_at: Instant,
 }
 
 /// The tasks of the run.
@@ -169,6 +173,8 @@ where
         let jobs = settings.config.jobs.get() as usize;
         let (inbox, heard) = mpsc::unbounded_channel();
         let leases = Leases::new(settings.config.lease.get());
+        // The run's recovery has just done it.
+        let take_back_at = Instant::now() + settings.config.lease.get() / 2;
         Self {
             leases,
             tracker,
@@ -190,6 +196,7 @@ where
                 drained: false,
                 last_change: None,
                 excluded: 0,
+                take_back_at,
             },
             book: Book::default(),
             progress: Progress {
@@ -403,7 +410,11 @@ where
             machine: self.settings.machine.clone(),
             lease: self.leases.lease(),
             took_over: self.settings.took_over.clone(),
+            take_back: Instant::now() >= self.asking.take_back_at,
         };
+        if ask.take_back {
+            self.asking.take_back_at = Instant::now() + self.leases.lease() / 2;
+        }
         self.asking.ask = false;
         self.asking.in_flight = Some((ask.slots.len(), Instant::now()));
         let (tracker, config, inbox) = (
@@ -433,6 +444,15 @@ where
             // Slots freed or tasks started meanwhile, but nothing the tracker has changed
             // since this call asked it.
             asking.ask = false;
+        }
+        if !refilled.taken_back.is_empty() {
+            self.settings
+                .took_over
+                .extend(refilled.taken_back.iter().cloned());
+            self.tell(RunEvent::Recovered(crate::recover::Recovery {
+                lease_expired: refilled.taken_back,
+                ..Default::default()
+            }));
         }
         for (task_id, holder) in refilled.lost {
             self.book.done_with.insert(task_id.clone());

@@ -969,4 +969,38 @@ mod claims_between_machines {
         assert!(work.runs_of("t-1").is_empty());
         assert_eq!(tracker.get("t-1").task.assignee.as_deref(), Some(HIGHER));
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_running_run_takes_over_a_task_whose_lease_ran_out_on_another_machine() {
+        let tracker = tracker_with(5);
+        // Another machine died holding t-4 (its lease ran out long ago); t-5's holder is
+        // alive (its lease holds for an hour).
+        tracker.hold("t-4", HIGHER, &[&lease::label(1)]);
+        tracker.hold("t-5", LOWER, &[&lease::label(lease::unix_now() + 3600)]);
+        let mut work = Scripted::new(&tracker);
+        for id in ["t-1", "t-2", "t-3", "t-4"] {
+            work = work.script(id, vec![agent_for(Duration::from_secs(10))]);
+        }
+        let work = Arc::new(work);
+        // No recovery runs here: the first look is half a lease (15 s) into the run.
+        let (ended, events) = leased(30).run(&tracker, &work, None).await;
+
+        assert_eq!(work.runs_of("t-4").len(), 1, "{:?}", tracker.calls());
+        assert!(
+            work.runs_of("t-4")[0].started
+                >= work.runs_of("t-1")[0].started + Duration::from_secs(15)
+        );
+        assert_eq!(tracker.get("t-4").task.status, "closed");
+        assert!(work.runs_of("t-5").is_empty());
+        assert_eq!(tracker.get("t-5").task.status, "in_progress");
+        let told = events.iter().any(|e| {
+            matches!(e, RunEvent::Recovered(r)
+                if r.lease_expired == [("t-4".to_owned(), HIGHER.to_owned())])
+        });
+        assert!(told, "{events:?}");
+        let calls = tracker.calls();
+        let at = calls.iter().position(|c| c == "release t-4").unwrap();
+        assert!(calls[at..].iter().any(|c| c == "claim t-4"), "{calls:?}");
+        assert_eq!(ended.record.stop_reason, Some(StopReason::ReadyEmpty));
+    }
 }
