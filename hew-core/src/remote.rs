@@ -110,6 +110,29 @@ impl Remote {
         Ok(tip.trim().to_owned())
     }
 
+    /// Asks the remote for the branch's tip, changing nothing here (`git ls-remote`): the
+    /// tip (hex), or why it cannot be had.
+    pub async fn ls_remote(&self) -> Result<String, RemoteError> {
+        let refname = format!("refs/heads/{}", self.branch);
+        let out = self
+            .run(&["ls-remote", "--exit-code", "--", &self.name, &refname])
+            .await?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        match out.status.code() {
+            Some(0) => Ok(stdout
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned()),
+            // --exit-code: the remote answered, without that branch.
+            Some(2) => Err(RemoteError::Failed {
+                what: "ls-remote".into(),
+                detail: format!("remote `{}` has no branch `{}`", self.name, self.branch),
+            }),
+            code => Err(self.failure("ls-remote", &out.stderr, &stdout, code)),
+        }
+    }
+
     /// Pushes `commit` (a descendant of the last fetched tip) as the branch's new tip;
     /// on success the tracking ref follows.
     pub async fn push(&self, commit: &str) -> Result<Pushed, RemoteError> {
@@ -165,7 +188,13 @@ impl Remote {
         if detail.is_empty() {
             detail = stdout.trim().to_owned();
         }
-        let detail: String = detail.lines().take(6).collect::<Vec<_>>().join("; ");
+        let detail: String = detail
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .take(6)
+            .collect::<Vec<_>>()
+            .join("; ");
         if code == Some(128) {
             RemoteError::Unreachable {
                 remote: self.name.clone(),

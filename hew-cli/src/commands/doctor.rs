@@ -171,6 +171,7 @@ pub fn cmd_doctor(ctx: &Context, args: DoctorArgs) -> Result<Exit, CliError> {
         checks.push(stale_runs_check(root));
         checks.push(leftovers_check(root, &config));
         checks.push(unlanded_check(root));
+        checks.push(super::block_on(merge_target_check(root, &config))?);
     }
 
     let failed = checks.iter().filter(|c| !c.passed).count();
@@ -394,6 +395,52 @@ fn unlanded_check(root: &Path) -> Check {
         format!("merges diverted from a dirty checkout: {}", what.join(", ")),
         Some(format!("land it with {}", fixes.join("; then "))),
     )
+}
+
+/// Where work lands and how it is checked: the local branch, or `loop.merge.remote`,
+/// which must answer for the branch checked out here.
+async fn merge_target_check(root: &Path, config: &Config) -> Check {
+    let verify = &config.looping.verify;
+    let checked = match verify.command.as_deref().filter(|c| !c.trim().is_empty()) {
+        Some(command) => format!(
+            "`{}` verified on {}",
+            crate::escape::escape(command),
+            match verify.on {
+                hew_core::config::VerifyOn::Merge => "the merged result",
+                hew_core::config::VerifyOn::Branch => "the task's branch",
+                hew_core::config::VerifyOn::Both => "the task's branch, then the merged result",
+            }
+        ),
+        None => "no verify command".to_owned(),
+    };
+    let branch = current_branch(root).ok().flatten();
+    let Some(name) = config.looping.merge.remote.as_deref() else {
+        let target = branch.unwrap_or_else(|| "the branch --into names".into());
+        return Check::pass("merge target", format!("{target} (local); {checked}"));
+    };
+    let Some(branch) = branch else {
+        return Check::warn(
+            "merge target",
+            format!("remote `{name}`; HEAD is detached, so the branch is --into's"),
+            None,
+        );
+    };
+    let remote = hew_core::remote::Remote::new(root, name, &branch);
+    match remote.ls_remote().await {
+        Ok(tip) => Check::pass(
+            "merge target",
+            format!(
+                "{} (remote, at {}; answers); {checked}",
+                remote.display(),
+                &tip[..tip.len().min(10)]
+            ),
+        ),
+        Err(e) => Check::fail(
+            "merge target",
+            e.to_string(),
+            Some(crate::hints::remote(&e)),
+        ),
+    }
 }
 
 /// Worktrees of runs that are over.

@@ -214,3 +214,39 @@ fn merges_wait_for_an_unreachable_remote_and_no_task_is_closed_before_its_push()
     assert_eq!(status(&backlog, &id), "closed");
     assert_eq!(merges_on_remote(&bare).get(&id), Some(&1));
 }
+
+#[test]
+fn doctor_says_whether_the_remote_target_answers() {
+    require_tracker!();
+    let backlog = SharedTracker::new();
+    let (remote, bare, clones) = machines(1, "");
+    let doctor = || hew(&clones[0], &backlog, &["doctor"]).output().unwrap();
+    let line = |out: &std::process::Output| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .skip_while(|l| !l.contains("merge target"))
+            .take(2)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let out = doctor();
+    assert!(out.status.success(), "{}", line(&out));
+    assert!(
+        line(&out).contains("origin/main (remote, at "),
+        "{}",
+        line(&out)
+    );
+
+    std::fs::rename(&bare, remote.path().join("gone.git")).unwrap();
+    let out = doctor();
+    assert_eq!(out.status.code(), Some(1));
+    let said = line(&out);
+    assert!(
+        said.contains("✗ merge target") && said.contains("could not reach remote `origin`"),
+        "{said}"
+    );
+    assert!(
+        said.contains("fix: check that `git fetch origin` works"),
+        "{said}"
+    );
+}

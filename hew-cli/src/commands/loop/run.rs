@@ -150,5 +150,24 @@ fn print_footer(root: &std::path::Path, report: &RunReport) {
             crate::escape::escape(d)
         );
     }
+    let landed = r
+        .outcomes
+        .get(&hew_core::records::Outcome::Closed)
+        .copied()
+        .unwrap_or(0);
+    if landed > 0
+        && let Some((remote, branch)) = r.into.split_once('/')
+        && hew_core::repo::current_branch(root)
+            .ok()
+            .flatten()
+            .as_deref()
+            == Some(branch)
+        && !r.into.starts_with("hew/")
+    {
+        println!(
+            "note: work landed on {}; `git pull {remote} {branch}` brings it here",
+            crate::escape::escape(&r.into)
+        );
+    }
     println!("records: .hew/loop/{}/", r.run_id);
 }
