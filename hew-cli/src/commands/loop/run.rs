@@ -25,6 +25,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
     let filter = task_filter(&args)?;
     let config = ctx.load_config(overrides(&args))?;
     let notify = config.looping.notify.clone();
+    let remote = config.looping.merge.remote.clone();
     let opts = RunOptions {
         repo_root: root.clone(),
         config,
@@ -73,7 +74,7 @@ pub fn run(ctx: &Context, args: RunArgs) -> Result<Exit, CliError> {
     } else {
         println!();
         print!("{}", render(&summary, Format::Table, false));
-        print_footer(&root, &report);
+        print_footer(&root, &report, remote.as_deref());
     }
     if let Some(environment) = &report.environment {
         // Not the tasks': they are as they were. Say what to fix before running again.
@@ -136,7 +137,7 @@ async fn forward_signals(stop: watch::Sender<Stop>, announce: bool) {
     }
 }
 
-fn print_footer(root: &std::path::Path, report: &RunReport) {
+fn print_footer(root: &std::path::Path, report: &RunReport, remote: Option<&str>) {
     let r = &report.record;
     println!();
     if let Some(u) = hew_core::diverted::unlanded_work(root, r) {
@@ -155,18 +156,19 @@ fn print_footer(root: &std::path::Path, report: &RunReport) {
         .get(&hew_core::records::Outcome::Closed)
         .copied()
         .unwrap_or(0);
+    // With a remote target the work is there, not on the branch checked out here.
     if landed > 0
-        && let Some((remote, branch)) = r.into.split_once('/')
-        && hew_core::repo::current_branch(root)
-            .ok()
-            .flatten()
-            .as_deref()
-            == Some(branch)
-        && !r.into.starts_with("hew/")
+        && let Some(remote) = remote
+        && let Some(branch) = r
+            .into
+            .strip_prefix(remote)
+            .and_then(|b| b.strip_prefix('/'))
     {
         println!(
-            "note: work landed on {}; `git pull {remote} {branch}` brings it here",
-            crate::escape::escape(&r.into)
+            "note: work landed on {}; `git pull {} {}` brings it here",
+            crate::escape::escape(&r.into),
+            crate::escape::escape(remote),
+            crate::escape::escape(branch)
         );
     }
     println!("records: .hew/loop/{}/", r.run_id);
