@@ -175,15 +175,8 @@ pub async fn recover<T: Tracker>(
     // Release the tasks dead runs (or dead hews without records) still hold; close those
     // whose work the run had already landed.
     let dead_ids: BTreeSet<&str> = dead.iter().map(|r| r.run_id.as_str()).collect();
-    let landed: BTreeMap<&str, BTreeMap<String, String>> = dead
-        .iter()
-        .filter(|r| !r.into.is_empty())
-        .map(|r| {
-            let landed =
-                crate::worktree::landed_by_run(repo_root, &r.into, &r.run_id).unwrap_or_default();
-            (r.run_id.as_str(), landed)
-        })
-        .collect();
+    // Read from the target's history only for a dead run that still holds a task.
+    let mut landed: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let mut released_by_run: Vec<(String, String)> = Vec::new();
     for task in tracker.in_progress().await? {
         let Some(actor) = task.assignee.as_deref().and_then(Actor::parse) else {
@@ -200,11 +193,14 @@ pub async fn recover<T: Tracker>(
         let Ok(id) = TaskId::parse(&task.id) else {
             continue;
         };
-        if gone && let Some(commit) = landed.get(actor.run_id).and_then(|l| l.get(&task.id)) {
-            let into = dead
-                .iter()
-                .find(|r| r.run_id == actor.run_id)
-                .map_or("its target", |r| r.into.as_str());
+        let run = dead.iter().find(|r| r.run_id == actor.run_id);
+        let landed_by_it = run.filter(|r| gone && !r.into.is_empty()).map(|r| {
+            landed.entry(r.run_id.clone()).or_insert_with(|| {
+                crate::worktree::landed_by_run(repo_root, &r.into, &r.run_id).unwrap_or_default()
+            })
+        });
+        if let Some(commit) = landed_by_it.and_then(|l| l.get(&task.id)) {
+            let into = run.map_or("its target", |r| r.into.as_str());
             let reason = format!(
                 "merged {} into {into} (hew run {}, which stopped before it closed the task; \
                  closed by a later run's recovery)",
