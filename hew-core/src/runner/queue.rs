@@ -64,6 +64,28 @@ pub(crate) struct Target {
     pub diverted: Option<String>,
 }
 
+/// The target, shared between the queue, which moves it, and the tasks, which read it
+/// without waiting for the queue.
+#[derive(Debug, Clone, Default)]
+struct Shared(Arc<Mutex<Target>>);
+
+impl Shared {
+    fn new(target: Target) -> Self {
+        Self(Arc::new(Mutex::new(target)))
+    }
+
+    fn get(&self) -> Target {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set(&self, target: Target) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = target;
+    }
+}
+
 /// A branch waiting to land.
 pub(crate) struct Entry {
     /// The iteration it comes from.
@@ -132,7 +154,7 @@ pub(crate) struct Answer {
 #[derive(Clone)]
 pub(crate) struct MergeQueue {
     tx: mpsc::UnboundedSender<(Entry, Instant)>,
-    target: Arc<Mutex<Target>>,
+    target: Shared,
     waiting: Arc<AtomicUsize>,
 }
 
@@ -174,7 +196,7 @@ impl MergeQueue {
     /// The queue, and the work that serves it, to be spawned.
     fn new(parts: QueueParts) -> (Self, impl Future<Output = ()> + Send + 'static) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let target = Arc::new(Mutex::new(match &parts.remote {
+        let target = Shared::new(match &parts.remote {
             Some(remote) => Target {
                 branch: remote.tracking_ref(),
                 name: remote.display(),
@@ -185,7 +207,7 @@ impl MergeQueue {
                 name: parts.integration.branch().to_owned(),
                 diverted: None,
             },
-        }));
+        });
         let waiting = Arc::new(AtomicUsize::new(0));
         let worker = Worker {
             parts,
@@ -202,10 +224,7 @@ impl MergeQueue {
 
     /// Where merges go now.
     pub(crate) fn target(&self) -> Target {
-        self.target
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.target.get()
     }
 
     /// Queues `branch` and waits for its verdict.
@@ -261,7 +280,7 @@ struct Merged {
 
 struct Worker {
     parts: QueueParts,
-    target: Arc<Mutex<Target>>,
+    target: Shared,
     waiting: Arc<AtomicUsize>,
 }
 
@@ -606,19 +625,16 @@ impl Worker {
                 reason: reason.to_owned(),
             });
         }
-        *self.target.lock().unwrap_or_else(PoisonError::into_inner) = Target {
+        self.target.set(Target {
             branch: self.parts.integration.branch().to_owned(),
             name: self.parts.integration.branch().to_owned(),
             diverted: self.parts.integration.diverted().map(str::to_owned),
-        };
+        });
         landed
     }
 
     fn target(&self) -> Target {
-        self.target
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.target.get()
     }
 }
 
