@@ -110,8 +110,9 @@ pub(crate) enum Verdict {
         commit: String,
         /// The branch it landed on.
         into: String,
-        /// The commit the verify command passed on, when it ran on the merged result.
-        tested_at: Option<String>,
+        /// The commit the verify command passed on, and its result, when it ran on the
+        /// merged result.
+        tested: Option<(String, VerifyResult)>,
     },
     /// The target already had every commit of the branch.
     UpToDate {
@@ -401,10 +402,11 @@ impl Worker {
             });
             let commits: Vec<String> = probes.iter().map(|p| chain[p - 1].1.clone()).collect();
             let results = self.test_all(&commits).await;
-            let mut green = lo;
+            let (mut green, mut passed) = (lo, None);
             for (p, tested) in probes.iter().zip(results) {
                 match tested {
-                    Tested::Passed => green = green.max(*p),
+                    // Probes come in ascending order: the last green one is the longest.
+                    Tested::Passed(result) => (green, passed) = (*p, result),
                     Tested::Failed(result) => {
                         red = Some((*p, result, chain[p - 1].1.clone()));
                         break;
@@ -434,7 +436,7 @@ impl Worker {
                         commit: to.clone(),
                         into: into.clone(),
                     });
-                    let tested_at = self.parts.verify.is_some().then(|| to.clone());
+                    let tested = passed.take().map(|result| (to.clone(), result));
                     let mut before = at.clone();
                     for (entry, commit) in &mut chain[lo..green] {
                         let verdict = if *commit == before {
@@ -446,7 +448,7 @@ impl Worker {
                             Verdict::Landed {
                                 commit: commit.clone(),
                                 into: into.clone(),
-                                tested_at: tested_at.clone(),
+                                tested: tested.clone(),
                             }
                         };
                         before.clone_from(commit);
@@ -501,7 +503,7 @@ impl Worker {
     /// its own, when there is one to run; a hard stop of the run cancels them.
     async fn test_all(&self, commits: &[String]) -> Vec<Tested> {
         let Some((command, timeout)) = self.parts.verify.clone() else {
-            return commits.iter().map(|_| Tested::Passed).collect();
+            return commits.iter().map(|_| Tested::Passed(None)).collect();
         };
         let tests = commits.iter().enumerate().map(|(i, commit)| {
             let slot = self.parts.first_slot + i;
@@ -529,7 +531,7 @@ impl Worker {
                 let env = [("HEW_RUN_ID", run_id.as_str()), ("HEW_SLOT", slot.as_str())];
                 let run = verify(&command, &path, timeout, &env, Some(&pid_file));
                 tokio::select! {
-                    result = run => if result.passed { Tested::Passed } else { Tested::Failed(result) },
+                    result = run => if result.passed { Tested::Passed(Some(result)) } else { Tested::Failed(result) },
                     _ = stop.wait_for(|s| *s == Stop::Now) => Tested::Stopped,
                 }
             })
@@ -639,7 +641,8 @@ impl Worker {
 }
 
 enum Tested {
-    Passed,
+    /// With the command's result, if there is a command.
+    Passed(Option<VerifyResult>),
     Failed(VerifyResult),
     Stopped,
     /// The test could not run: nothing is known about the work.

@@ -35,7 +35,7 @@ use crate::agent::{self, AgentEvent, AgentRun, ErrorClass, Launch, Runtime, Stop
 use crate::config::Config;
 use crate::plan::PlannedTask;
 use crate::prices::Prices;
-use crate::records::{IterRecord, Outcome, RunDir, Timings, VerifyResult};
+use crate::records::{IterRecord, Outcome, RunDir, Timings};
 use crate::remote::Remote;
 use crate::retry::{
     AfterFailure, CONFLICT_LABEL, EXHAUSTED_LABEL, RETRY_PREFIX, after_failure, labels_to_strip,
@@ -644,7 +644,7 @@ impl TaskRunner {
             Verdict::Landed {
                 commit,
                 into,
-                tested_at,
+                tested,
             } => {
                 let short = short(&commit);
                 let reason = format!("merged {short} into {into} (hew run {})", self.run_id);
@@ -653,23 +653,12 @@ impl TaskRunner {
                 log.outcome = Outcome::Closed;
                 log.merge_commit = Some(commit);
                 log.merged_into = Some(into);
-                if tested_at.is_some() {
+                if let Some((at, result)) = tested {
                     // The verify result on the branch, if any, gives way to the one that
                     // decided the landing.
-                    log.verify = Some(VerifyResult {
-                        command: self
-                            .config
-                            .looping
-                            .verify
-                            .command
-                            .clone()
-                            .unwrap_or_default(),
-                        passed: true,
-                        exit_code: Some(0),
-                        output_tail: String::new(),
-                    });
+                    log.tested_at = Some(at);
+                    log.verify = Some(result);
                 }
-                log.tested_at = tested_at;
             }
             Verdict::UpToDate { commit, into } => {
                 // The commits are already on the target (e.g. cherry-picked there).
