@@ -3,9 +3,8 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use hew_tests::{NewTask, TestRepo, git, require_tracker};
+use hew_tests::{NewTask, TestRepo, git, require_tracker, wait_for_file};
 use serde_json::{Value, json};
 
 use crate::fake_agent;
@@ -263,11 +262,7 @@ fn a_run_killed_while_the_queue_verifies_leaves_main_where_it_was_and_the_next_r
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !started.exists() {
-        assert!(Instant::now() < deadline, "the queue never verified");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_file(&started, "the queue never verified");
     hew.kill().unwrap(); // SIGKILL, mid-test
     hew.wait().unwrap();
 
@@ -327,11 +322,7 @@ fn a_run_killed_after_its_work_landed_but_before_it_closed_the_task_has_it_close
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !closing.exists() {
-        assert!(Instant::now() < deadline, "hew never closed the task");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_file(&closing, "hew never closed the task");
     hew.kill().unwrap();
     hew.wait().unwrap();
     std::fs::remove_file(&hold).unwrap();

@@ -5,9 +5,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use hew_tests::{SharedTracker, TestRepo, git, require_tracker};
+use hew_tests::{SharedTracker, TestRepo, git, require_tracker, wait_for_file};
 use serde_json::{Value, json};
 
 /// The status of task `id`.
@@ -63,6 +62,28 @@ fn merges_on_remote(bare: &Path) -> std::collections::BTreeMap<String, usize> {
     seen
 }
 
+/// Runs hew with `args` in every clone at once, and waits for each to succeed.
+fn run_together(clones: &[TestRepo], backlog: &SharedTracker, args: &[&str]) {
+    let runs: Vec<_> = clones
+        .iter()
+        .map(|repo| {
+            hew(repo, backlog, args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 fn hew(repo: &TestRepo, backlog: &SharedTracker, args: &[&str]) -> Command {
     let mut cmd = repo.hew_std();
     cmd.args(args).env("BEADS_DIR", backlog.beads_dir());
@@ -81,24 +102,7 @@ fn three_clones_land_every_task_once_on_one_remote() {
     for repo in &clones {
         repo.scenario(&json!({ "default": { "sleep_ms": 200 } }));
     }
-    let runs: Vec<_> = clones
-        .iter()
-        .map(|repo| {
-            hew(repo, &backlog, &["loop", "-j", "2"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for run in runs {
-        let out = run.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    run_together(&clones, &backlog, &["loop", "-j", "2"]);
 
     let merges = merges_on_remote(&bare);
     for id in &ids {
@@ -130,24 +134,7 @@ fn two_clones_pushing_at_once_both_land_and_the_second_is_tested_again() {
         barrier.path().display()
     );
     let (_remote, bare, clones) = machines(2, &verify);
-    let runs: Vec<_> = clones
-        .iter()
-        .map(|repo| {
-            hew(repo, &backlog, &["loop", "-j", "1", "--max-iters", "1"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for run in runs {
-        let out = run.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    run_together(&clones, &backlog, &["loop", "-j", "1", "--max-iters", "1"]);
     let merges = merges_on_remote(&bare);
     let ran: Vec<Value> = clones.iter().flat_map(|r| r.iterations()).collect();
     for id in &ids {
@@ -183,11 +170,7 @@ fn merges_wait_for_an_unreachable_remote_and_no_task_is_closed_before_its_push()
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !verifying.exists() {
-        assert!(Instant::now() < deadline, "the queue never verified");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_file(&verifying, "the queue never verified");
     // The remote goes away while the merge is tested.
     let away = remote.path().join("moved-away.git");
     std::fs::rename(&bare, &away).unwrap();
